@@ -1,0 +1,135 @@
+"""The `pycontain` command: the only code that prints errors (one line, the hint, no traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from types import FrameType
+
+from pycontain.errors import CommandNotFoundError, PycontainError, SyscallError, format_error
+from pycontain.init import EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_RUNTIME_ERROR
+
+RUN_EPILOG = """\
+Without --rootfs the container keeps the host's filesystem view (only the namespaces differ);
+with --rootfs DIR, DIR becomes its / (try `--rootfs "$(pycontain rootfs)"`).
+
+exit status: the command's own; 125 when pycontain failed; 126 when the command could not be
+executed; 127 when it was not found; 128+N when it was killed by signal N.
+example: pycontain run --namespaces uts --hostname demo -- hostname"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from pycontain.runtime import SUPPORTED_NAMESPACES
+
+    parser = argparse.ArgumentParser(
+        prog="pycontain", description="Learn how Linux containers work by building one.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    run = verbs.add_parser(
+        "run", help="run a command in a new container", epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run CMD as the first process of a new container, like `docker run`.")
+    run.add_argument("--hostname", metavar="NAME", help="the container's hostname (needs uts)")
+    run.add_argument(
+        "--namespaces", metavar="LIST",
+        help="comma-separated namespaces to create (default: all supported so far: "
+             f"{','.join(sorted(SUPPORTED_NAMESPACES))})")
+    run.add_argument("--rootfs", metavar="DIR", help="make DIR the container's / (needs mnt)")
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    rootfs = verbs.add_parser("rootfs", help="print the embedded rootfs path, building it first",
+                              description="Print the path of the embedded root filesystem, "
+                                          "building it offline when missing.")
+    rootfs.add_argument("--rebuild", action="store_true", help="build it again from scratch")
+    rootfs.add_argument("--host-binaries", action="store_true",
+                        help="build from host programs even when busybox is installed")
+
+    verbs.add_parser("doctor", help="check whether this machine is ready for the lab",
+                     description="Print the preflight table; exit 0 only when the lab is ready.")
+    verbs.add_parser("cleanup", help="remove every pycontain- leftover",
+                     description="Remove every pycontain- mount, directory, network namespace, "
+                                 "link and cgroup left behind, and print what was removed.")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pycontain import runtime
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise runtime.SpecError("command", "given after `--`, as in `pycontain run -- hostname`",
+                                "")
+    container = runtime.spawn(command, namespaces=args.namespaces, hostname=args.hostname,
+                              rootfs=args.rootfs, stdin=None, stdout=None, stderr=None)
+    interrupts = 0
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        # A PID 1 without a handler ignores SIGINT and SIGTERM (lesson 03): the second Ctrl-C
+        # kills, so nobody is ever stuck.
+        nonlocal interrupts
+        interrupts += signum == signal.SIGINT
+        if interrupts >= 2:
+            container.kill()
+            return
+        container.signal(signum)
+        if signum == signal.SIGINT:
+            print("pycontain: sent SIGINT to the container; Ctrl-C again kills it",
+                  file=sys.stderr)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
+    return container.wait().status
+
+
+def _rootfs(args: argparse.Namespace) -> int:
+    import shutil
+
+    from pycontain import rootfs
+
+    path = rootfs.default_path()
+    if args.rebuild or args.host_binaries:
+        shutil.rmtree(path, ignore_errors=True)
+        rootfs.build(path, use_busybox=not args.host_binaries)
+    print(rootfs.ensure(path))
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from pycontain import lab
+
+    checks = lab.preflight()
+    print(lab.render(checks))
+    return 0 if lab.ready(checks) else 1
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from pycontain import lab
+
+    report = lab.sweep()
+    print("\n".join(report) if report else "nothing to clean up")
+    return 1 if any(line.startswith("could not") for line in report) else 0
+
+
+def exit_status(exc: PycontainError) -> int:
+    """The exit status for an error, as `docker run` chooses it."""
+    if isinstance(exc, CommandNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, SyscallError) and exc.call == "execve":
+        return EXIT_NOT_FOUND if exc.errno == 2 else EXIT_CANNOT_EXECUTE
+    return EXIT_RUNTIME_ERROR
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup}[args.verb]
+    try:
+        code = verb(args)
+    except PycontainError as exc:
+        print(f"pycontain: {format_error(exc)}", file=sys.stderr)
+        code = exit_status(exc)
+    except KeyboardInterrupt:
+        code = 128 + signal.SIGINT
+    sys.stdout.flush()
+    sys.exit(code)

@@ -1,0 +1,293 @@
+"""Errors: one tree, one grammar, one table of hints.
+
+Every failure pycontain reports reads the same way (lesson 02)::
+
+    sethostname('box') failed: EPERM (Operation not permitted)
+      hint: only root in a UTS namespace may rename it: ... (lesson 02)
+    while setting the hostname of the container
+
+The first line names the attempt with its arguments (`repr`, flags as `MS_BIND|MS_REC`) and the
+symbolic errno; the hint says the likely cause and the fix; notes added on the way up with
+`add_note("while …")` give the context. Library code raises and never prints: only `cli` prints.
+
+The tree::
+
+    PycontainError
+     ├── SyscallError   (also an OSError)  a system call failed
+     ├── CgroupError    (also an OSError)  a cgroup file could not be read or written
+     ├── SpecError      (also a ValueError) bad input, rejected before anything is created
+     │    └── CommandNotFoundError (also FileNotFoundError)
+     └── PreflightError (also a RuntimeError) this machine is not ready (not root, not the lab)
+
+An error raised inside a container's first process crosses back to the parent with `to_wire` /
+`from_wire` and is re-raised there with the same type, call, arguments and errno.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno as errno_module
+import os
+from typing import Any
+
+# (call, errno name) -> "cause; fix (lesson NN)". Each entry is tested (tests/unit/test_errors.py).
+HINTS: dict[tuple[str, str], str] = {
+    ("unshare", "EINVAL"): (
+        "the kernel refuses CLONE_NEWUSER to a multi-threaded process, and a Jupyter kernel is "
+        "one; start the container in a fresh process with pycontain.run() instead (lesson 02)"
+    ),
+    ("unshare", "EPERM"): (
+        "creating namespaces needs CAP_SYS_ADMIN; run as root inside the lab VM (lesson 00)"
+    ),
+    ("unshare", "ENOSPC"): (
+        "not a full disk: the limit in /proc/sys/user/max_*_namespaces is reached; "
+        "end old containers, then run `pycontain cleanup` (lesson 00)"
+    ),
+    ("setns", "EINVAL"): (
+        "the file is not a namespace of the requested type, or a user namespace was joined from "
+        "a multi-threaded process; pass an open /proc/<pid>/ns/<type> file (lesson 01)"
+    ),
+    ("setns", "EPERM"): "joining a namespace needs CAP_SYS_ADMIN; run as root (lesson 00)",
+    ("sethostname", "EPERM"): (
+        "only root may rename a UTS namespace; run as root, and unshare CLONE_NEWUTS first so "
+        "the host keeps its name (lesson 02)"
+    ),
+    ("sethostname", "EINVAL"): "a hostname is 1-64 bytes long; pick a shorter one (lesson 02)",
+    ("mount", "EPERM"): (
+        "mounting needs CAP_SYS_ADMIN in the mount namespace's owning user namespace; "
+        "run as root (lesson 04)"
+    ),
+    ("mount", "EINVAL"): (
+        "the flags do not fit the target: propagation changes need a mount point, and a bind "
+        "needs MS_BIND with an existing source (lesson 04)"
+    ),
+    ("mount", "ENOENT"): "the source or target path does not exist; create it first (lesson 04)",
+    ("mount", "EBUSY"): "something is already mounted there, or the target is in use (lesson 04)",
+    ("umount2", "EINVAL"): "the target is not a mount point (lesson 04)",
+    ("umount2", "EBUSY"): (
+        "the mount is in use (a process has its cwd or a file open there); "
+        "use MNT_DETACH to unmount lazily (lesson 04)"
+    ),
+    ("pivot_root", "EINVAL"): (
+        "new_root must be a mount point, put_old must be inside it, and neither may be a shared "
+        "mount: make mounts private first (lesson 05)"
+    ),
+    ("pivot_root", "EBUSY"): "new_root or put_old is already the root (lesson 05)",
+    ("chroot", "EPERM"): "chroot(2) needs CAP_SYS_CHROOT; run as root (lesson 05)",
+    ("chdir", "ENOENT"): "that directory does not exist inside the container (lesson 05)",
+    ("execve", "ENOENT"): (
+        "no such command in the container's PATH; check the spelling, or that the root "
+        "filesystem contains it (lesson 02)"
+    ),
+    ("execve", "EACCES"): (
+        "the file is not executable: chmod +x it, or check that its filesystem is not mounted "
+        "noexec (lesson 02)"
+    ),
+    ("prctl", "EINVAL"): "the kernel does not know this option or value (lesson 02)",
+}
+
+
+def hint_for(call: str, errno: int) -> str | None:
+    """The hint for a failed call, or None when the table has none.
+
+    >>> hint_for("sethostname", errno_module.EINVAL)
+    'a hostname is 1-64 bytes long; pick a shorter one (lesson 02)'
+    >>> hint_for("sethostname", errno_module.EIO) is None
+    True
+    """
+    return HINTS.get((call, errno_name(errno)))
+
+
+def errno_name(errno: int) -> str:
+    """The symbolic name of an errno.
+
+    >>> errno_name(22)
+    'EINVAL'
+    >>> errno_name(9999)
+    'E9999'
+    """
+    return errno_module.errorcode.get(errno, f"E{errno}")
+
+
+def flag_names(flags: int, kind: type[enum.IntFlag]) -> str:
+    """Render flags the way the C headers spell them.
+
+    >>> class F(enum.IntFlag):
+    ...     MS_BIND = 4096
+    ...     MS_REC = 16384
+    >>> flag_names(F.MS_BIND | F.MS_REC, F)
+    'MS_BIND|MS_REC'
+    >>> flag_names(0, F)
+    '0'
+    >>> flag_names(F.MS_BIND | 0x1, F)
+    'MS_BIND|0x1'
+    """
+    members = [m for m in kind if m.value & flags]
+    names = [str(m.name) for m in members]
+    rest = int(flags) & ~sum(m.value for m in members)
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names) if names else "0"
+
+
+def render_arg(value: object) -> str:
+    """One argument as it appears in an error message: flags by name, the rest by repr.
+
+    >>> render_arg("/tmp/x"), render_arg(None), render_arg(3)
+    ("'/tmp/x'", 'None', '3')
+    """
+    if isinstance(value, enum.IntFlag):
+        return flag_names(value, type(value))
+    if isinstance(value, enum.IntEnum):
+        return str(value.name)
+    return repr(value)
+
+
+class PycontainError(Exception):
+    """The root of every error pycontain raises on purpose."""
+
+
+class SyscallError(PycontainError, OSError):
+    """A system call failed. Carries `call`, `arguments` and `errno`; `hint` says what to do."""
+
+    def __init__(self, call: str, arguments: tuple[object, ...], errno: int) -> None:
+        super().__init__(errno, os.strerror(errno))
+        self.call = call
+        self.arguments = tuple(arguments)
+
+    @property
+    def errno_name(self) -> str:
+        return errno_name(self.errno or 0)
+
+    @property
+    def hint(self) -> str | None:
+        return hint_for(self.call, self.errno or 0)
+
+    def __str__(self) -> str:
+        shown = ", ".join(render_arg(a) for a in self.arguments)
+        line = f"{self.call}({shown}) failed: {self.errno_name} ({self.strerror})"
+        return f"{line}\n  hint: {self.hint}" if self.hint else line
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.call, self.arguments, self.errno))
+
+
+class CgroupError(PycontainError, OSError):
+    """A cgroup file could not be read or written: `failed to write 'max' to pids.max`."""
+
+    def __init__(self, message: str, errno: int = 0, hint: str | None = None) -> None:
+        super().__init__(errno, message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        line = self.message + (f": {errno_name(self.errno)}" if self.errno else "")
+        return f"{line}\n  hint: {self.hint}" if self.hint else line
+
+
+class SpecError(PycontainError, ValueError):
+    """Bad input, caught in userspace before anything is created.
+
+    >>> print(SpecError("hostname", "1-64 bytes", "x" * 65))
+    `hostname` must be 1-64 bytes, got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
+    """
+
+    def __init__(self, parameter: str, accepted: str, got: object, hint: str | None = None):
+        super().__init__(parameter, accepted, got)
+        self.parameter = parameter
+        self.accepted = accepted
+        self.got = got
+        self.hint = hint
+
+    def __str__(self) -> str:
+        line = f"`{self.parameter}` must be {self.accepted}, got {self.got!r}"
+        return f"{line}\n  hint: {self.hint}" if self.hint else line
+
+
+class CommandNotFoundError(SpecError, FileNotFoundError):
+    """The command to run does not exist where the container will look for it."""
+
+
+class PreflightError(PycontainError, RuntimeError):
+    """This machine is not ready for the lab: not root, not the lab VM, a missing feature."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+def format_error(exc: BaseException) -> str:
+    """The whole report for a person: the error, its hint, then every `while …` note."""
+    notes = getattr(exc, "__notes__", [])
+    return "\n".join([str(exc), *notes])
+
+
+# --- crossing the process boundary -----------------------------------------------------------
+
+_WIRE_TYPES: dict[str, type[PycontainError]] = {
+    cls.__name__: cls
+    for cls in (SyscallError, CgroupError, SpecError, CommandNotFoundError, PreflightError)
+}
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, enum.IntFlag | enum.IntEnum):
+        return {"enum": type(value).__name__, "value": int(value)}
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: object) -> object:
+    if isinstance(value, dict) and set(value) == {"enum", "value"}:
+        from pycontain import syscalls  # lazy: syscalls imports this module
+
+        kind = getattr(syscalls, str(value["enum"]), None)
+        return kind(value["value"]) if kind else value["value"]
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def to_wire(exc: BaseException) -> dict[str, Any]:
+    """A JSON-ready description of `exc` that `from_wire` turns back into the same error."""
+    wire: dict[str, Any] = {"notes": list(getattr(exc, "__notes__", []))}
+    if isinstance(exc, SyscallError):
+        wire.update(type="SyscallError", call=exc.call, errno=exc.errno,
+                    arguments=_encode(exc.arguments))
+    elif isinstance(exc, SpecError):
+        wire.update(type=type(exc).__name__, parameter=exc.parameter, accepted=exc.accepted,
+                    got=_encode(exc.got), hint=exc.hint)
+    elif isinstance(exc, CgroupError):
+        wire.update(type="CgroupError", message=exc.message, errno=exc.errno, hint=exc.hint)
+    elif isinstance(exc, PreflightError):
+        wire.update(type="PreflightError", message=exc.message, hint=exc.hint)
+    else:  # a bug, not a planned failure: keep its type name in the message
+        wire.update(type="PycontainError", message=f"{type(exc).__name__}: {exc}")
+    return wire
+
+
+def from_wire(wire: dict[str, Any]) -> PycontainError:
+    """Rebuild the error that `to_wire` described."""
+    kind = wire["type"]
+    exc: PycontainError
+    if kind == "SyscallError":
+        arguments = _decode(wire["arguments"])
+        assert isinstance(arguments, list)
+        exc = SyscallError(wire["call"], tuple(arguments), wire["errno"])
+    elif kind in ("SpecError", "CommandNotFoundError"):
+        exc = _WIRE_TYPES[kind](wire["parameter"], wire["accepted"], _decode(wire["got"]),
+                                wire.get("hint"))  # type: ignore[call-arg]
+    elif kind == "CgroupError":
+        exc = CgroupError(wire["message"], wire["errno"], wire.get("hint"))
+    elif kind == "PreflightError":
+        exc = PreflightError(wire["message"], wire.get("hint"))
+    else:
+        exc = PycontainError(wire["message"])
+    for note in wire.get("notes", []):
+        exc.add_note(note)
+    return exc

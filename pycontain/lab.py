@@ -1,0 +1,273 @@
+"""The lab: is this machine ready, and what did we create on it (lesson 00).
+
+`preflight()` checks what the lessons need and says how to fix what is missing. `Lab` is the
+notebook's safety net: every resource a lesson creates registers an undo, and `close()` runs them
+newest-first, keeps going when one fails (a warning ending in ", ignoring"), and can run twice.
+Everything pycontain creates is named `pycontain-…`, so `sweep()` (and `pycontain cleanup`) can
+find and remove leftovers after a crash without touching anything else.
+
+See also: namespaces(7), cgroups(7), the lab VM in vagrant/ (DESIGN §4, §7).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pycontain import procfs
+from pycontain.errors import PreflightError
+
+PREFIX = "pycontain-"
+
+#: written by vagrant/provision.sh; its presence means "this is the throw-away lab VM"
+LAB_MARKER = Path("/etc/pycontain/lab-vm")
+ALLOW_HOST_VARIABLE = "PYCONTAIN_ALLOW_HOST"
+
+GET_INTO_THE_VM = (
+    "the lessons change kernel state as root, so they run inside the throw-away lab VM: "
+    "`cd vagrant && vagrant up`, then open the URL it prints (README, 'Start the lab'); "
+    f"to run on this machine anyway, set {ALLOW_HOST_VARIABLE}=1"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the preflight table."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True  # False: the lab works without it, some experiments do not
+
+
+def in_lab_vm() -> bool:
+    return LAB_MARKER.exists()
+
+
+def host_allowed() -> bool:
+    return os.environ.get(ALLOW_HOST_VARIABLE) == "1"
+
+
+def require_ready() -> None:
+    """The cheap checks every container start makes: root, and the lab VM (or permission)."""
+    if os.geteuid() != 0:
+        raise PreflightError(
+            f"pycontain needs root to create namespaces (running as uid {os.geteuid()})",
+            hint="inside the lab VM the notebooks already run as root; on the command line use "
+                 "`sudo` (lesson 00)")
+    if not (in_lab_vm() or host_allowed()):
+        raise PreflightError("this machine is not the pycontain lab VM", hint=GET_INTO_THE_VM)
+
+
+def cgroup_mode(root: str = "/sys/fs/cgroup") -> str:
+    """'v2' (unified), 'hybrid' (v1 controllers plus a cgroup2 mount) or 'v1'."""
+    if os.path.exists(f"{root}/cgroup.controllers"):
+        return "v2"
+    if os.path.exists(f"{root}/unified/cgroup.controllers"):
+        return "hybrid"
+    return "v1"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def preflight() -> list[Check]:
+    """Every check, in the order a newcomer should fix them."""
+    from pycontain import rootfs  # lab sits below rootfs only for this report
+
+    checks = []
+    uid = os.geteuid()
+    checks.append(Check("root", uid == 0, f"running as uid {uid}",
+                        "run as root: the lab VM's Jupyter does; elsewhere use sudo"))
+    lab = in_lab_vm()
+    checks.append(Check(
+        "lab VM", lab or host_allowed(),
+        "inside the lab VM" if lab else
+        (f"not the lab VM, allowed by {ALLOW_HOST_VARIABLE}=1" if host_allowed()
+         else "not the lab VM"),
+        GET_INTO_THE_VM))
+    checks.append(Check("Python", sys.version_info >= (3, 11), sys.version.split()[0],
+                        "install Python 3.11 or newer"))
+    kernel = os.uname().release
+    checks.append(Check("Linux kernel", _kernel_at_least(kernel, (5, 6)), kernel,
+                        "use a kernel >= 5.6 (time namespaces); the lab VM has 6.12"))
+    have = procfs.namespaces("self")
+    missing = [t for t in procfs.NAMESPACE_TYPES if t not in have]
+    checks.append(Check("namespaces", not missing,
+                        "all 8 types" if not missing else f"missing: {', '.join(missing)}",
+                        "use a kernel built with CONFIG_*_NS (the lab VM's is)"))
+    max_userns = _read("/proc/sys/user/max_user_namespaces") or "0"
+    checks.append(Check("user namespaces", max_userns != "0",
+                        f"max_user_namespaces = {max_userns}",
+                        "sysctl -w user.max_user_namespaces=15000", required=False))
+    mode = cgroup_mode()
+    checks.append(Check("cgroups", True, f"{mode} ({_cgroup_detail(mode)})",
+                        "v1, hybrid and v2 all work; the lab VM is v2"))
+    built = (rootfs.default_path() / "bin/sh").exists()
+    checks.append(Check("embedded rootfs", built, str(rootfs.default_path()) if built else
+                        "not built yet", "run `pycontain rootfs` (make lab does)",
+                        required=False))
+    busybox = rootfs.find_busybox()
+    checks.append(Check("busybox", busybox is not None, busybox or "not installed",
+                        "apt-get install busybox-static (otherwise host binaries are used)",
+                        required=False))
+    return checks
+
+
+def _cgroup_detail(mode: str) -> str:
+    if mode == "v2":
+        return "unified hierarchy, " + (_read("/sys/fs/cgroup/cgroup.controllers") or "none")
+    if mode == "hybrid":
+        return "v1 controllers, cgroup2 at /sys/fs/cgroup/unified"
+    return "v1 controllers"
+
+
+def _kernel_at_least(release: str, wanted: tuple[int, int]) -> bool:
+    """
+    >>> _kernel_at_least("6.12.0-1-amd64", (5, 6)), _kernel_at_least("4.19.0", (5, 6))
+    (True, False)
+    """
+    parts = release.split("-")[0].split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) >= wanted
+    except (IndexError, ValueError):
+        return False
+
+
+def ready(checks: list[Check]) -> bool:
+    return all(c.ok for c in checks if c.required)
+
+
+def render(checks: list[Check]) -> str:
+    """The preflight table as text: one line per check, the fix under each failed one."""
+    lines = []
+    for c in checks:
+        mark = "ok  " if c.ok else ("FAIL" if c.required else "warn")
+        lines.append(f"{mark}  {c.name:<16} {c.detail}")
+        if not c.ok:
+            lines.append(f"{'':6}{'':16} fix: {c.fix}")
+    lines.append("ready" if ready(checks) else "NOT ready: fix the FAIL lines above")
+    return "\n".join(lines)
+
+
+class Lab:
+    """A lesson's safety net: preflight on creation, and an undo stack for what it creates.
+
+    >>> lab = Lab(check=False)
+    >>> lab.defer(lambda: print("undone"), "say undone")
+    >>> lab.close()
+    undone
+    >>> lab.close()  # idempotent
+    """
+
+    def __init__(self, *, check: bool = True) -> None:
+        self.checks = preflight() if check else []
+        if check and not ready(self.checks):
+            failed = [c for c in self.checks if c.required and not c.ok]
+            raise PreflightError(
+                "the lab is not ready: " + "; ".join(f"{c.name} ({c.detail})" for c in failed),
+                hint=failed[0].fix + " (lesson 00)")
+        self._undo: list[tuple[str, Callable[[], object]]] = []
+
+    def defer(self, undo: Callable[[], object], what: str) -> None:
+        """Register `undo`, to run at `close()`; `what` names it in warnings."""
+        self._undo.append((what, undo))
+
+    def tempdir(self, name: str = "") -> Path:
+        """A fresh `/tmp/pycontain-…` directory, removed at `close()`."""
+        path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{name}{'-' if name else ''}"))
+        self.defer(lambda: shutil.rmtree(path, ignore_errors=True), f"remove {path}")
+        return path
+
+    def close(self) -> None:
+        """Undo everything, newest first; a failing step is reported and skipped."""
+        while self._undo:
+            what, undo = self._undo.pop()
+            try:
+                undo()
+            except Exception as e:  # keep going: one stuck resource must not strand the rest
+                warnings.warn(f"Failed to {what}: {e}, ignoring", stacklevel=2)
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{'✅' if c.ok else ('❌' if c.required else '⚠️')}</td><td>{c.name}</td>"
+            f"<td>{c.detail}</td><td>{'' if c.ok else c.fix}</td></tr>" for c in self.checks)
+        return ("<table><tr><th></th><th>check</th><th>this machine</th><th>fix</th></tr>"
+                f"{rows}</table>")
+
+
+def leftovers() -> list[str]:
+    """Everything named `pycontain-…` still on this machine: mounts, temp dirs, netns, links,
+    and cgroups below this process's own cgroup."""
+    found = []
+    for m in reversed(procfs.mountinfo("self")):  # children before their parents
+        if PREFIX in m.mount_point:
+            found.append(f"mount {m.mount_point}")
+    tmp = Path(tempfile.gettempdir())
+    found += [f"dir {p}" for p in sorted(tmp.glob(f"{PREFIX}*"))]
+    found += [f"netns {p}" for p in sorted(Path("/run/netns").glob(f"{PREFIX}*"))]
+    found += [f"link {p.name}" for p in sorted(Path("/sys/class/net").glob(f"{PREFIX}*"))]
+    found += [f"cgroup {p}" for p in _own_cgroups()]
+    return found
+
+
+def _own_cgroups() -> list[Path]:
+    """`pycontain-` cgroups beneath this process's own cgroup in every hierarchy."""
+    found: list[Path] = []
+    for line in _read("/proc/self/cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers:
+            name = controllers.replace("name=", "")
+            base = Path("/sys/fs/cgroup") / name
+        else:
+            base = Path("/sys/fs/cgroup") / ("unified" if cgroup_mode() == "hybrid" else "")
+        own = base / path.lstrip("/")
+        if own.is_dir():
+            found += sorted(own.rglob(f"{PREFIX}*"), key=lambda p: -len(p.parts))
+    return found
+
+
+def sweep() -> list[str]:
+    """Remove every `pycontain-` leftover; return what was removed (and what could not be)."""
+    from pycontain import syscalls
+
+    report = []
+    for item in leftovers():
+        kind, _, target = item.partition(" ")
+        try:
+            if kind == "mount":
+                syscalls.umount2(target, syscalls.UmountFlag.MNT_DETACH)
+            elif kind == "dir":
+                shutil.rmtree(target)
+            elif kind == "netns":
+                syscalls.umount2(target, syscalls.UmountFlag.MNT_DETACH)
+                os.unlink(target)
+            elif kind == "link":
+                import subprocess
+
+                subprocess.run(["ip", "link", "delete", target], check=True,
+                               capture_output=True)
+            elif kind == "cgroup":
+                os.rmdir(target)
+            report.append(f"removed {item}")
+        except Exception as e:  # report and go on, like Lab.close()
+            report.append(f"could not remove {item}: {e}, ignoring")
+    return report

@@ -1,0 +1,271 @@
+"""Composition: a `Spec` says what container to build; `run()` and `spawn()` build it (lesson 02).
+
+The calling process never changes its own namespaces. It starts a fresh interpreter running
+`pycontain.init` with two pipes: the spec goes down one, reports come back up the other, and EOF
+on the report pipe means the command was exec'd (see `pycontain.init`). An error raised while
+building the container is re-raised here unchanged: same type, call, arguments and errno.
+
+    >>> spec = Spec(["hostname"], namespaces={"uts"}, hostname="box-1")
+    >>> sorted(spec.namespaces), spec.hostname
+    (['uts'], 'box-1')
+
+See also: unshare(1), runc(8), docker-run(1) (whose exit statuses 125/126/127 we follow).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycontain import lab, procfs
+from pycontain import rootfs as rootfs_module
+from pycontain.errors import CommandNotFoundError, SpecError, from_wire
+from pycontain.namespaces import uts
+
+#: the namespaces `init` can build so far; a container gets all of them unless told otherwise
+SUPPORTED_NAMESPACES = frozenset({"ipc", "mnt", "net", "pid", "uts"})
+#: the namespaces still to come, and the lesson that brings each
+LATER_NAMESPACES = {"user": "09", "cgroup": "10", "time": "11"}
+
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# -I -S: no site-packages scan, no user site, no PYTHON* variables: the lean start-up is most of a
+# container's start-up time (notes/reference-runtimes.md). The package is found by path instead.
+_BOOT = f"import sys;sys.path.insert(0,{_PACKAGE_PARENT!r});from pycontain.init import main;main()"
+
+
+def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
+    if namespaces is None:
+        return SUPPORTED_NAMESPACES
+    if isinstance(namespaces, str):
+        namespaces = [n for n in namespaces.replace(" ", "").split(",") if n]
+    chosen = frozenset(namespaces)
+    accepted = f"a subset of {{{', '.join(sorted(SUPPORTED_NAMESPACES))}}}"
+    for name in sorted(chosen):
+        if name in LATER_NAMESPACES:
+            raise SpecError("namespaces", accepted, name,
+                            hint=f"the {name} namespace arrives in lesson {LATER_NAMESPACES[name]}")
+        if name not in SUPPORTED_NAMESPACES:
+            raise SpecError("namespaces", accepted, name,
+                            hint="namespace names are those of /proc/self/ns (lesson 01)")
+    return chosen
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What to run and how to isolate it. Validated on creation: bad input never reaches init.
+
+    Args:
+        argv: the command and its arguments; `argv[0]` becomes the container's first process.
+        namespaces: namespace names (`{"uts"}` or `"uts,pid"`); default: all supported so far.
+        hostname: the container's hostname; needs the uts namespace.
+        rootfs: a directory to make the container's `/`; needs the mnt namespace. Without it
+            the container keeps the host's filesystem view.
+        env: the command's environment; default: PATH, HOME and HOSTNAME only.
+        cwd: working directory inside the container.
+    """
+
+    argv: tuple[str, ...]
+    namespaces: frozenset[str] = SUPPORTED_NAMESPACES
+    hostname: str | None = None
+    rootfs: str | None = None
+    env: Mapping[str, str] | None = None
+    cwd: str = "/"
+
+    def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
+                 hostname: str | None = None, rootfs: str | os.PathLike[str] | None = None,
+                 env: Mapping[str, str] | None = None, cwd: str = "/") -> None:
+        if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
+            raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
+        chosen = _namespace_set(namespaces)
+        if hostname is not None:
+            uts.validate_hostname(hostname)
+            if "uts" not in chosen:
+                raise SpecError("hostname", "set only with 'uts' among the namespaces", hostname,
+                                hint="without its own UTS namespace the container would "
+                                     "rename the host (lesson 02)")
+        root = None
+        if rootfs is not None:
+            if "mnt" not in chosen:
+                raise SpecError("rootfs", "used only with 'mnt' among the namespaces",
+                                str(rootfs), hint="changing the root needs a private mount "
+                                                  "namespace (lesson 05)")
+            root = rootfs_module.validate(os.fspath(rootfs), list(argv)[0])
+        elif rootfs_module.find_command(list(argv)[0]) is None:
+            raise CommandNotFoundError("command", "a program on the container's PATH "
+                                       f"({rootfs_module.CONTAINER_PATH}) or a path",
+                                       list(argv)[0])
+        set_ = object.__setattr__
+        set_(self, "argv", tuple(argv))
+        set_(self, "namespaces", chosen)
+        set_(self, "hostname", hostname)
+        set_(self, "rootfs", root)
+        set_(self, "env", dict(env) if env is not None else None)
+        set_(self, "cwd", cwd)
+
+    def environment(self) -> dict[str, str]:
+        """The environment the command starts with."""
+        if self.env is not None:
+            return dict(self.env)
+        env = {"PATH": rootfs_module.CONTAINER_PATH, "HOME": "/root"}
+        if self.hostname:
+            env["HOSTNAME"] = self.hostname
+        return env
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"argv": list(self.argv), "namespaces": sorted(self.namespaces),
+                "hostname": self.hostname, "rootfs": self.rootfs, "cwd": self.cwd,
+                "env": self.environment(), "parent_pid": os.getpid()}
+
+
+@dataclass(frozen=True)
+class Result:
+    """How a container ended and what it printed."""
+
+    argv: tuple[str, ...]
+    pid: int  # the first process's PID as the host sees it
+    exit_code: int | None  # None when killed by a signal
+    signal: int | None
+    stdout: str = ""
+    stderr: str = ""
+    timed_out: bool = False
+
+    @property
+    def status(self) -> int:
+        """The shell's view: the exit code, or 128 + N when killed by signal N."""
+        return self.exit_code if self.exit_code is not None else 128 + (self.signal or 0)
+
+    @property
+    def reason(self) -> str:
+        """Why the container ended, in words."""
+        if self.signal is not None:
+            why = f"killed by signal {self.signal} ({signal.Signals(self.signal).name})"
+            return why + (" after the time-out" if self.timed_out else "")
+        return f"exited {self.exit_code}"
+
+
+@dataclass
+class Container:
+    """A running container. Wait on it, signal it, look at it through /proc."""
+
+    spec: Spec
+    pid: int
+    process: subprocess.Popen[str] = field(repr=False)
+    result: Result | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def namespaces(self) -> dict[str, procfs.NamespaceId]:
+        """The namespaces of the container's first process."""
+        return procfs.namespaces(self.pid)
+
+    def status(self) -> procfs.Status:
+        return procfs.status(self.pid)
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        """Send `sig` to the container's first process (PID 1 inside a PID namespace)."""
+        if self.running:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL the first process; in a PID namespace that ends every process in it."""
+        self.signal(signal.SIGKILL)
+
+    def wait(self, timeout_s: float | None = None) -> Result:
+        """Wait until the container ends (killing it after `timeout_s`); return its `Result`."""
+        if self.result is not None:
+            return self.result
+        timed_out = False
+        try:
+            out, err = self.process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self.kill()
+            out, err = self.process.communicate()
+        code = self.process.returncode
+        self.result = Result(self.spec.argv, self.pid,
+                             code if code >= 0 else None, -code if code < 0 else None,
+                             out or "", err or "", timed_out)
+        return self.result
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+        self.wait()
+
+
+def spawn(argv: Collection[str] | Spec, *, stdin: Any = subprocess.DEVNULL,
+          stdout: Any = subprocess.PIPE, stderr: Any = subprocess.PIPE,
+          on_created: Callable[[int], None] | None = None, **options: Any) -> Container:
+    """Start a container and return it while it runs. Options are those of `Spec`.
+
+    `on_created(pid)` runs in this process after the namespaces exist and before the command
+    is exec'd: the moment runtimes place the process in cgroups or write its uid_map.
+    Output is captured as text unless `stdout`/`stderr` say otherwise.
+    """
+    spec = argv if isinstance(argv, Spec) else Spec(argv, **options)
+    lab.require_ready()
+    wire = spec.to_wire()
+    wire["sync_before_exec"] = on_created is not None
+    spec_r, spec_w = os.pipe2(os.O_CLOEXEC)
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _BOOT, str(spec_r), str(report_w)],
+            pass_fds=(spec_r, report_w), stdin=stdin, stdout=stdout, stderr=stderr, text=True)
+    finally:
+        os.close(spec_r)
+        os.close(report_w)
+    try:
+        pid = _converse(process, spec_w, report_r, wire, on_created)
+    finally:
+        os.close(spec_w)
+        os.close(report_r)
+    return Container(spec, pid, process)
+
+
+def _converse(process: subprocess.Popen[str], spec_w: int, report_r: int, wire: dict[str, Any],
+              on_created: Callable[[int], None] | None) -> int:
+    """Send the spec, answer sync requests, and read reports until EOF (= exec happened)."""
+    os.write(spec_w, json.dumps(wire).encode() + b"\n")
+    pid = process.pid
+    with os.fdopen(os.dup(report_r), "rb") as reports:
+        for line in reports:
+            message = json.loads(line)
+            if "pid" in message:
+                pid = message["pid"]
+            elif "sync" in message:
+                try:
+                    if on_created is not None:
+                        on_created(pid)
+                except BaseException:
+                    process.kill()
+                    process.wait()
+                    raise
+                os.write(spec_w, b'{"go": true}\n')
+            elif "error" in message:
+                error = from_wire(message["error"])
+                process.communicate()  # reap it; nothing was exec'd
+                raise error
+    return pid
+
+
+def run(argv: Collection[str] | Spec, *, timeout_s: float | None = None,
+        capture: bool = True, **options: Any) -> Result:
+    """Run a container to the end and return its `Result` (exit status and output).
+
+    >>> run(["hostname"], namespaces={"uts"}, hostname="box-1").stdout  # doctest: +SKIP
+    'box-1\\n'
+    """
+    pipe = subprocess.PIPE if capture else None
+    container = spawn(argv, stdout=pipe, stderr=pipe, **options)
+    return container.wait(timeout_s)

@@ -1,0 +1,217 @@
+"""The kernel boundary: every system call pycontain makes goes through this module.
+
+No other module touches ctypes, `os.unshare` or `os.setns`. Names, argument order and flag names
+are the kernel's own, so you can grep from here to the man page. Flags are `enum.IntFlag`s that
+print the way the C headers spell them (`MS_BIND|MS_REC`).
+
+Failures raise `SyscallError` (an `OSError`) carrying the call, its arguments and the errno;
+`pycontain.errors` adds a hint from its table (lesson 02).
+
+Tests and lessons can swap the kernel for a recording double: every function here is also a method
+of `Syscalls`, and `LINUX` is the instance that talks to the real kernel.
+
+See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2).
+Left out: clone3(2) (CPython cannot continue safely in a raw clone child; we re-exec instead).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import os
+import platform
+import socket
+
+from pycontain.errors import SyscallError, flag_names  # noqa: F401  (flag_names: re-exported)
+
+
+
+
+class CloneFlag(enum.IntFlag):
+    """The CLONE_NEW* flags of unshare(2) and setns(2), from <linux/sched.h>."""
+
+    CLONE_NEWTIME = 0x00000080
+    CLONE_NEWNS = 0x00020000
+    CLONE_NEWCGROUP = 0x02000000
+    CLONE_NEWUTS = 0x04000000
+    CLONE_NEWIPC = 0x08000000
+    CLONE_NEWUSER = 0x10000000
+    CLONE_NEWPID = 0x20000000
+    CLONE_NEWNET = 0x40000000
+
+
+class MountFlag(enum.IntFlag):
+    """mount(2) flags, from <linux/mount.h>."""
+
+    MS_RDONLY = 1
+    MS_NOSUID = 2
+    MS_NODEV = 4
+    MS_NOEXEC = 8
+    MS_REMOUNT = 32
+    MS_BIND = 4096
+    MS_MOVE = 8192
+    MS_REC = 16384
+    MS_UNBINDABLE = 1 << 17
+    MS_PRIVATE = 1 << 18
+    MS_SLAVE = 1 << 19
+    MS_SHARED = 1 << 20
+
+
+class UmountFlag(enum.IntFlag):
+    """umount2(2) flags."""
+
+    MNT_FORCE = 1
+    MNT_DETACH = 2
+    MNT_EXPIRE = 4
+    UMOUNT_NOFOLLOW = 8
+
+
+class PrctlOption(enum.IntEnum):
+    """The prctl(2) options pycontain uses."""
+
+    PR_SET_PDEATHSIG = 1
+    PR_GET_PDEATHSIG = 2
+    PR_GET_DUMPABLE = 3
+    PR_SET_DUMPABLE = 4
+    PR_SET_NO_NEW_PRIVS = 38
+    PR_GET_NO_NEW_PRIVS = 39
+
+
+#: namespace name as in /proc/<pid>/ns/<name> -> its clone flag
+NAMESPACE_FLAGS: dict[str, CloneFlag] = {
+    "cgroup": CloneFlag.CLONE_NEWCGROUP,
+    "ipc": CloneFlag.CLONE_NEWIPC,
+    "mnt": CloneFlag.CLONE_NEWNS,
+    "net": CloneFlag.CLONE_NEWNET,
+    "pid": CloneFlag.CLONE_NEWPID,
+    "time": CloneFlag.CLONE_NEWTIME,
+    "user": CloneFlag.CLONE_NEWUSER,
+    "uts": CloneFlag.CLONE_NEWUTS,
+}
+
+# pivot_root has no glibc wrapper: call it by number (asm/unistd_64.h, asm-generic/unistd.h).
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203}
+
+
+class Syscalls:
+    """The real kernel. Subclass it (or use `pycontain.testing`) to record calls instead."""
+
+    def __init__(self) -> None:
+        self._libc: ctypes.CDLL | None = None
+
+    @property
+    def libc(self) -> ctypes.CDLL:
+        # CDLL(None) reuses the libc already loaded; find_library("c") would run ldconfig (~9 ms).
+        if self._libc is None:
+            self._libc = ctypes.CDLL(None, use_errno=True)
+        return self._libc
+
+    def _check(self, result: int, call: str, args: tuple[object, ...]) -> int:
+        if result == -1:
+            raise SyscallError(call, args, ctypes.get_errno())
+        return result
+
+    def unshare(self, flags: CloneFlag) -> None:
+        """unshare(2): move the calling process into new namespaces."""
+        args = (CloneFlag(flags),)
+        if hasattr(os, "unshare"):  # Python >= 3.12
+            try:
+                os.unshare(int(flags))
+            except OSError as e:
+                raise SyscallError("unshare", args, e.errno or 0) from None
+            return
+        self._check(self.libc.unshare(ctypes.c_int(int(flags))), "unshare", args)
+
+    def setns(self, fd: int, nstype: CloneFlag | int = 0) -> None:
+        """setns(2): join the namespace that `fd` (an open /proc/<pid>/ns/* file) refers to."""
+        args = (fd, CloneFlag(nstype))
+        if hasattr(os, "setns"):  # Python >= 3.12
+            try:
+                os.setns(fd, int(nstype))
+            except OSError as e:
+                raise SyscallError("setns", args, e.errno or 0) from None
+            return
+        self._check(self.libc.setns(ctypes.c_int(fd), ctypes.c_int(int(nstype))), "setns", args)
+
+    def mount(
+        self,
+        source: str | None,
+        target: str,
+        fstype: str | None,
+        flags: MountFlag | int = 0,
+        data: str | None = None,
+    ) -> None:
+        """mount(2), with the kernel's argument order."""
+        args = (source, target, fstype, MountFlag(flags), data)
+
+        def enc(s: str | None) -> bytes | None:
+            return None if s is None else os.fsencode(s)
+
+        result = self.libc.mount(
+            enc(source), enc(target), enc(fstype), ctypes.c_ulong(int(flags)), enc(data)
+        )
+        self._check(result, "mount", args)
+
+    def umount2(self, target: str, flags: UmountFlag | int = 0) -> None:
+        """umount2(2)."""
+        args = (target, UmountFlag(flags))
+        self._check(self.libc.umount2(os.fsencode(target), ctypes.c_int(int(flags))), "umount2", args)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        """pivot_root(2): make `new_root` the root mount; the old root moves to `put_old`."""
+        number = _SYS_PIVOT_ROOT.get(platform.machine())
+        if number is None:
+            raise SyscallError("pivot_root", (new_root, put_old), 38)  # ENOSYS
+        result = self.libc.syscall(
+            ctypes.c_long(number), os.fsencode(new_root), os.fsencode(put_old)
+        )
+        self._check(result, "pivot_root", (new_root, put_old))
+
+    def sethostname(self, name: str) -> None:
+        """sethostname(2): set the hostname of the caller's UTS namespace."""
+        try:
+            socket.sethostname(name)
+        except OSError as e:
+            raise SyscallError("sethostname", (name,), e.errno or 0) from None
+
+    def prctl(self, option: PrctlOption, arg2: int = 0) -> int:
+        """prctl(2) with one argument; returns the kernel's result."""
+        args = (PrctlOption(option), arg2)
+        result = self.libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), 0, 0, 0)
+        return self._check(result, "prctl", args)
+
+    def chdir(self, path: str) -> None:
+        """chdir(2)."""
+        try:
+            os.chdir(path)
+        except OSError as e:
+            raise SyscallError("chdir", (path,), e.errno or 0) from None
+
+    def chroot(self, path: str) -> None:
+        """chroot(2): change the root directory only (lesson 05 shows why that is not enough)."""
+        try:
+            os.chroot(path)
+        except OSError as e:
+            raise SyscallError("chroot", (path,), e.errno or 0) from None
+
+    def execvpe(self, file: str, argv: list[str], env: dict[str, str]) -> None:
+        """execve(2) after a PATH search, like execvpe(3). Returns only on failure."""
+        try:
+            os.execvpe(file, argv, env)
+        except OSError as e:
+            raise SyscallError("execve", (file, argv), e.errno or 0) from None
+
+
+#: the instance that talks to the real kernel
+LINUX = Syscalls()
+
+unshare = LINUX.unshare
+setns = LINUX.setns
+mount = LINUX.mount
+umount2 = LINUX.umount2
+pivot_root = LINUX.pivot_root
+sethostname = LINUX.sethostname
+prctl = LINUX.prctl
+chdir = LINUX.chdir
+chroot = LINUX.chroot
+execvpe = LINUX.execvpe
