@@ -1,0 +1,67 @@
+# pycontain: `make lab` to learn, `make test` to check everything. Run as root (see README).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8888
+# Debian packages the lessons and tests use (installed with apt-get when missing)
+DEBS := busybox-static iproute2
+
+.PHONY: help lab test notebooks lint cleanup bench rootfs debs
+
+help:
+	@echo "make lab        set up everything and start JupyterLab on http://$(HOST):$(PORT)"
+	@echo "make test       install what the tests need and run all of them"
+	@echo "make notebooks  regenerate notebooks/ from lessons/"
+	@echo "make lint       ruff and mypy"
+	@echo "make cleanup    remove every pycontain- leftover"
+	@echo "make bench      start-up time against runc, crun, bwrap, unshare"
+
+$(VENV)/bin/activate:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "pycontain needs Python >= 3.11, this is " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.lab: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install -q -e '.[lab]'
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@ $(VENV)/.lab
+
+debs:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+rootfs: $(VENV)/.lab debs
+	$(VENV)/bin/pycontain rootfs
+
+lab: $(VENV)/.lab rootfs
+	@$(VENV)/bin/pycontain doctor || true
+	@token=$${PYCONTAIN_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(24))')}; \
+	echo; echo "  JupyterLab is starting. Open this URL in your browser:"; \
+	echo "    http://$(HOST):$(PORT)/lab?token=$$token"; echo; \
+	exec $(VENV)/bin/jupyter lab --allow-root --no-browser --ip=$(HOST) --port=$(PORT) \
+	  --ServerApp.root_dir=notebooks --IdentityProvider.token=$$token
+
+test: $(VENV)/.dev debs
+	$(VENV)/bin/pycontain rootfs >/dev/null
+	$(PY) -m pytest tests pycontain --nbval-lax notebooks/solutions
+
+notebooks: $(VENV)/.dev
+	$(PY) tools/notebooks.py build
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check pycontain tests tools bench
+	$(VENV)/bin/mypy pycontain
+
+cleanup:
+	@if [ -x $(VENV)/bin/pycontain ]; then $(VENV)/bin/pycontain cleanup; else $(PYTHON) -m pycontain cleanup; fi
+
+bench: $(VENV)/.dev debs
+	$(PY) bench/start_latency.py
