@@ -1,0 +1,99 @@
+"""The command line on the real kernel: exit statuses, one-line errors, doctor, cleanup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pycontain import lab
+
+
+@pytest.mark.parametrize("args,status", [
+    (["--namespaces", "uts", "--", "true"], 0),
+    (["--", "sh", "-c", "exit 3"], 3),
+    (["--", "no-such-command"], 127),
+    (["--namespaces", "uts", "--", "sh", "-c", "kill -9 $$"], 128 + 9),
+    (["--hostname", "x" * 65, "--", "true"], 125),
+    (["--namespaces", "utc", "--", "true"], 125),
+    (["--rootfs", "/no/such/dir", "--", "sh"], 125),
+    ([], 125),
+])
+def test_exit_statuses(cli, args, status):
+    done = cli("run", *args)
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr
+    if status >= 125 and status != 128 + 9:
+        first = done.stderr.splitlines()[0]
+        assert first.startswith("pycontain: ") and len(done.stderr.splitlines()) <= 3
+
+
+def test_command_that_cannot_be_executed_is_126(cli, scratch):
+    root = scratch.tempdir("rootfs")
+    (root / "bin").mkdir()
+    (root / "bin/tool").write_text("not a program\n")
+    done = cli("run", "--rootfs", str(root), "--", "/bin/tool")
+    assert done.returncode == 126
+    assert "EACCES" in done.stderr and "hint:" in done.stderr
+
+
+def test_rootfs_without_the_command_is_refused_before_anything_starts(cli, embedded_rootfs):
+    before = lab.leftovers()
+    done = cli("run", "--rootfs", embedded_rootfs, "--", "python3")
+    assert done.returncode == 127 and "inside the rootfs" in done.stderr
+    assert lab.leftovers() == before
+
+
+def test_pid_namespace_makes_the_command_pid_1(cli, embedded_rootfs):
+    done = cli("run", "--rootfs", embedded_rootfs, "--", "sh", "-c", "echo $$; ps -o pid")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split()
+    assert lines[0] == "1" and "1" in lines[2:]
+    assert all(int(pid) <= 2 for pid in lines[2:])  # sh and ps at most, nothing of the host
+
+
+def test_outside_the_lab_vm_the_message_says_how_to_get_in(cli):
+    env = {k: v for k, v in os.environ.items() if k != lab.ALLOW_HOST_VARIABLE}
+    done = cli("run", "--namespaces", "uts", "--", "true", env=env)
+    assert done.returncode == 125
+    assert "not the pycontain lab VM" in done.stderr and "vagrant up" in done.stderr
+    assert cli("doctor", env=env).returncode == 1
+
+
+def test_not_root_is_refused(cli, has_setpriv):
+    if not has_setpriv:
+        pytest.skip("setpriv (util-linux) is not installed")
+    done = cli("run", "--namespaces", "uts", "--", "true", user=65534,
+               env={**os.environ, "HOME": "/tmp"})
+    assert done.returncode == 125, done.stderr
+    assert "needs root" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_doctor_explains_this_machine(cli):
+    done = cli("doctor")
+    assert done.returncode == 0, done.stdout
+    assert "root" in done.stdout and "cgroups" in done.stdout
+    assert done.stdout.rstrip().endswith("ready")
+
+
+def test_cleanup_removes_leftovers_and_says_so(cli):
+    left = Path(tempfile.gettempdir()) / "pycontain-test-leftover"
+    left.mkdir()
+    mount_point = left / "m"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mount_point)], check=True)
+    done = cli("cleanup")
+    assert done.returncode == 0, done.stdout
+    assert f"removed mount {mount_point}" in done.stdout
+    assert f"removed dir {left}" in done.stdout
+    assert not left.exists()
+    assert "pycontain-test-leftover" not in cli("cleanup").stdout
+
+
+def test_rootfs_prints_the_embedded_rootfs(cli, embedded_rootfs):
+    done = cli("rootfs")
+    assert done.stdout.strip() == embedded_rootfs
+    assert os.path.exists(os.path.join(embedded_rootfs, "bin/sh"))
