@@ -12,8 +12,11 @@ imports nothing it does not need::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+# `typing` costs milliseconds in a fresh interpreter, and every container's first process imports
+# this module; annotations are never evaluated at run time (PEP 563), so only checkers need it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
@@ -31,5 +34,7 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"pycontain.{_EXPORTS[name]}"), name)
+        from importlib import import_module  # here: init, which imports this package, needs none
+
+        return getattr(import_module(f"pycontain.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'pycontain' has no attribute {name!r}")

@@ -28,7 +28,12 @@ from __future__ import annotations
 import enum
 import errno as errno_module
 import os
-from typing import Any
+
+# `typing` costs milliseconds in a fresh interpreter, and every container's first process imports
+# this module; annotations are never evaluated at run time (PEP 563), so only checkers need it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # (call, errno name) -> "cause; fix (lesson NN)". Each entry is tested (tests/unit/test_errors.py).
 HINTS: dict[tuple[str, str], str] = {

@@ -24,13 +24,25 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sys
-from typing import Any
+import warnings  # noqa: F401  (see below)
 
 from pycontain import syscalls
 from pycontain.errors import SpecError, SyscallError, to_wire
 from pycontain.syscalls import NAMESPACE_FLAGS, CloneFlag, MountFlag, PrctlOption
+
+# `resource` and `warnings` are imported up front, though used late: once the container's root
+# is pivoted (that moves the root of every process in the mount namespace, the outer half of init
+# too) the interpreter's library is out of reach. os.execvpe imports `warnings` on first use (in
+# os.get_exec_path); mirror_exit needs `resource`.
+
+# `typing` costs milliseconds in a fresh interpreter, and this is the module every container's
+# first process runs; annotations are never evaluated at run time (PEP 563): only checkers need it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Exit statuses follow the shell (and `docker run`): 125 the runtime failed, 126 the command
 # could not be executed, 127 it was not found.
@@ -103,12 +115,12 @@ def mirror_exit(child: int) -> None:
         except ChildProcessError:
             os._exit(EXIT_RUNTIME_ERROR)
     if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
-        import resource  # only here: an interpreter core dump would hide the container's
-
+        killer = os.WTERMSIG(status)
+        if killer not in (signal.SIGKILL, signal.SIGSTOP):  # these two take no handler (EINVAL)
+            signal.signal(killer, signal.SIG_DFL)
+        # No core dump of this interpreter: it would hide the container's own.
         resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
-        os.kill(os.getpid(), sig)
+        os.kill(os.getpid(), killer)
     os._exit(os.waitstatus_to_exitcode(status))
 
 

@@ -18,7 +18,9 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
+from typing import Any
 
 from pycontain import procfs
 from pycontain.errors import PreflightError
@@ -117,8 +119,8 @@ def preflight() -> list[Check]:
                         "v1, hybrid and v2 all work; the lab VM is v2"))
     built = (rootfs.default_path() / "bin/sh").exists()
     checks.append(Check("embedded rootfs", built, str(rootfs.default_path()) if built else
-                        "not built yet", "run `pycontain rootfs` (make lab does)",
-                        required=False))
+                        f"not built yet at {rootfs.default_path()}",
+                        "run `pycontain rootfs` (make lab does)", required=False))
     busybox = rootfs.find_busybox()
     checks.append(Check("busybox", busybox is not None, busybox or "not installed",
                         "apt-get install busybox-static (otherwise host binaries are used)",
@@ -207,11 +209,52 @@ class Lab:
         self.close()
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{'✅' if c.ok else ('❌' if c.required else '⚠️')}</td><td>{c.name}</td>"
-            f"<td>{c.detail}</td><td>{'' if c.ok else c.fix}</td></tr>" for c in self.checks)
-        return ("<table><tr><th></th><th>check</th><th>this machine</th><th>fix</th></tr>"
-                f"{rows}</table>")
+        return table(self.checks)._repr_html_()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(render(self.checks) if self.checks else "Lab(check=False)")
+
+
+class Table:
+    """The preflight table: coloured HTML in Jupyter, `render()`'s text everywhere else."""
+
+    COLOURS = {"ok": "#e6f4ea", "FAIL": "#fce8e6", "warn": "#fef7e0"}  # green, red, yellow
+
+    def __init__(self, checks: list[Check]) -> None:
+        self.checks = checks
+
+    def __repr__(self) -> str:
+        return render(self.checks)
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for c in self.checks:
+            mark = "ok" if c.ok else ("FAIL" if c.required else "warn")
+            icon = {"ok": "✅", "FAIL": "❌", "warn": "⚠️"}[mark]
+            rows.append(
+                f'<tr style="background:{self.COLOURS[mark]};color:#202124"><td>{icon}</td>'
+                f"<td>{escape(c.name)}</td><td>{escape(c.detail)}</td>"
+                f"<td>{'' if c.ok else escape(c.fix)}</td></tr>")
+        verdict = ("ready" if all(c.ok for c in self.checks) else
+                   "ready (the ⚠️ lines are optional)" if ready(self.checks) else
+                   "NOT ready: fix the ❌ lines")
+        return ('<table><caption style="text-align:left">preflight: '
+                f"{verdict}</caption><tr><th></th><th>check</th><th>this machine</th>"
+                f"<th>fix</th></tr>{''.join(rows)}</table>")
+
+
+def table(checks: list[Check] | None = None) -> Table:
+    """The preflight table for `checks` (default: a fresh `preflight()`), ready to display.
+
+    >>> table([Check("root", True, "running as uid 0"), Check("busybox", False, "not installed",
+    ...                                                        "apt-get install busybox-static",
+    ...                                                        required=False)])
+    ok    root             running as uid 0
+    warn  busybox          not installed
+                           fix: apt-get install busybox-static
+    ready
+    """
+    return Table(preflight() if checks is None else checks)
 
 
 def leftovers() -> list[str]:

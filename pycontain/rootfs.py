@@ -14,14 +14,17 @@ Left out (lesson 05 and 06): devpts, read-only /sys, overlay layers, image impor
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 from pycontain import syscalls
 from pycontain.errors import CommandNotFoundError, SpecError
 from pycontain.syscalls import MountFlag, UmountFlag
+
+# Every container's first process imports this module for `enter()`, which needs only `os`. The
+# build-time modules (pathlib, shutil, subprocess, tempfile: ~10 ms in a fresh interpreter) are
+# imported inside the functions that build.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: PATH inside a container, as in most images
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -41,6 +44,8 @@ DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
 def default_path() -> Path:
     """Where the embedded rootfs lives: $PYCONTAIN_ROOTFS, else a system or per-user cache."""
+    from pathlib import Path
+
     if os.environ.get("PYCONTAIN_ROOTFS"):
         return Path(os.environ["PYCONTAIN_ROOTFS"])
     if os.geteuid() == 0:
@@ -55,6 +60,8 @@ def find_busybox() -> str | None:
 
 def shared_libraries(binary: str) -> list[str]:
     """The shared libraries `binary` loads, loader included (empty for a static binary)."""
+    import subprocess
+
     out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
     return parse_ldd(out)
 
@@ -81,6 +88,8 @@ def parse_ldd(text: str) -> list[str]:
 
 def _copy_in(root: Path, host_path: str, inside: str | None = None) -> None:
     """Copy a host file's content (following links) to the same path, or `inside`, in root."""
+    import shutil
+
     target = root / (inside or host_path).lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
@@ -101,6 +110,8 @@ def _populate_common(root: Path, origin: str) -> None:
 
 
 def _install_busybox(root: Path, busybox: str) -> None:
+    import subprocess
+
     _copy_in(root, busybox, "/bin/busybox")
     for lib in shared_libraries(busybox):  # none for busybox-static
         _copy_in(root, lib)
@@ -112,6 +123,8 @@ def _install_busybox(root: Path, busybox: str) -> None:
 
 
 def _install_host_programs(root: Path) -> None:
+    import shutil
+
     for name in HOST_PROGRAMS:
         found = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
         if not found:
@@ -126,6 +139,10 @@ def build(dest: str | os.PathLike[str] | None = None, *, use_busybox: bool = Tru
 
     The tree is built next to `dest` and renamed into place, so a reader never sees half of it.
     """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     dest = Path(dest) if dest is not None else default_path()
     dest.parent.mkdir(parents=True, exist_ok=True)
     busybox = find_busybox() if use_busybox else None
@@ -146,6 +163,8 @@ def build(dest: str | os.PathLike[str] | None = None, *, use_busybox: bool = Tru
 
 def ensure(dest: str | os.PathLike[str] | None = None) -> Path:
     """The embedded rootfs, built first when missing."""
+    from pathlib import Path
+
     path = Path(dest) if dest is not None else default_path()
     return path if (path / "bin/sh").exists() else build(path)
 

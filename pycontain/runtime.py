@@ -21,12 +21,19 @@ import subprocess
 import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from pycontain import lab, procfs
 from pycontain import rootfs as rootfs_module
 from pycontain.errors import CommandNotFoundError, SpecError, from_wire
 from pycontain.namespaces import uts
+
+# `lab` and `procfs` are imported where they are used: starting a container needs neither
+# module's imports (pathlib, shutil, tempfile, re), and the CLI pays for every import it makes.
+# `typing` too: annotations are never evaluated at run time (PEP 563), only checkers need it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pycontain import procfs
 
 #: the namespaces `init` can build so far; a container gets all of them unless told otherwise
 SUPPORTED_NAMESPACES = frozenset({"ipc", "mnt", "net", "pid", "uts"})
@@ -155,7 +162,7 @@ class Container:
 
     spec: Spec
     pid: int
-    process: subprocess.Popen[str] = field(repr=False)
+    process: subprocess.Popen[str] | ForkedInit = field(repr=False)
     result: Result | None = field(default=None, repr=False)
 
     @property
@@ -164,9 +171,13 @@ class Container:
 
     def namespaces(self) -> dict[str, procfs.NamespaceId]:
         """The namespaces of the container's first process."""
+        from pycontain import procfs
+
         return procfs.namespaces(self.pid)
 
     def status(self) -> procfs.Status:
+        from pycontain import procfs
+
         return procfs.status(self.pid)
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
@@ -190,6 +201,7 @@ class Container:
             self.kill()
             out, err = self.process.communicate()
         code = self.process.returncode
+        assert code is not None  # communicate() waited for it
         self.result = Result(self.spec.argv, self.pid,
                              code if code >= 0 else None, -code if code < 0 else None,
                              out or "", err or "", timed_out)
@@ -213,15 +225,98 @@ def spawn(argv: Collection[str] | Spec, *, stdin: Any = subprocess.DEVNULL,
     Output is captured as text unless `stdout`/`stderr` say otherwise.
     """
     spec = argv if isinstance(argv, Spec) else Spec(argv, **options)
+
+    def start(spec_r: int, spec_w: int, report_r: int, report_w: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _BOOT, str(spec_r), str(report_w)],
+            pass_fds=(spec_r, report_w), stdin=stdin, stdout=stdout, stderr=stderr, text=True)
+
+    return _start(spec, start, on_created)
+
+
+def spawn_forked(argv: Collection[str] | Spec, **options: Any) -> Container:
+    """`spawn`, for a single-threaded caller only: init runs in a fork of this process.
+
+    The `pycontain` command uses it (DESIGN, "The process model": a single-threaded CLI process
+    may take a faster path). It skips starting a second interpreter and importing pycontain
+    again, most of a container's start-up time; the pipes, the messages, the setup order and the
+    errors are those of `spawn`. Never call it from a multi-threaded process such as a Jupyter
+    kernel: a fork there copies locks other threads hold, and the child can deadlock.
+    The container shares this process's stdin, stdout and stderr; output is not captured.
+    """
+    spec = argv if isinstance(argv, Spec) else Spec(argv, **options)
+
+    def start(spec_r: int, spec_w: int, report_r: int, report_w: int) -> ForkedInit:
+        from pycontain import init
+
+        for stream in (sys.stdout, sys.stderr):  # or the child could write our buffers again
+            stream.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: what `python -I -S -c _BOOT` would do, without starting up
+            try:
+                os.close(spec_w)  # so that init sees EOF on the spec pipe if we die, as in spawn
+                os.close(report_r)
+                init.main([str(spec_r), str(report_w)])
+            finally:
+                os._exit(init.EXIT_RUNTIME_ERROR)  # never return into the caller's code
+        return ForkedInit(pid)
+
+    return _start(spec, start, None)
+
+
+class ForkedInit:
+    """The part of `subprocess.Popen` that `Container` uses, for an init made by `spawn_forked`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is not None:  # waitpid(2) has no time-out: poll
+            import time
+
+            deadline = time.monotonic() + timeout
+            while self.poll() is None:
+                if time.monotonic() >= deadline:
+                    raise subprocess.TimeoutExpired([str(self.pid)], timeout)
+                time.sleep(0.005)
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def communicate(self, timeout: float | None = None) -> tuple[None, None]:
+        self.wait(timeout)
+        return None, None
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
+           on_created: Callable[[int], None] | None) -> Container:
+    """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse."""
+    from pycontain import lab
+
     lab.require_ready()
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
     spec_r, spec_w = os.pipe2(os.O_CLOEXEC)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _BOOT, str(spec_r), str(report_w)],
-            pass_fds=(spec_r, report_w), stdin=stdin, stdout=stdout, stderr=stderr, text=True)
+        process = start(spec_r, spec_w, report_r, report_w)
+    except BaseException:
+        os.close(spec_w)
+        os.close(report_r)
+        raise
     finally:
         os.close(spec_r)
         os.close(report_w)
@@ -233,8 +328,8 @@ def spawn(argv: Collection[str] | Spec, *, stdin: Any = subprocess.DEVNULL,
     return Container(spec, pid, process)
 
 
-def _converse(process: subprocess.Popen[str], spec_w: int, report_r: int, wire: dict[str, Any],
-              on_created: Callable[[int], None] | None) -> int:
+def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r: int,
+              wire: dict[str, Any], on_created: Callable[[int], None] | None) -> int:
     """Send the spec, answer sync requests, and read reports until EOF (= exec happened)."""
     os.write(spec_w, json.dumps(wire).encode() + b"\n")
     pid = process.pid

@@ -19,12 +19,11 @@ from __future__ import annotations
 import ctypes
 import enum
 import os
-import platform
-import socket
 
 from pycontain.errors import SyscallError, flag_names  # noqa: F401  (flag_names: re-exported)
 
-
+# Every container's first process imports this module, so it imports only what the calls need:
+# os.uname() instead of `platform` and libc's sethostname instead of `socket` (each a few ms).
 
 
 class CloneFlag(enum.IntFlag):
@@ -155,11 +154,12 @@ class Syscalls:
     def umount2(self, target: str, flags: UmountFlag | int = 0) -> None:
         """umount2(2)."""
         args = (target, UmountFlag(flags))
-        self._check(self.libc.umount2(os.fsencode(target), ctypes.c_int(int(flags))), "umount2", args)
+        result = self.libc.umount2(os.fsencode(target), ctypes.c_int(int(flags)))
+        self._check(result, "umount2", args)
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         """pivot_root(2): make `new_root` the root mount; the old root moves to `put_old`."""
-        number = _SYS_PIVOT_ROOT.get(platform.machine())
+        number = _SYS_PIVOT_ROOT.get(os.uname().machine)
         if number is None:
             raise SyscallError("pivot_root", (new_root, put_old), 38)  # ENOSYS
         result = self.libc.syscall(
@@ -169,10 +169,11 @@ class Syscalls:
 
     def sethostname(self, name: str) -> None:
         """sethostname(2): set the hostname of the caller's UTS namespace."""
-        try:
-            socket.sethostname(name)
-        except OSError as e:
-            raise SyscallError("sethostname", (name,), e.errno or 0) from None
+        encoded = os.fsencode(name)
+        if b"\0" in encoded:
+            raise ValueError("embedded null byte")  # as socket.sethostname and os.* say it
+        result = self.libc.sethostname(encoded, ctypes.c_size_t(len(encoded)))
+        self._check(result, "sethostname", (name,))
 
     def prctl(self, option: PrctlOption, arg2: int = 0) -> int:
         """prctl(2) with one argument; returns the kernel's result."""

@@ -16,6 +16,10 @@ from pycontain.errors import SpecError
 from pycontain.syscalls import CloneFlag
 
 HOST_NAME_MAX = 64  # bytes, from <limits.h>; sethostname(2) rejects longer names
+HOSTNAME_HINT = (
+    f"sethostname(2) takes 1-{HOST_NAME_MAX} bytes (HOST_NAME_MAX) and would fail with EINVAL; "
+    "non-ASCII characters take 2-4 bytes each; pick a shorter name (lesson 02)"
+)
 
 
 def validate_hostname(hostname: str) -> str:
@@ -23,17 +27,19 @@ def validate_hostname(hostname: str) -> str:
 
     >>> validate_hostname("box-1")
     'box-1'
-    >>> validate_hostname("")
+    >>> validate_hostname("")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     pycontain.errors.SpecError: `hostname` must be 1-64 bytes without NUL, got ''
+      hint: sethostname(2) takes 1-64 bytes (HOST_NAME_MAX) ...; pick a shorter name (lesson 02)
     """
     if (
         not isinstance(hostname, str)
         or not 0 < len(hostname.encode()) <= HOST_NAME_MAX
         or "\0" in hostname
     ):
-        raise SpecError("hostname", f"1-{HOST_NAME_MAX} bytes without NUL", hostname)
+        raise SpecError("hostname", f"1-{HOST_NAME_MAX} bytes without NUL", hostname,
+                        hint=HOSTNAME_HINT)
     return hostname
 
 

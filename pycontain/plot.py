@@ -1,0 +1,90 @@
+"""Figures for the lessons, drawn with plain matplotlib (lesson 01).
+
+`namespace_grid` draws which processes share which namespace: one row per process, one column
+per namespace type, each cell coloured by the namespace the process is in. Within a column, the
+first row's namespace is grey and every other namespace gets its own colour, so "same colour in
+a column" reads as "same namespace". Figures are `Picture`s, built without pyplot: a cell shows
+each exactly once, as a PNG, whatever the matplotlib backend, and nothing stays open in the kernel.
+
+See also: namespaces(7) for what the columns isolate; lesson 01.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+
+from pycontain.probe import NamespaceTable, namespace_table
+from pycontain.procfs import NamespaceId
+
+#: the first row's namespace in each column, then one colour per further namespace
+FIRST_COLOUR = "#d9d9d9"
+OTHER_COLOURS = ("tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown",
+                 "tab:pink", "tab:olive", "tab:cyan")
+
+
+class Picture(Figure):
+    """A matplotlib figure that a notebook displays as a PNG, with or without pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=90)
+        return buffer.getvalue()
+
+
+def column_colours(column: list[NamespaceId | None]) -> list[str]:
+    """Colour each cell of one column by namespace identity, in order of first appearance.
+
+    >>> u = [NamespaceId("uts", 10), NamespaceId("uts", 11), NamespaceId("uts", 10), None]
+    >>> column_colours(u)
+    ['#d9d9d9', 'tab:orange', '#d9d9d9', 'white']
+    """
+    seen: dict[NamespaceId, str] = {}
+    colours = []
+    for ns in column:
+        if ns is None:
+            colours.append("white")
+            continue
+        if ns not in seen:
+            seen[ns] = FIRST_COLOUR if not seen else OTHER_COLOURS[(len(seen) - 1)
+                                                                   % len(OTHER_COLOURS)]
+        colours.append(seen[ns])
+    return colours
+
+
+def namespace_grid(processes: NamespaceTable | Iterable[int | str] | Mapping[int | str, str]
+                   ) -> Picture:
+    """Draw processes × namespace types, coloured by namespace identity, inode in each cell.
+
+    Args:
+        processes: a `probe.namespace_table(...)`, or what it takes: PIDs, or PIDs -> labels.
+    """
+    table = processes if isinstance(processes, NamespaceTable) else namespace_table(processes)
+    rows, types = table.rows, table.types
+    fig = Picture(figsize=(1.3 * len(types) + 2.5, 0.55 * len(rows) + 1.6), layout="constrained")
+    ax = fig.add_subplot()
+    columns = [column_colours([r.namespaces.get(t) for r in rows]) for t in types]
+    image = [[to_rgb(columns[j][i]) for j in range(len(types))] for i in range(len(rows))]
+    ax.imshow(image, aspect="auto", interpolation="nearest")
+    for i, row in enumerate(rows):
+        for j, t in enumerate(types):
+            ns = row.namespaces.get(t)
+            ax.text(j, i, str(ns.inode) if ns else "-", ha="center", va="center", fontsize=7,
+                    color="black" if columns[j][i] in (FIRST_COLOUR, "white") else "white")
+    ax.set_xticks(range(len(types)), types)
+    ax.set_yticks(range(len(rows)), [f"{r.pid} {r.command}" for r in rows])
+    ax.set_xticks([x - 0.5 for x in range(1, len(types))], minor=True)
+    ax.set_yticks([y - 0.5 for y in range(1, len(rows))], minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("namespace type (/proc/<pid>/ns/<type>)")
+    ax.set_ylabel("process (PID, name)")
+    fig.suptitle("Which processes share which namespace")
+    fig.supxlabel("same colour in a column = same namespace; numbers are nsfs inode numbers",
+                  fontsize=9)
+    return fig

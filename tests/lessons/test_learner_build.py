@@ -1,0 +1,61 @@
+"""Run every LEARNER notebook: each `check` cell must fail, and nothing else may (DESIGN §3).
+
+In the learner build every exercise is a stub (`...  # YOUR CODE HERE`), so a check that passes
+there cannot tell a finished exercise from an untouched one: that is a defect. A cell other than
+a check that fails is a defect too: the learner would meet an error before the exercise. The
+SOLUTION build is run by `pytest --nbval-lax notebooks/solutions` (`make test`), not here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from pycontain import lab
+
+from .lessonlib import builder, lesson_params
+
+CELL_TIMEOUT_S = 120
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lessons create namespaces: they need root"),
+    pytest.mark.skipif(not (lab.in_lab_vm() or lab.host_allowed()),
+                       reason="not the lab VM: set PYCONTAIN_ALLOW_HOST=1 to run the notebooks "
+                              "on this machine"),
+]
+
+
+def errors_by_cell(path) -> list[tuple[int, nbformat.NotebookNode, str | None]]:
+    """Execute the notebook at `path` as a learner would; (index, cell, error name or None)."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        error = next((o for o in cell.outputs if o.output_type == "error"), None)
+        found.append((index, cell, f"{error.ename}: {error.evalue}" if error else None))
+    return found
+
+
+@pytest.mark.parametrize("lesson", lesson_params())
+def test_every_check_fails_and_nothing_else(lesson):
+    path = lesson.learner
+    assert path.exists(), f"{path.name} is missing: run `make notebooks`"
+    problems = []
+    for index, cell, error in errors_by_cell(path):
+        where = f"cell {index} ({cell.source.strip().splitlines()[0][:60]!r})"
+        if builder.is_check(cell):
+            if error is None:
+                problems.append(f"{where}: a check that passes on the stub cannot fail")
+            elif not error.startswith("CheckFailed"):
+                problems.append(f"{where}: the check raised {error}, not CheckFailed")
+        elif error is not None:
+            problems.append(f"{where}: raised {error}")
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)

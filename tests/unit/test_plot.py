@@ -1,0 +1,44 @@
+"""plot: the namespace grid is coloured by namespace identity and displays as a PNG."""
+
+from __future__ import annotations
+
+import os
+
+from matplotlib.colors import to_rgb
+
+from pycontain import plot
+from pycontain.probe import NamespaceTable, ProcessNamespaces
+from pycontain.procfs import NamespaceId
+
+
+def table() -> NamespaceTable:
+    def row(pid, name, uts, net):
+        return ProcessNamespaces(pid, name, {"uts": NamespaceId("uts", uts),
+                                             "net": NamespaceId("net", net)})
+
+    return NamespaceTable((row(1, "host", 10, 20), row(2, "box", 11, 20), row(3, "box2", 12, 20)),
+                          ("uts", "net"))
+
+
+def test_column_colours_follow_identity_not_position():
+    a, b = NamespaceId("uts", 1), NamespaceId("uts", 2)
+    assert plot.column_colours([b, a, b, None]) == [plot.FIRST_COLOUR, "tab:orange",
+                                                     plot.FIRST_COLOUR, "white"]
+
+
+def test_grid_has_one_cell_per_process_and_type_coloured_by_namespace():
+    fig = plot.namespace_grid(table())
+    (ax,) = fig.axes
+    image = ax.get_images()[0].get_array()
+    assert image.shape[:2] == (3, 2)
+    uts, net = image[:, 0, :3], image[:, 1, :3]
+    assert len({tuple(c) for c in uts.tolist()}) == 3  # three UTS namespaces, three colours
+    assert len({tuple(c) for c in net.tolist()}) == 1  # one network namespace, one colour
+    assert tuple(net[0]) == to_rgb(plot.FIRST_COLOUR)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1 host", "2 box", "3 box2"]
+    assert "namespace type" in ax.get_xlabel() and "process" in ax.get_ylabel()
+
+
+def test_grid_shows_as_png_without_pyplot():
+    png = plot.namespace_grid({os.getpid(): "me"})._repr_png_()
+    assert png.startswith(b"\x89PNG")

@@ -1,0 +1,305 @@
+"""Build the notebooks from the lesson sources, one way only (DESIGN §3).
+
+    python tools/notebooks.py build [--force]   write notebooks/ from lessons/
+    python tools/notebooks.py check             exit 1 when notebooks/ has drifted from lessons/
+
+Sources are `lessons/NN-verb-phrase.md`, MyST Markdown read with jupytext (`md:myst`). Each gives
+two notebooks, committed without outputs:
+
+- `notebooks/NN-verb-phrase.ipynb`, the LEARNER build: every block between a `# BEGIN SOLUTION`
+  and an `# END SOLUTION` line (markers included) becomes one line `...  # YOUR CODE HERE`,
+  indented like the BEGIN marker, so the cell still runs and the check cell after it fails;
+- `notebooks/solutions/NN-verb-phrase.ipynb`, the SOLUTION build: the marker lines are dropped
+  and the code between them kept.
+
+The output is deterministic: cell ids are numbered, metadata holds only the kernelspec, the
+lesson's front matter and where the notebook came from, and nothing records a time. The jupytext
+metadata is dropped on purpose: a generated notebook is not paired with its source, so a
+learner's edits can never flow back into a lesson.
+
+Not clobbering a learner's work. Every notebook carries a fingerprint of its cell sources
+(`metadata.pycontain.fingerprint`). `build` overwrites a notebook only when it is still exactly
+as a build left it: no outputs, no execution counts, and cell sources matching the fingerprint.
+A notebook someone has run or edited is kept, listed with the command that overwrites it
+(`--force`), and the build exits with status 1 after writing everything else. Metadata that
+Jupyter adds on save (language versions, widget state) does not count as work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = ROOT / "lessons"
+NOTEBOOKS = ROOT / "notebooks"
+SOLUTIONS = NOTEBOOKS / "solutions"
+
+BEGIN = "# BEGIN SOLUTION"
+END = "# END SOLUTION"
+STUB = "...  # YOUR CODE HERE"
+CHECK_TAG = "check"
+LESSON_GLOB = "[0-9][0-9]-*.md"
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+class LessonError(ValueError):
+    """A lesson source breaks a convention the build relies on."""
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One lesson source and the two notebooks it builds."""
+
+    source: Path
+    notebooks: Path = NOTEBOOKS  # where its two builds go (tests point it elsewhere)
+
+    @property
+    def stem(self) -> str:
+        return self.source.stem
+
+    @property
+    def learner(self) -> Path:
+        return self.notebooks / f"{self.stem}.ipynb"
+
+    @property
+    def solution(self) -> Path:
+        return self.notebooks / "solutions" / f"{self.stem}.ipynb"
+
+    def read(self) -> nbformat.NotebookNode:
+        return jupytext.read(self.source, fmt="md:myst")
+
+
+def lessons(folder: Path = LESSONS) -> list[Lesson]:
+    """Every lesson source, in lesson order."""
+    return [Lesson(p) for p in sorted(folder.glob(LESSON_GLOB))]
+
+
+# --- the two builds ------------------------------------------------------------------------------
+
+def split_solution(source: str, *, solution: bool) -> str:
+    """One code cell's source, with its solution blocks kept (solution) or stubbed (learner).
+
+    >>> code = "def f():\\n    # BEGIN SOLUTION\\n    return 1\\n    # END SOLUTION\\nf()"
+    >>> print(split_solution(code, solution=False))
+    def f():
+        ...  # YOUR CODE HERE
+    f()
+    >>> print(split_solution(code, solution=True))
+    def f():
+        return 1
+    f()
+    """
+    out: list[str] = []
+    inside = False
+    for number, line in enumerate(source.split("\n"), 1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if inside:
+                raise LessonError(f"line {number}: {BEGIN} inside another solution block")
+            inside = True
+            if not solution:
+                out.append(line[: len(line) - len(line.lstrip())] + STUB)
+        elif marker == END:
+            if not inside:
+                raise LessonError(f"line {number}: {END} without a {BEGIN} before it")
+            inside = False
+        elif solution or not inside:
+            out.append(line)
+    if inside:
+        raise LessonError(f"{BEGIN} without an {END} after it")
+    return "\n".join(out)
+
+
+def has_solution(source: str) -> bool:
+    return any(line.strip() == BEGIN for line in source.split("\n"))
+
+
+def is_check(cell: dict[str, Any]) -> bool:
+    return cell["cell_type"] == "code" and CHECK_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def problems(lesson: Lesson, nb: nbformat.NotebookNode | None = None) -> list[str]:
+    """What in a lesson source breaks the conventions the build and the tests rely on."""
+    nb = nb if nb is not None else lesson.read()
+    found = []
+    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
+        found.append("front matter: kernelspec.name must be python3")
+    if not isinstance(nb.metadata.get("lesson"), dict):
+        found.append("front matter: no `lesson:` block")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        try:
+            split_solution(cell.source, solution=False)
+        except LessonError as e:
+            found.append(f"code cell {i + 1}: {e}")
+            continue
+        if has_solution(cell.source):
+            if is_check(cell):
+                found.append(f"code cell {i + 1}: a solution cell must not be a check cell")
+            if i + 1 == len(code) or not is_check(code[i + 1]):
+                found.append(f"code cell {i + 1}: the code cell after a solution must be tagged "
+                             f"`{CHECK_TAG}` (`:tags: [{CHECK_TAG}]`)")
+    return found
+
+
+def fingerprint(nb: dict[str, Any]) -> str:
+    """A hash of the cells' types and sources: what a learner's edits change."""
+    cells = [[c["cell_type"], _text(c["source"])] for c in nb["cells"]]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()[:16]
+
+
+def _text(source: str | list[str]) -> str:
+    return source if isinstance(source, str) else "".join(source)
+
+
+def build(lesson: Lesson, *, solution: bool, nb: nbformat.NotebookNode | None = None) -> str:
+    """The text of one generated notebook."""
+    nb = copy.deepcopy(nb if nb is not None else lesson.read())
+    bad = problems(lesson, nb)
+    if bad:
+        raise LessonError(f"{_show(lesson.source)}: " + "; ".join(bad))
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        metadata = dict(cell.get("metadata", {}))
+        cell_id = f"cell-{i:03d}"
+        if cell.cell_type == "code":
+            cells.append(nbformat.v4.new_code_cell(
+                split_solution(cell.source, solution=solution), id=cell_id, metadata=metadata))
+        elif cell.cell_type == "markdown":
+            cells.append(nbformat.v4.new_markdown_cell(cell.source, id=cell_id,
+                                                       metadata=metadata))
+        else:
+            cells.append(nbformat.v4.new_raw_cell(cell.source, id=cell_id, metadata=metadata))
+    out = nbformat.v4.new_notebook(cells=cells)
+    out.nbformat, out.nbformat_minor = 4, 5
+    out.metadata = {
+        "kernelspec": dict(nb.metadata.get("kernelspec", KERNELSPEC)),
+        "language_info": {"name": "python"},
+        "lesson": nb.metadata["lesson"],
+        "pycontain": {
+            "build": "solution" if solution else "learner",
+            "source": _show(lesson.source),
+            "generated": "do not edit: change the source, then run `make notebooks`",
+        },
+    }
+    out.metadata["pycontain"]["fingerprint"] = fingerprint(out)
+    nbformat.validate(out)
+    return nbformat.writes(out, version=4) + "\n"
+
+
+def builds(lesson: Lesson) -> dict[Path, str]:
+    """Both generated notebooks of a lesson, by path."""
+    nb = lesson.read()
+    return {lesson.learner: build(lesson, solution=False, nb=nb),
+            lesson.solution: build(lesson, solution=True, nb=nb)}
+
+
+# --- writing without clobbering -----------------------------------------------------------------
+
+def untouched(path: Path) -> bool:
+    """True when the notebook at `path` is still exactly as a build left it (see module doc)."""
+    try:
+        nb = json.loads(path.read_text())
+        stamp = nb["metadata"]["pycontain"]["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for cell in nb.get("cells", []):
+        if cell.get("outputs") or cell.get("execution_count") is not None:
+            return False
+    return bool(stamp == fingerprint(nb))
+
+
+def orphans(selected: list[Lesson] | None = None) -> list[Path]:
+    """Generated notebooks whose lesson source no longer exists."""
+    selected = lessons() if selected is None else selected
+    stems = {lesson.stem for lesson in selected}
+    folders = {lesson.notebooks for lesson in selected} or {NOTEBOOKS}
+    found = [p for f in folders for p in [*f.glob("*.ipynb"), *f.glob("solutions/*.ipynb")]]
+    return sorted(p for p in found if p.stem not in stems)
+
+
+def _show(path: Path) -> str:
+    """`path` relative to the repository when it is inside it: shorter messages."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def cmd_build(force: bool, selected: list[Lesson] | None = None) -> int:
+    """Write both builds of every lesson; keep (and list) notebooks holding someone's work."""
+    selected = lessons() if selected is None else selected
+    kept: list[Path] = []
+    for lesson in selected:
+        for path, text in builds(lesson).items():
+            if path.exists():
+                if path.read_text() == text:
+                    continue
+                if not force and not untouched(path):
+                    kept.append(path)
+                    continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {_show(path)}")
+    for path in orphans(selected):
+        print(f"note: {_show(path)} has no lesson source; delete it if it is stale")
+    if kept:
+        print("\nkept these notebooks, because they have outputs or edits that a rebuild would "
+              "lose:", file=sys.stderr)
+        for path in kept:
+            print(f"  {_show(path)}", file=sys.stderr)
+        print("save a copy of your work under another name, then overwrite them with:\n"
+              "  .venv/bin/python tools/notebooks.py build --force", file=sys.stderr)
+        return 1
+    return 0
+
+
+def drift() -> list[str]:
+    """Every generated notebook that differs from what its source builds, and why."""
+    found = []
+    for lesson in lessons():
+        for path, text in builds(lesson).items():
+            name = _show(path)
+            if not path.exists():
+                found.append(f"{name}: missing")
+            elif path.read_text() != text:
+                found.append(f"{name}: differs from {_show(lesson.source)}")
+    found += [f"{_show(p)}: no lesson source" for p in orphans()]
+    return found
+
+
+def cmd_check() -> int:
+    found = drift()
+    for line in found:
+        print(line, file=sys.stderr)
+    if found:
+        print("run `make notebooks` (notebooks/ is generated from lessons/)", file=sys.stderr)
+        return 1
+    print(f"{2 * len(lessons())} notebooks match their lessons")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    b = verbs.add_parser("build", help="write notebooks/ from lessons/")
+    b.add_argument("--force", action="store_true",
+                   help="overwrite notebooks even when they hold outputs or edits")
+    verbs.add_parser("check", help="exit 1 when notebooks/ differs from what lessons/ builds")
+    args = parser.parse_args(argv)
+    try:
+        return cmd_build(args.force) if args.verb == "build" else cmd_check()
+    except LessonError as e:
+        print(f"notebooks.py: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
