@@ -29,6 +29,7 @@ VM or with PYCONTAIN_ALLOW_HOST=1; `make bench` runs it)
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -302,6 +303,9 @@ def main() -> int:
         print(f"start_latency: {e}", file=sys.stderr)
         return 2
     root = os.path.realpath(args.rootfs or rootfs.ensure())
+    # Compile pycontain's bytecode first: with PYTHONDONTWRITEBYTECODE set (as in some shells and
+    # CI) the CLI would otherwise compile the modules it imports on every run, as no user sees it.
+    compileall.compile_dir(Path(pycontain.__file__).parent, quiet=1)
 
     skipped = install_missing(["runc", "crun", "bwrap"])
     view = ""

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import os
 import signal
 import sys
-from types import FrameType
+from types import SimpleNamespace
 
 from pycontain.errors import CommandNotFoundError, PycontainError, SyscallError, format_error
 from pycontain.init import EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_RUNTIME_ERROR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from types import FrameType
+    from typing import NoReturn
+
+#: the options of `pycontain run`: flag -> (metavar, help). Both parsers below read this table.
+RUN_OPTIONS = {
+    "--hostname": ("NAME", "the container's hostname (needs uts)"),
+    "--namespaces": ("LIST", "comma-separated namespaces to create "
+                             "(default: all supported so far: {supported})"),
+    "--rootfs": ("DIR", "make DIR the container's / (needs mnt)"),
+}
 
 RUN_EPILOG = """\
 Without --rootfs the container keeps the host's filesystem view (only the namespaces differ);
@@ -22,9 +35,17 @@ example: pycontain run --namespaces uts --hostname demo -- hostname"""
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     from pycontain.runtime import SUPPORTED_NAMESPACES
 
-    parser = argparse.ArgumentParser(
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:  # 125, as `docker run` does, not 2
+            self.print_usage(sys.stderr)
+            self.exit(EXIT_RUNTIME_ERROR, f"pycontain: {message}\n")
+
+    supported = ",".join(sorted(SUPPORTED_NAMESPACES))
+    parser = Parser(
         prog="pycontain", description="Learn how Linux containers work by building one.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -32,12 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="run a command in a new container", epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run CMD as the first process of a new container, like `docker run`.")
-    run.add_argument("--hostname", metavar="NAME", help="the container's hostname (needs uts)")
-    run.add_argument(
-        "--namespaces", metavar="LIST",
-        help="comma-separated namespaces to create (default: all supported so far: "
-             f"{','.join(sorted(SUPPORTED_NAMESPACES))})")
-    run.add_argument("--rootfs", metavar="DIR", help="make DIR the container's / (needs mnt)")
+    for flag, (metavar, text) in RUN_OPTIONS.items():
+        run.add_argument(flag, metavar=metavar, help=text.format(supported=supported))
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
     rootfs = verbs.add_parser("rootfs", help="print the embedded rootfs path, building it first",
@@ -55,7 +72,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> int:
+def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
+    """`pycontain run [OPTION VALUE]... -- CMD...` parsed without argparse, or None.
+
+    Importing argparse and building its parser cost ~10 ms here, a third of the command's start-up
+    (bench/start_latency.py): more than the kernel takes to build the container. So the common
+    form is parsed by hand from `RUN_OPTIONS`; anything else (help, a typo, another verb) returns
+    None and goes to argparse, which also writes every error and help message.
+
+    >>> vars(_quick_run_args(["run", "--hostname=box", "--namespaces", "uts", "--", "true"]))
+    {'verb': 'run', 'hostname': 'box', 'namespaces': 'uts', 'rootfs': None, 'command': ['true']}
+    >>> _quick_run_args(["run", "--hostnme", "box", "--", "true"]) is None
+    True
+    """
+    if argv[:1] != ["run"] or "--" not in argv:
+        return None
+    end = argv.index("--")
+    options, words = dict.fromkeys(name[2:] for name in RUN_OPTIONS), argv[1:end]
+    while words:
+        flag, equals, value = words.pop(0).partition("=")
+        if flag not in RUN_OPTIONS or not (equals or words):
+            return None
+        options[flag[2:]] = value if equals else words.pop(0)
+    return SimpleNamespace(verb="run", **options, command=argv[end + 1:])
+
+
+def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     from pycontain import runtime
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -126,7 +168,8 @@ def exit_status(exc: PycontainError) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = _quick_run_args(words) or _parser().parse_args(words)
     verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup}[args.verb]
     try:
         code = verb(args)

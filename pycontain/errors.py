@@ -193,8 +193,8 @@ class CgroupError(PycontainError, OSError):
 class SpecError(PycontainError, ValueError):
     """Bad input, caught in userspace before anything is created.
 
-    >>> print(SpecError("hostname", "1-64 bytes", "x" * 65))
-    `hostname` must be 1-64 bytes, got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
+    >>> print(SpecError("hostname", "1-64 bytes", "x" * 10))
+    `hostname` must be 1-64 bytes, got 'xxxxxxxxxx'
     """
 
     def __init__(self, parameter: str, accepted: str, got: object, hint: str | None = None):

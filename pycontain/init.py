@@ -3,7 +3,7 @@
 `runtime` starts `python -I -S -c <boot> SPEC_FD REPORT_FD` with `subprocess` (never from a
 thread-unsafe fork of the notebook kernel: see DESIGN, "The process model"). This process
 
-1. reads the spec, one JSON line, from SPEC_FD (the same pipe later carries the parent's answers),
+1. reads the spec, one message, from SPEC_FD (the same pipe later carries the parent's answers),
 2. asks the kernel to kill it if its parent dies (PR_SET_PDEATHSIG),
 3. calls unshare(2) with every requested CLONE_NEW* flag at once,
 4. makes every mount private before it mounts anything (else mounts leak to the host, lesson 04),
@@ -12,8 +12,9 @@ thread-unsafe fork of the notebook kernel: see DESIGN, "The process model"). Thi
    child's PID, waits, and exits the way the child did (like `unshare --fork`),
 6. sets the hostname, enters the root filesystem, closes every inherited fd >= 3, and execs.
 
-Everything it reports goes to REPORT_FD as JSON lines: `{"pid": N}`, `{"sync": step}` (then it
-waits for the parent's `{"go": true}` on SPEC_FD), or `{"error": ...}` (see `errors.to_wire`).
+Everything it reports goes to REPORT_FD as messages (see `Channel`): `{"pid": N}`,
+`{"sync": step}` (then it waits for the parent's `{"go": True}` on SPEC_FD), or
+`{"error": ...}` (see `errors.to_wire`).
 REPORT_FD is close-on-exec, so the parent sees EOF exactly when exec succeeded.
 
 Imports are kept few on purpose: this module's start-up is most of a container's start-up time.
@@ -22,21 +23,20 @@ Runtimes do the same: runc re-executes itself as `runc init`, crun forks a C hel
 
 from __future__ import annotations
 
-import json
+# _signal is the C half of `signal`: the same functions and constants, without building the
+# Signals/Handlers enums at import (~0.5 ms of every container start; bench/).
+import _signal as signal
+import marshal
 import os
-import resource
-import signal
 import sys
-import warnings  # noqa: F401  (see below)
 
 from pycontain import syscalls
 from pycontain.errors import SpecError, SyscallError, to_wire
 from pycontain.syscalls import NAMESPACE_FLAGS, CloneFlag, MountFlag, PrctlOption
 
-# `resource` and `warnings` are imported up front, though used late: once the container's root
-# is pivoted (that moves the root of every process in the mount namespace, the outer half of init
-# too) the interpreter's library is out of reach. os.execvpe imports `warnings` on first use (in
-# os.get_exec_path); mirror_exit needs `resource`.
+# Nothing may be imported late in this module: once the container's root is pivoted (that moves
+# the root of every process in the mount namespace, the outer half of init too) the interpreter's
+# library is out of reach.
 
 # `typing` costs milliseconds in a fresh interpreter, and this is the module every container's
 # first process runs; annotations are never evaluated at run time (PEP 563): only checkers need it.
@@ -52,31 +52,46 @@ EXIT_NOT_FOUND = 127
 
 
 class Channel:
-    """The two pipes to the parent: JSON lines out on `report_fd`, answers in on `spec_fd`."""
+    """One end of the conversation with the other side: messages in on `in_fd`, out on `out_fd`.
 
-    def __init__(self, spec_fd: int, report_fd: int) -> None:
-        self.spec_fd = spec_fd
-        self.report_fd = report_fd
-        self._buffer = b""
+    A message is a dict of plain values (str, int, list, dict, None), framed as a 4-byte length
+    and the bytes of marshal.dumps(). marshal rather than JSON: it is built into the interpreter,
+    while `import json` (and the `re` it pulls in) costs milliseconds on every container start.
+    Both ends are the same interpreter (`sys.executable`), so the format always matches.
+    """
 
-    def receive(self) -> dict[str, Any]:
-        while b"\n" not in self._buffer:
-            chunk = os.read(self.spec_fd, 65536)
+    def __init__(self, in_fd: int, out_fd: int) -> None:
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+
+    def _read_exactly(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = os.read(self.in_fd, size - len(data))
             if not chunk:
-                raise EOFError("the parent closed the spec pipe")
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        message: dict[str, Any] = json.loads(line)
+                if data:
+                    raise EOFError("the other side closed the pipe in the middle of a message")
+                return b""
+            data += chunk
+        return data
+
+    def receive(self) -> dict[str, Any] | None:
+        """The next message, or None when the other side closed its end (for init: exec'd)."""
+        header = self._read_exactly(4)
+        if not header:
+            return None
+        message: dict[str, Any] = marshal.loads(self._read_exactly(int.from_bytes(header, "big")))
         return message
 
     def send(self, **message: Any) -> None:
-        os.write(self.report_fd, json.dumps(message).encode() + b"\n")
+        data = marshal.dumps(message)
+        os.write(self.out_fd, len(data).to_bytes(4, "big") + data)
 
     def sync(self, step: str) -> None:
         """Tell the parent we reached `step` and wait until it has done its part."""
         self.send(sync=step)
         answer = self.receive()
-        if not answer.get("go"):
+        if not answer or not answer.get("go"):
             raise SpecError("sync", "answered with go", answer)
 
 
@@ -118,8 +133,9 @@ def mirror_exit(child: int) -> None:
         killer = os.WTERMSIG(status)
         if killer not in (signal.SIGKILL, signal.SIGSTOP):  # these two take no handler (EINVAL)
             signal.signal(killer, signal.SIG_DFL)
-        # No core dump of this interpreter: it would hide the container's own.
-        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+        # No core dump of this interpreter: it would hide the container's own. A process that is
+        # not dumpable leaves none (prctl(2), PR_SET_DUMPABLE).
+        syscalls.prctl(PrctlOption.PR_SET_DUMPABLE, 0)
         os.kill(os.getpid(), killer)
     os._exit(os.waitstatus_to_exitcode(status))
 
@@ -141,8 +157,8 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
         child = os.fork()  # safe: this interpreter runs one thread
         if child:
             channel.send(pid=child)
-            os.close(channel.report_fd)  # the child's copy now decides when the parent sees EOF
-            os.close(channel.spec_fd)
+            os.close(channel.out_fd)  # the child's copy now decides when the parent sees EOF
+            os.close(channel.in_fd)
             mirror_exit(child)
         die_with_parent(None)  # the fork cleared PDEATHSIG
     else:
@@ -166,12 +182,12 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
 
 def execute(spec: dict[str, Any], channel: Channel) -> None:
     """Close inherited descriptors and exec the command; return only by raising."""
-    keep = channel.report_fd
+    keep = channel.out_fd
     os.closerange(3, keep)
     os.closerange(keep + 1, 1 << 16)
     os.set_inheritable(keep, False)  # close-on-exec: exec success = EOF for the parent
     argv: list[str] = spec["argv"]
-    syscalls.execvpe(argv[0], argv, spec["env"])
+    syscalls.execve(spec["executable"], argv, spec["env"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -181,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     code = EXIT_RUNTIME_ERROR
     try:
         spec = channel.receive()
+        if spec is None:
+            raise EOFError("the parent closed the spec pipe before sending the spec")
         die_with_parent(spec["parent_pid"])
         setup(spec, channel)
         execute(spec, channel)

@@ -12,23 +12,24 @@ See also: namespaces(7), cgroups(7), the lab VM in vagrant/ (DESIGN §4, §7).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
-from html import escape
-from pathlib import Path
-from typing import Any
+from collections import namedtuple
 
-from pycontain import procfs
 from pycontain.errors import PreflightError
+
+# Every container start calls `require_ready()`, so this module imports almost nothing at the top:
+# the `pycontain` command pays for each import before its container starts (bench/). What only
+# the notebook's Lab, the preflight table or the sweep need is imported inside those functions.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
 
 PREFIX = "pycontain-"
 
 #: written by vagrant/provision.sh; its presence means "this is the throw-away lab VM"
-LAB_MARKER = Path("/etc/pycontain/lab-vm")
+LAB_MARKER = "/etc/pycontain/lab-vm"
 ALLOW_HOST_VARIABLE = "PYCONTAIN_ALLOW_HOST"
 
 GET_INTO_THE_VM = (
@@ -38,19 +39,15 @@ GET_INTO_THE_VM = (
 )
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of the preflight table."""
+class Check(namedtuple("Check", "name ok detail fix required", defaults=("", True))):
+    """One line of the preflight table: `name`, `ok`, `detail` (what this machine has), `fix`,
+    and `required` (False: the lab works without it, some experiments do not)."""
 
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    required: bool = True  # False: the lab works without it, some experiments do not
+    __slots__ = ()
 
 
 def in_lab_vm() -> bool:
-    return LAB_MARKER.exists()
+    return os.path.exists(LAB_MARKER)
 
 
 def host_allowed() -> bool:
@@ -87,7 +84,7 @@ def _read(path: str) -> str:
 
 def preflight() -> list[Check]:
     """Every check, in the order a newcomer should fix them."""
-    from pycontain import rootfs  # lab sits below rootfs only for this report
+    from pycontain import procfs, rootfs  # lab sits below rootfs only for this report
 
     checks = []
     uid = os.geteuid()
@@ -189,6 +186,10 @@ class Lab:
 
     def tempdir(self, name: str = "") -> Path:
         """A fresh `/tmp/pycontain-…` directory, removed at `close()`."""
+        import shutil
+        import tempfile
+        from pathlib import Path
+
         path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{name}{'-' if name else ''}"))
         self.defer(lambda: shutil.rmtree(path, ignore_errors=True), f"remove {path}")
         return path
@@ -200,6 +201,8 @@ class Lab:
             try:
                 undo()
             except Exception as e:  # keep going: one stuck resource must not strand the rest
+                import warnings
+
                 warnings.warn(f"Failed to {what}: {e}, ignoring", stacklevel=2)
 
     def __enter__(self) -> Lab:
@@ -227,6 +230,8 @@ class Table:
         return render(self.checks)
 
     def _repr_html_(self) -> str:
+        from html import escape
+
         rows = []
         for c in self.checks:
             mark = "ok" if c.ok else ("FAIL" if c.required else "warn")
@@ -260,6 +265,11 @@ def table(checks: list[Check] | None = None) -> Table:
 def leftovers() -> list[str]:
     """Everything named `pycontain-…` still on this machine: mounts, temp dirs, netns, links,
     and cgroups below this process's own cgroup."""
+    import tempfile
+    from pathlib import Path
+
+    from pycontain import procfs
+
     found = []
     for m in reversed(procfs.mountinfo("self")):  # children before their parents
         if PREFIX in m.mount_point:
@@ -274,6 +284,8 @@ def leftovers() -> list[str]:
 
 def _own_cgroups() -> list[Path]:
     """`pycontain-` cgroups beneath this process's own cgroup in every hierarchy."""
+    from pathlib import Path
+
     found: list[Path] = []
     for line in _read("/proc/self/cgroup").splitlines():
         _, controllers, path = line.split(":", 2)
@@ -299,6 +311,8 @@ def sweep() -> list[str]:
             if kind == "mount":
                 syscalls.umount2(target, syscalls.UmountFlag.MNT_DETACH)
             elif kind == "dir":
+                import shutil
+
                 shutil.rmtree(target)
             elif kind == "netns":
                 syscalls.umount2(target, syscalls.UmountFlag.MNT_DETACH)

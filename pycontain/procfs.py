@@ -139,7 +139,7 @@ class Mount:
     root: str  # the directory of the filesystem that is mounted
     mount_point: str
     options: str
-    propagation: tuple[str, ...]  # optional fields: shared:N, master:N, propagate_from:N, unbindable
+    propagation: tuple[str, ...]  # shared:N, master:N, propagate_from:N, unbindable
     fstype: str
     source: str
 

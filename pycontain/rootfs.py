@@ -183,19 +183,32 @@ def find_command(command: str, root: str = "/", path: str = CONTAINER_PATH) -> s
     return None
 
 
-def validate(rootfs: str, command: str) -> str:
-    """Check that `rootfs` is a directory holding `command`; return its absolute real path."""
+def validate(rootfs: str) -> str:
+    """Check that `rootfs` is an existing directory; return its absolute real path."""
     if not os.path.exists(rootfs):
         raise SpecError("rootfs", "an existing directory", rootfs,
                         hint="build the embedded one with `pycontain rootfs` (lesson 02)")
     if not os.path.isdir(rootfs):
         raise SpecError("rootfs", "a directory, not a file", rootfs)
-    if find_command(command, rootfs) is None:
-        raise CommandNotFoundError(
-            "command", f"a program inside the rootfs {rootfs!r} (PATH={CONTAINER_PATH})", command,
-            hint="the container sees only the files under its rootfs; "
-                 "`ls` that directory to see what it holds (lesson 02)")
     return os.path.realpath(rootfs)
+
+
+def resolve_command(command: str, root: str | None = None, path: str = CONTAINER_PATH) -> str:
+    """The path, inside the container, of the program `command` names; raise when there is none.
+
+    The runtime looks it up before the container exists, as runc does (its LookPath), so that
+    "not found" is reported before anything is created and init can call execve(2) directly.
+    """
+    found = find_command(command, root or "/", path)
+    if found is not None:
+        return found
+    if root is None:
+        raise CommandNotFoundError("command", f"a program on the container's PATH ({path}) or "
+                                   "a path", command)
+    raise CommandNotFoundError(
+        "command", f"a program inside the rootfs {root!r} (PATH={path})", command,
+        hint="the container sees only the files under its rootfs; "
+             "`ls` that directory to see what it holds (lesson 02)")
 
 
 def enter(rootfs: str, *, mount_proc: bool) -> None:

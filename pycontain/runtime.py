@@ -14,26 +14,29 @@ See also: unshare(1), runc(8), docker-run(1) (whose exit statuses 125/126/127 we
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import sys
+from collections import namedtuple
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
 
 from pycontain import rootfs as rootfs_module
-from pycontain.errors import CommandNotFoundError, SpecError, from_wire
+from pycontain.errors import SpecError, from_wire
 from pycontain.namespaces import uts
 
-# `lab` and `procfs` are imported where they are used: starting a container needs neither
-# module's imports (pathlib, shutil, tempfile, re), and the CLI pays for every import it makes.
-# `typing` too: annotations are never evaluated at run time (PEP 563), only checkers need it.
+# The `pycontain` command pays for every module imported here before its container starts, so
+# heavy ones are imported where they are used: `subprocess` (only the API's spawn needs it),
+# `procfs`, `lab`; and neither `dataclasses` nor `typing` (annotations are never evaluated at
+# run time, PEP 563: only checkers need them). bench/start_latency.py measures the difference.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
     from typing import Any
 
     from pycontain import procfs
+
+# the values of subprocess.PIPE and subprocess.DEVNULL, which `spawn` passes on to it
+PIPE, DEVNULL = -1, -3
 
 #: the namespaces `init` can build so far; a container gets all of them unless told otherwise
 SUPPORTED_NAMESPACES = frozenset({"ipc", "mnt", "net", "pid", "uts"})
@@ -43,7 +46,9 @@ LATER_NAMESPACES = {"user": "09", "cgroup": "10", "time": "11"}
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # -I -S: no site-packages scan, no user site, no PYTHON* variables: the lean start-up is most of a
 # container's start-up time (notes/reference-runtimes.md). The package is found by path instead.
-_BOOT = f"import sys;sys.path.insert(0,{_PACKAGE_PARENT!r});from pycontain.init import main;main()"
+# Appended, not prepended: the standard library is searched first, and nothing in the
+# checkout can shadow it.
+_BOOT = f"import sys;sys.path.append({_PACKAGE_PARENT!r});from pycontain.init import main;main()"
 
 
 def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
@@ -63,7 +68,6 @@ def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
     return chosen
 
 
-@dataclass(frozen=True)
 class Spec:
     """What to run and how to isolate it. Validated on creation: bad input never reaches init.
 
@@ -77,12 +81,14 @@ class Spec:
         cwd: working directory inside the container.
     """
 
+    __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "executable")
     argv: tuple[str, ...]
-    namespaces: frozenset[str] = SUPPORTED_NAMESPACES
-    hostname: str | None = None
-    rootfs: str | None = None
-    env: Mapping[str, str] | None = None
-    cwd: str = "/"
+    namespaces: frozenset[str]
+    hostname: str | None
+    rootfs: str | None
+    env: Mapping[str, str] | None
+    cwd: str
+    executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
                  hostname: str | None = None, rootfs: str | os.PathLike[str] | None = None,
@@ -102,11 +108,9 @@ class Spec:
                 raise SpecError("rootfs", "used only with 'mnt' among the namespaces",
                                 str(rootfs), hint="changing the root needs a private mount "
                                                   "namespace (lesson 05)")
-            root = rootfs_module.validate(os.fspath(rootfs), list(argv)[0])
-        elif rootfs_module.find_command(list(argv)[0]) is None:
-            raise CommandNotFoundError("command", "a program on the container's PATH "
-                                       f"({rootfs_module.CONTAINER_PATH}) or a path",
-                                       list(argv)[0])
+            root = rootfs_module.validate(os.fspath(rootfs))
+        search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
+        executable = rootfs_module.resolve_command(list(argv)[0], root, search)
         set_ = object.__setattr__
         set_(self, "argv", tuple(argv))
         set_(self, "namespaces", chosen)
@@ -114,6 +118,22 @@ class Spec:
         set_(self, "rootfs", root)
         set_(self, "env", dict(env) if env is not None else None)
         set_(self, "cwd", cwd)
+        set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Spec is read-only; make a new one to change `{name}`")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Spec and all(
+            getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash((self.argv, self.namespaces, self.hostname, self.rootfs, self.cwd))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__[:-1]
+                          if f == "argv" or getattr(self, f) not in (None, "/"))
+        return f"Spec({shown})"
 
     def environment(self) -> dict[str, str]:
         """The environment the command starts with."""
@@ -125,22 +145,24 @@ class Spec:
         return env
 
     def to_wire(self) -> dict[str, Any]:
-        return {"argv": list(self.argv), "namespaces": sorted(self.namespaces),
-                "hostname": self.hostname, "rootfs": self.rootfs, "cwd": self.cwd,
+        return {"argv": list(self.argv), "executable": self.executable,
+                "namespaces": sorted(self.namespaces), "hostname": self.hostname,
+                "rootfs": self.rootfs, "cwd": self.cwd,
                 "env": self.environment(), "parent_pid": os.getpid()}
 
 
-@dataclass(frozen=True)
-class Result:
-    """How a container ended and what it printed."""
+class Result(namedtuple("Result", "argv pid exit_code signal stdout stderr timed_out",
+                        defaults=("", "", False))):
+    """How a container ended and what it printed.
 
-    argv: tuple[str, ...]
-    pid: int  # the first process's PID as the host sees it
-    exit_code: int | None  # None when killed by a signal
-    signal: int | None
-    stdout: str = ""
-    stderr: str = ""
-    timed_out: bool = False
+    Fields: `argv`; `pid`, the first process's PID as the host sees it; `exit_code` (None when
+    killed by a signal); `signal` (None when it exited); `stdout`, `stderr`; `timed_out`.
+
+    >>> Result(("true",), 42, None, 9).reason
+    'killed by signal 9 (SIGKILL)'
+    """
+
+    __slots__ = ()
 
     @property
     def status(self) -> int:
@@ -156,14 +178,18 @@ class Result:
         return f"exited {self.exit_code}"
 
 
-@dataclass
 class Container:
     """A running container. Wait on it, signal it, look at it through /proc."""
 
-    spec: Spec
-    pid: int
-    process: subprocess.Popen[str] | ForkedInit = field(repr=False)
-    result: Result | None = field(default=None, repr=False)
+    def __init__(self, spec: Spec, pid: int, process: subprocess.Popen[str] | ForkedInit):
+        self.spec = spec
+        self.pid = pid  # the first process, as the host numbers it
+        self.process = process
+        self.result: Result | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "ended"
+        return f"<Container pid={self.pid} {state} {list(self.spec.argv)!r}>"
 
     @property
     def running(self) -> bool:
@@ -194,12 +220,17 @@ class Container:
         if self.result is not None:
             return self.result
         timed_out = False
-        try:
-            out, err = self.process.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            self.kill()
+        if timeout_s is None:
             out, err = self.process.communicate()
+        else:
+            import subprocess  # here: the `pycontain` command never waits with a time-out
+
+            try:
+                out, err = self.process.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self.kill()
+                out, err = self.process.communicate()
         code = self.process.returncode
         assert code is not None  # communicate() waited for it
         self.result = Result(self.spec.argv, self.pid,
@@ -215,8 +246,8 @@ class Container:
         self.wait()
 
 
-def spawn(argv: Collection[str] | Spec, *, stdin: Any = subprocess.DEVNULL,
-          stdout: Any = subprocess.PIPE, stderr: Any = subprocess.PIPE,
+def spawn(argv: Collection[str] | Spec, *, stdin: Any = DEVNULL, stdout: Any = PIPE,
+          stderr: Any = PIPE,
           on_created: Callable[[int], None] | None = None, **options: Any) -> Container:
     """Start a container and return it while it runs. Options are those of `Spec`.
 
@@ -227,6 +258,8 @@ def spawn(argv: Collection[str] | Spec, *, stdin: Any = subprocess.DEVNULL,
     spec = argv if isinstance(argv, Spec) else Spec(argv, **options)
 
     def start(spec_r: int, spec_w: int, report_r: int, report_w: int) -> subprocess.Popen[str]:
+        import subprocess
+
         return subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _BOOT, str(spec_r), str(report_w)],
             pass_fds=(spec_r, report_w), stdin=stdin, stdout=stdout, stderr=stderr, text=True)
@@ -280,6 +313,7 @@ class ForkedInit:
 
     def wait(self, timeout: float | None = None) -> int:
         if timeout is not None:  # waitpid(2) has no time-out: poll
+            import subprocess
             import time
 
             deadline = time.monotonic() + timeout
@@ -331,26 +365,27 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
 def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r: int,
               wire: dict[str, Any], on_created: Callable[[int], None] | None) -> int:
     """Send the spec, answer sync requests, and read reports until EOF (= exec happened)."""
-    os.write(spec_w, json.dumps(wire).encode() + b"\n")
+    from pycontain.init import Channel
+
+    channel = Channel(report_r, spec_w)
+    channel.send(**wire)
     pid = process.pid
-    with os.fdopen(os.dup(report_r), "rb") as reports:
-        for line in reports:
-            message = json.loads(line)
-            if "pid" in message:
-                pid = message["pid"]
-            elif "sync" in message:
-                try:
-                    if on_created is not None:
-                        on_created(pid)
-                except BaseException:
-                    process.kill()
-                    process.wait()
-                    raise
-                os.write(spec_w, b'{"go": true}\n')
-            elif "error" in message:
-                error = from_wire(message["error"])
-                process.communicate()  # reap it; nothing was exec'd
-                raise error
+    while (message := channel.receive()) is not None:
+        if "pid" in message:
+            pid = message["pid"]
+        elif "sync" in message:
+            try:
+                if on_created is not None:
+                    on_created(pid)
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
+            channel.send(go=True)
+        elif "error" in message:
+            error = from_wire(message["error"])
+            process.communicate()  # reap it; nothing was exec'd
+            raise error
     return pid
 
 
@@ -361,6 +396,6 @@ def run(argv: Collection[str] | Spec, *, timeout_s: float | None = None,
     >>> run(["hostname"], namespaces={"uts"}, hostname="box-1").stdout  # doctest: +SKIP
     'box-1\\n'
     """
-    pipe = subprocess.PIPE if capture else None
+    pipe = PIPE if capture else None
     container = spawn(argv, stdout=pipe, stderr=pipe, **options)
     return container.wait(timeout_s)

@@ -195,12 +195,17 @@ class Syscalls:
         except OSError as e:
             raise SyscallError("chroot", (path,), e.errno or 0) from None
 
-    def execvpe(self, file: str, argv: list[str], env: dict[str, str]) -> None:
-        """execve(2) after a PATH search, like execvpe(3). Returns only on failure."""
+    def execve(self, path: str, argv: list[str], env: dict[str, str]) -> None:
+        """execve(2): replace this process with the program at `path`. Returns only on failure.
+
+        No PATH search here: the runtime resolves the path before the container exists (and
+        Python's os.execvpe imports a module on first use, which fails after pivot_root has
+        put the interpreter's library out of reach).
+        """
         try:
-            os.execvpe(file, argv, env)
+            os.execve(path, argv, env)
         except OSError as e:
-            raise SyscallError("execve", (file, argv), e.errno or 0) from None
+            raise SyscallError("execve", (path, argv), e.errno or 0) from None
 
 
 #: the instance that talks to the real kernel
@@ -215,4 +220,4 @@ sethostname = LINUX.sethostname
 prctl = LINUX.prctl
 chdir = LINUX.chdir
 chroot = LINUX.chroot
-execvpe = LINUX.execvpe
+execve = LINUX.execve
