@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     return container.wait().status
 
 
-def _rootfs(args: argparse.Namespace) -> int:
+def _rootfs(args: argparse.Namespace | SimpleNamespace) -> int:
     import shutil
 
     from pycontain import rootfs
@@ -142,7 +142,7 @@ def _rootfs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _doctor(args: argparse.Namespace) -> int:
+def _doctor(args: argparse.Namespace | SimpleNamespace) -> int:
     from pycontain import lab
 
     checks = lab.preflight()
@@ -150,7 +150,7 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if lab.ready(checks) else 1
 
 
-def _cleanup(args: argparse.Namespace) -> int:
+def _cleanup(args: argparse.Namespace | SimpleNamespace) -> int:
     from pycontain import lab
 
     report = lab.sweep()
