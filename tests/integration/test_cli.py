@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,17 @@ def test_rootfs_prints_the_embedded_rootfs(cli, embedded_rootfs):
     done = cli("rootfs")
     assert done.stdout.strip() == embedded_rootfs
     assert os.path.exists(os.path.join(embedded_rootfs, "bin/sh"))
+
+
+def test_ctrl_c_is_forwarded_and_a_second_one_kills():
+    # `sleep` as PID 1 has no SIGINT handler, so the kernel ignores the first Ctrl-C (lesson 03);
+    # the second one must end the container anyway.
+    command = [sys.executable, "-m", "pycontain", "run", "--", "sleep", "30"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert process.poll() is None  # still running: PID 1 ignored SIGINT
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 128 + signal.SIGKILL
+        assert "Ctrl-C again kills it" in process.stderr.read()

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 import pycontain
+from pycontain import procfs
 from pycontain.errors import SyscallError
 
 
@@ -92,3 +93,27 @@ def test_signals_and_results():
     assert result.reason == "killed by signal 15 (SIGTERM)"
     slow = pycontain.run(["sleep", "30"], namespaces={"uts"}, timeout_s=0.5)
     assert slow.timed_out and slow.signal == 9
+
+
+def test_on_created_runs_after_the_namespaces_exist_and_before_exec():
+    seen = {}
+
+    def created(pid: int) -> None:
+        seen["uts"] = procfs.namespace(pid, "uts")
+        seen["cmdline"] = procfs.cmdline(pid)
+
+    with pycontain.spawn(["sleep", "30"], namespaces={"uts"}, on_created=created) as container:
+        assert seen["uts"] == container.namespaces()["uts"] != procfs.namespace("self", "uts")
+        assert "pycontain.init" in " ".join(seen["cmdline"])  # not exec'd yet when we were asked
+        assert procfs.cmdline(container.pid) == ["sleep", "30"]  # and exec'd when spawn returned
+
+
+def test_a_failing_on_created_stops_the_container():
+    def refuse(pid: int) -> None:
+        raise RuntimeError("no cgroup for you")
+
+    with pytest.raises(RuntimeError, match="no cgroup for you"):
+        pycontain.spawn(["sleep", "30"], namespaces={"uts"}, on_created=refuse)
+    # nothing of ours is left running: every child was reaped
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
