@@ -211,6 +211,22 @@ class Syscalls:
 #: the instance that talks to the real kernel
 LINUX = Syscalls()
 
+#: the system calls as module functions (`syscalls.mount(...)`), bound to `LINUX`
+CALLS = ("unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "chdir",
+         "chroot", "execve")
+
+
+def use(kernel: Syscalls) -> Syscalls:
+    """Route the module functions to `kernel`; return the one they used before.
+
+    `pycontain.testing.recorded()` uses this to record calls instead of making them.
+    """
+    previous: Syscalls = unshare.__self__  # type: ignore[attr-defined]
+    for name in CALLS:
+        globals()[name] = getattr(kernel, name)
+    return previous
+
+
 unshare = LINUX.unshare
 setns = LINUX.setns
 mount = LINUX.mount
