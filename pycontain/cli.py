@@ -24,10 +24,20 @@ RUN_OPTIONS = {
                              "(default: all supported so far: {supported})"),
     "--rootfs": ("DIR", "make DIR the container's / (needs mnt)"),
 }
+#: the options of `pycontain run` that take no value: flag -> help. Both parsers read this too.
+RUN_FLAGS = {
+    "--init": "run a minimal init as PID 1 that reaps zombies and forwards signals; "
+              "the command runs as PID 2 (needs pid)",
+    "--read-only": "make the rootfs read-only; /tmp stays a writable tmpfs (needs --rootfs)",
+    "--no-overlay": "let the container write into the rootfs directory itself, instead of a "
+                    "throw-away overlay that keeps it unchanged (needs --rootfs)",
+}
 
 RUN_EPILOG = """\
 Without --rootfs the container keeps the host's filesystem view (only the namespaces differ);
-with --rootfs DIR, DIR becomes its / (try `--rootfs "$(pycontain rootfs)"`).
+with --rootfs DIR, DIR becomes its / (try `--rootfs "$(pycontain rootfs)"`), under a throw-away
+overlay: the container's writes go to a temporary upper dir, removed when it ends, and DIR, the
+image, never changes, as with `docker run --rm` (--no-overlay writes to DIR itself).
 
 exit status: the command's own; 125 when pycontain failed; 126 when the command could not be
 executed; 127 when it was not found; 128+N when it was killed by signal N.
@@ -55,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Run CMD as the first process of a new container, like `docker run`.")
     for flag, (metavar, text) in RUN_OPTIONS.items():
         run.add_argument(flag, metavar=metavar, help=text.format(supported=supported))
+    for flag, text in RUN_FLAGS.items():
+        run.add_argument(flag, action="store_true", help=text)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
     rootfs = verbs.add_parser("rootfs", help="print the embedded rootfs path, building it first",
@@ -73,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
-    """`pycontain run [OPTION VALUE]... -- CMD...` parsed without argparse, or None.
+    """`pycontain run [OPTION VALUE | FLAG]... -- CMD...` parsed without argparse, or None.
 
     Importing argparse and building its parser cost ~10 ms here, a third of the command's start-up
     (bench/start_latency.py): more than the kernel takes to build the container. So the common
@@ -81,15 +93,23 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
     None and goes to argparse, which also writes every error and help message.
 
     >>> vars(_quick_run_args(["run", "--hostname=box", "--namespaces", "uts", "--", "true"]))
-    {'verb': 'run', 'hostname': 'box', 'namespaces': 'uts', 'rootfs': None, 'command': ['true']}
+    ... # doctest: +ELLIPSIS
+    {'verb': 'run', 'hostname': 'box', 'namespaces': 'uts', 'rootfs': None, 'init': False, ...}
+    >>> _quick_run_args(["run", "--init", "--namespaces", "pid,mnt", "--", "true"]).init
+    True
     >>> _quick_run_args(["run", "--hostnme", "box", "--", "true"]) is None
     True
     """
     if argv[:1] != ["run"] or "--" not in argv:
         return None
     end = argv.index("--")
-    options, words = dict.fromkeys(name[2:] for name in RUN_OPTIONS), argv[1:end]
+    options: dict[str, object] = dict.fromkeys(name[2:] for name in RUN_OPTIONS)
+    options.update(dict.fromkeys((name[2:].replace("-", "_") for name in RUN_FLAGS), False))
+    words = argv[1:end]
     while words:
+        if words[0] in RUN_FLAGS:
+            options[words.pop(0)[2:].replace("-", "_")] = True
+            continue
         flag, equals, value = words.pop(0).partition("=")
         if flag not in RUN_OPTIONS or not (equals or words):
             return None
@@ -108,7 +128,9 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
     # starts `/bin/true` in ~25 ms; a second interpreter alone costs ~20 ms here.
     container = runtime.spawn_forked(command, namespaces=args.namespaces,
-                                     hostname=args.hostname, rootfs=args.rootfs)
+                                     hostname=args.hostname, rootfs=args.rootfs,
+                                     init=args.init, read_only=args.read_only,
+                                     overlay=bool(args.rootfs) and not args.no_overlay)
     interrupts = 0
 
     def forward(signum: int, _frame: FrameType | None) -> None:

@@ -63,12 +63,17 @@ HINTS: dict[tuple[str, str], str] = {
         "run as root (lesson 04)"
     ),
     ("mount", "EINVAL"): (
-        "the flags do not fit the target: propagation changes need a mount point, and a bind "
-        "needs MS_BIND with an existing source (lesson 04)"
+        "the target is not a mount point, or the flags do not fit together: a propagation "
+        "change (MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE) works only on a mount point and "
+        "takes no other flag but MS_REC; check the target with `findmnt`, or bind the directory "
+        "onto itself first to make it one (lesson 04)"
     ),
     ("mount", "ENOENT"): "the source or target path does not exist; create it first (lesson 04)",
     ("mount", "EBUSY"): "something is already mounted there, or the target is in use (lesson 04)",
-    ("umount2", "EINVAL"): "the target is not a mount point (lesson 04)",
+    ("umount2", "EINVAL"): (
+        "the target is not a mount point in this mount namespace; check it with `findmnt` or "
+        "/proc/self/mountinfo (lesson 04)"
+    ),
     ("umount2", "EBUSY"): (
         "the mount is in use (a process has its cwd or a file open there); "
         "use MNT_DETACH to unmount lazily (lesson 04)"
@@ -79,6 +84,11 @@ HINTS: dict[tuple[str, str], str] = {
     ),
     ("pivot_root", "EBUSY"): "new_root or put_old is already the root (lesson 05)",
     ("chroot", "EPERM"): "chroot(2) needs CAP_SYS_CHROOT; run as root (lesson 05)",
+    ("chroot", "ENOENT"): "that directory does not exist under the current root (lesson 05)",
+    ("pivot_root", "EPERM"): (
+        "pivot_root(2) needs CAP_SYS_ADMIN in the mount namespace; run as root, in the "
+        "container's own mount namespace (lesson 05)"
+    ),
     ("chdir", "ENOENT"): "that directory does not exist inside the container (lesson 05)",
     ("execve", "ENOENT"): (
         "no such command in the container's PATH; check the spelling, or that the root "
@@ -89,6 +99,42 @@ HINTS: dict[tuple[str, str], str] = {
         "noexec (lesson 02)"
     ),
     ("prctl", "EINVAL"): "the kernel does not know this option or value (lesson 02)",
+    ("shmget", "EEXIST"): (
+        "a segment with this key already exists in this IPC namespace; take another key "
+        "(ipc.new_key()) or remove the old one (ipcrm -M KEY) (lesson 07)"
+    ),
+    ("shmget", "ENOENT"): (
+        "no segment has this key in the caller's IPC namespace, and keys are per namespace; "
+        "create it with IPC_CREAT in the same namespace (lesson 07)"
+    ),
+    ("shmat", "EINVAL"): (
+        "no segment has this id in the caller's IPC namespace: a shmid counts only in the "
+        "namespace that made it; read the ids of this one in /proc/sysvipc/shm (lesson 07)"
+    ),
+    ("shmctl", "EINVAL"): (
+        "no segment has this id in the caller's IPC namespace (or it is removed already); "
+        "read the ids of this namespace in /proc/sysvipc/shm (lesson 07)"
+    ),
+    ("mq_open", "ENOENT"): (
+        "no queue has this name in the caller's IPC namespace: each has its own mqueue "
+        "filesystem; create the queue with O_CREAT in the same namespace (lesson 07)"
+    ),
+    ("mq_open", "EEXIST"): (
+        "a queue with this name already exists in this IPC namespace; pick another name "
+        "(ipc.new_queue_name()) or mq_unlink the old one (lesson 07)"
+    ),
+    ("mq_open", "EINVAL"): (
+        "a queue name is '/' and 1-255 more bytes without another '/'; fix the name "
+        "(mq_overview(7)) (lesson 07)"
+    ),
+    ("mq_unlink", "ENOENT"): (
+        "no queue has this name in the caller's IPC namespace, or it is removed already; "
+        "list the namespace's queues with ipc.run_in(pid, 'view') (lesson 07)"
+    ),
+    ("fork", "ENOMEM"): (
+        "not out of memory: the PID namespace's init (PID 1) has exited, and a namespace without "
+        "its init takes no new process; start a new container (lesson 03)"
+    ),
 }
 
 

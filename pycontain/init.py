@@ -10,7 +10,9 @@ thread-unsafe fork of the notebook kernel: see DESIGN, "The process model"). Thi
 5. forks once when a PID namespace was asked for, because unshare(CLONE_NEWPID) moves only the
    caller's future children: the child is PID 1 inside; this process stays outside, reports the
    child's PID, waits, and exits the way the child did (like `unshare --fork`),
-6. sets the hostname, enters the root filesystem, closes every inherited fd >= 3, and execs.
+6. sets the hostname, enters the root filesystem, closes every inherited fd >= 3, and execs;
+   with `init` (`pycontain run --init`) it forks once more first and stays PID 1, reaping and
+   forwarding signals, while the command runs as PID 2 (`become_init`, lesson 03).
 
 Everything it reports goes to REPORT_FD as messages (see `Channel`): `{"pid": N}`,
 `{"sync": step}` (then it waits for the parent's `{"go": True}` on SPEC_FD), or
@@ -143,6 +145,10 @@ def mirror_exit(child: int) -> None:
 def setup(spec: dict[str, Any], channel: Channel) -> None:
     """Build the container around this process, in the order the kernel requires."""
     names: list[str] = spec["namespaces"]
+    if spec.get("init"):
+        # Imported now, not where it runs: PID 1 runs its loop after pivot_root, when the
+        # interpreter's library is out of reach (see the top of this module).
+        from pycontain.namespaces import pid  # noqa: F401
     if names:
         try:
             syscalls.unshare(flags_for(names))
@@ -170,7 +176,17 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
     if spec.get("rootfs"):
         from pycontain import rootfs
 
-        rootfs.enter(spec["rootfs"], mount_proc="pid" in names)
+        root = spec["rootfs"]
+        if spec.get("overlay"):  # the image stays read-only under a writable layer (lesson 06)
+            from pycontain import layers
+
+            overlay = spec["overlay"]
+            layers.mount_overlay(overlay["merged"], overlay["lowers"], overlay["upper"],
+                                 overlay["work"], volatile=overlay.get("volatile", False))
+            root = overlay["merged"]
+        rootfs.enter(root, mount_proc="pid" in names, own_net="net" in names,
+                     read_only=spec.get("read_only", False),
+                     switch=spec.get("root_switch") or "pivot_root")
     elif "pid" in names and "mnt" in names:
         # A fresh /proc so that `ps` shows the container's processes only (lesson 03).
         syscalls.mount("proc", "/proc", "proc", MountFlag.MS_NOSUID | MountFlag.MS_NODEV
@@ -180,8 +196,31 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
     syscalls.chdir(spec.get("cwd") or "/")
 
 
+def become_init() -> None:
+    """`--init`: fork the command as PID 2 and stay PID 1, a minimal init (lesson 03).
+
+    Returns in the child, which goes on to exec the command. The parent never returns: it
+    reaps every child and forwards signals until the command ends, then exits as it did.
+    """
+    from pycontain.namespaces import pid  # already loaded by setup, before pivot_root
+
+    # Blocked from before the fork until reap_until has its handlers: PID 1 would drop a signal
+    # that came in between, while the kernel keeps a blocked one pending (tini does the same).
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, pid.FORWARDED_SIGNALS)
+    child = os.fork()  # safe: this interpreter runs one thread
+    if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)  # a mask survives execve(2)
+        return
+    os.closerange(3, 1 << 16)  # the report pipe too: the command's exec alone now means EOF
+    os._exit(pid.exit_status(pid.reap_until(child)))
+
+
 def execute(spec: dict[str, Any], channel: Channel) -> None:
     """Close inherited descriptors and exec the command; return only by raising."""
+    # The interpreter ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across
+    # execve(2): give the command the default dispositions, as subprocess (restore_signals) does.
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
     keep = channel.out_fd
     os.closerange(3, keep)
     os.closerange(keep + 1, 1 << 16)
@@ -201,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
             raise EOFError("the parent closed the spec pipe before sending the spec")
         die_with_parent(spec["parent_pid"])
         setup(spec, channel)
+        if spec.get("init"):
+            become_init()
         execute(spec, channel)
     except BaseException as exc:  # every failure crosses back to the parent, then we exit
         if isinstance(exc, SyscallError) and exc.call == "execve":

@@ -264,11 +264,13 @@ def table(checks: list[Check] | None = None) -> Table:
 
 def leftovers() -> list[str]:
     """Everything named `pycontain-…` still on this machine: mounts, temp dirs, netns, links,
-    and cgroups below this process's own cgroup."""
+    cgroups below this process's own cgroup, and in this IPC namespace SysV segments with a
+    pycontain key (0x7063xxxx) and POSIX queues `/pycontain-…` (where /dev/mqueue is mounted)."""
     import tempfile
     from pathlib import Path
 
     from pycontain import procfs
+    from pycontain.namespaces import ipc  # lab sits below ipc only for this report
 
     found = []
     for m in reversed(procfs.mountinfo("self")):  # children before their parents
@@ -279,6 +281,8 @@ def leftovers() -> list[str]:
     found += [f"netns {p}" for p in sorted(Path("/run/netns").glob(f"{PREFIX}*"))]
     found += [f"link {p.name}" for p in sorted(Path("/sys/class/net").glob(f"{PREFIX}*"))]
     found += [f"cgroup {p}" for p in _own_cgroups()]
+    found += [f"shm {s.shmid}" for s in ipc.segments() if s.key in ipc.KEYS]
+    found += [f"mqueue {p}" for p in sorted(Path("/dev/mqueue").glob(f"{PREFIX}*"))]
     return found
 
 
@@ -324,6 +328,10 @@ def sweep() -> list[str]:
                                capture_output=True)
             elif kind == "cgroup":
                 os.rmdir(target)
+            elif kind == "shm":
+                syscalls.shmctl(int(target), syscalls.IpcCmd.IPC_RMID)
+            elif kind == "mqueue":
+                os.unlink(target)  # a file of the mqueue filesystem: unlink is mq_unlink(3)
             report.append(f"removed {item}")
         except Exception as e:  # report and go on, like Lab.close()
             report.append(f"could not remove {item}: {e}, ignoring")

@@ -5,6 +5,7 @@ per namespace type, each cell coloured by the namespace the process is in. Withi
 first row's namespace is grey and every other namespace gets its own colour, so "same colour in
 a column" reads as "same namespace". Figures are `Picture`s, built without pyplot: a cell shows
 each exactly once, as a PNG, whatever the matplotlib backend, and nothing stays open in the kernel.
+`timeline` draws values sampled over time, one line per experiment (lesson 03: zombies).
 
 See also: namespaces(7) for what the columns isolate; lesson 01.
 """
@@ -12,7 +13,7 @@ See also: namespaces(7) for what the columns isolate; lesson 01.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
@@ -87,4 +88,48 @@ def namespace_grid(processes: NamespaceTable | Iterable[int | str] | Mapping[int
     fig.suptitle("Which processes share which namespace")
     fig.supxlabel("same colour in a column = same namespace; numbers are nsfs inode numbers",
                   fontsize=9)
+    return fig
+
+
+def timeline(times_s: Sequence[float], series: Mapping[str, Sequence[float]], *, ylabel: str,
+             title: str) -> Picture:
+    """Draw one line per series against time, such as zombies counted every 0.1 s (lesson 03).
+
+    Args:
+        times_s: the sample times, in seconds since the experiment started.
+        series: a label for each line -> its values, one per sample time.
+        ylabel: what the values count, with the unit.
+    """
+    fig = Picture(figsize=(7, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    for colour, (label, values) in zip(OTHER_COLOURS, series.items(), strict=False):
+        ax.step(times_s, values, where="post", label=label, color=colour, linewidth=2)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    ax.set_title(title)
+    return fig
+
+
+def copy_up_cost(measured: Mapping[str, Sequence[float]]) -> Picture:
+    """Draw the first and the second write to a lower file against its size (lesson 06).
+
+    Args:
+        measured: what `layers.measure_copy_up` returns: `sizes_mib`, `first_ms`, `second_ms`.
+    """
+    fig = Picture(figsize=(7, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    sizes = measured["sizes_mib"]
+    ax.plot(sizes, measured["first_ms"], "o-", color="tab:orange",
+            label="first write: the file is copied up into upper")
+    ax.plot(sizes, measured["second_ms"], "s-", color="tab:blue",
+            label="second write: the file is in upper already")
+    ax.set_xlabel("size of the lower file (MiB)")
+    ax.set_ylabel("open + write 1 byte + close (ms)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    ax.set_title("The cost of copy-up grows with the file, however small the write")
     return fig

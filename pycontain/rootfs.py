@@ -1,14 +1,18 @@
-"""The root filesystem: build the embedded one offline, then make it a container's `/`.
+"""The root filesystem: check a directory tree, then make it a container's `/` (lesson 05).
 
-A container's files are just a directory tree. `build()` makes a small one without any download:
-from a static busybox (Debian's busybox-static) when installed, otherwise from the host's own
-binaries plus every shared library they load (as `ldd` lists them). `enter()` makes a directory
-the root of the calling process's mount namespace: bind it onto itself (pivot_root(2) needs a
-mount point), mount `/proc` and a minimal `/dev`, then pivot_root(".", ".") and detach the old
-root, the way runc does it. Lesson 05 takes this apart step by step.
+A container's files are just a directory tree; `build()` and `ensure()` (from
+`pycontain.embedded`, re-exported here) make a small one offline. `validate()` refuses a tree
+that cannot be a root before anything is created. `enter()` makes a directory the root of the
+calling process's mount namespace, the way runc does it: bind it onto itself (pivot_root(2)
+needs a mount point), mount a fresh `/proc`, a minimal `/dev` (six device nodes, a private
+devpts, a tmpfs for shared memory), a read-only `/sys` and a tmpfs `/tmp`, then
+pivot_root(".", ".") and detach the old root, and verify the working directory is inside the
+new root. chroot(2) alone would change only where "/" starts for this process, and a program
+inside can climb out of it: lesson 05 shows the escape (`pycontain.escape`) and then closes it.
 
-See also: pivot_root(2), mount(2), chroot(2), busybox(1), ldd(1).
-Left out (lesson 05 and 06): devpts, read-only /sys, overlay layers, image import.
+See also: pivot_root(2), chroot(2), mount(2), umount2(2), pts(4), sysfs(5), busybox(1), ldd(1).
+Left out: overlay layers and image import (lesson 06), masked and read-only /proc paths, device
+cgroups, user-namespace mounts (lesson 09).
 """
 
 from __future__ import annotations
@@ -16,157 +20,39 @@ from __future__ import annotations
 import os
 
 from pycontain import syscalls
+from pycontain.embedded import (  # noqa: F401  (re-exported: `rootfs.build()` and friends)
+    BUSYBOX_CANDIDATES,
+    HOST_PROGRAMS,
+    build,
+    default_path,
+    ensure,
+    find_busybox,
+    parse_ldd,
+    shared_libraries,
+)
 from pycontain.errors import CommandNotFoundError, SpecError
 from pycontain.syscalls import MountFlag, UmountFlag
 
-# Every container's first process imports this module for `enter()`, which needs only `os`. The
-# build-time modules (pathlib, shutil, subprocess, tempfile: ~10 ms in a fresh interpreter) are
-# imported inside the functions that build.
+# Every container's first process imports this module for `enter()`, which needs only `os`:
+# what only the notebook needs (`record`'s test double) is imported inside the function.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
 
 #: PATH inside a container, as in most images
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-#: host programs copied when there is no static busybox
-HOST_PROGRAMS = (
-    "sh", "ls", "cat", "echo", "hostname", "true", "false", "sleep", "id", "uname", "env",
-    "ps", "mkdir", "rm", "touch", "grep", "readlink", "stat", "head", "wc", "kill", "date",
-    "mount", "umount", "sed", "cut", "sort", "ln", "cp", "mv", "chmod", "whoami", "pwd", "tr",
-)
-
-BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
-
 #: device files bind-mounted from the host into the container's /dev
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-
-
-def default_path() -> Path:
-    """Where the embedded rootfs lives: $PYCONTAIN_ROOTFS, else a system or per-user cache."""
-    from pathlib import Path
-
-    if os.environ.get("PYCONTAIN_ROOTFS"):
-        return Path(os.environ["PYCONTAIN_ROOTFS"])
-    if os.geteuid() == 0:
-        return Path("/var/lib/pycontain/rootfs")
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pycontain/rootfs"
-
-
-def find_busybox() -> str | None:
-    """The host's busybox binary, if one is installed."""
-    return next((p for p in BUSYBOX_CANDIDATES if os.path.isfile(p)), None)
-
-
-def shared_libraries(binary: str) -> list[str]:
-    """The shared libraries `binary` loads, loader included (empty for a static binary)."""
-    import subprocess
-
-    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
-    return parse_ldd(out)
-
-
-def parse_ldd(text: str) -> list[str]:
-    """The absolute library paths in ldd(1) output.
-
-    >>> parse_ldd('''\\tlinux-vdso.so.1 (0x00007ffd)
-    ... \\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)
-    ... \\t/lib64/ld-linux-x86-64.so.2 (0x00007f)''')
-    ['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']
-    >>> parse_ldd("\\tnot a dynamic executable")
-    []
-    """
-    paths = []
-    for line in text.splitlines():
-        words = line.split()
-        if "=>" in words and len(words) > words.index("=>") + 1:
-            words = words[words.index("=>") + 1:]
-        if words and words[0].startswith("/"):
-            paths.append(words[0])
-    return paths
-
-
-def _copy_in(root: Path, host_path: str, inside: str | None = None) -> None:
-    """Copy a host file's content (following links) to the same path, or `inside`, in root."""
-    import shutil
-
-    target = root / (inside or host_path).lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        shutil.copy2(os.path.realpath(host_path), target)
-
-
-def _populate_common(root: Path, origin: str) -> None:
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "proc", "sys", "dev", "tmp"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    (root / "tmp").chmod(0o1777)
-    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
-                                     "nobody:x:65534:65534:nobody:/:/bin/false\n")
-    (root / "etc/group").write_text("root:x:0:\nnogroup:x:65534:\n")
-    (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n::1\tlocalhost\n")
-    (root / "etc/os-release").write_text(
-        f'NAME="pycontain embedded rootfs"\nID=pycontain\nBUILT_FROM="{origin}"\n'
-    )
-
-
-def _install_busybox(root: Path, busybox: str) -> None:
-    import subprocess
-
-    _copy_in(root, busybox, "/bin/busybox")
-    for lib in shared_libraries(busybox):  # none for busybox-static
-        _copy_in(root, lib)
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
-    for name in applets.stdout.split():
-        link = root / "bin" / name
-        if name != "busybox" and not link.exists():
-            link.symlink_to("busybox")
-
-
-def _install_host_programs(root: Path) -> None:
-    import shutil
-
-    for name in HOST_PROGRAMS:
-        found = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
-        if not found:
-            continue
-        _copy_in(root, found, f"/bin/{name}")
-        for lib in shared_libraries(found):
-            _copy_in(root, lib)
-
-
-def build(dest: str | os.PathLike[str] | None = None, *, use_busybox: bool = True) -> Path:
-    """Build the embedded rootfs at `dest` (default: `default_path()`), offline. Returns its path.
-
-    The tree is built next to `dest` and renamed into place, so a reader never sees half of it.
-    """
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    dest = Path(dest) if dest is not None else default_path()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    busybox = find_busybox() if use_busybox else None
-    work = Path(tempfile.mkdtemp(prefix=".building-", dir=dest.parent))
-    try:
-        _populate_common(work, f"busybox {busybox}" if busybox else "host binaries")
-        if busybox:
-            _install_busybox(work, busybox)
-        else:
-            _install_host_programs(work)
-        work.chmod(0o755)
-        work.rename(dest)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return dest
-
-
-def ensure(dest: str | os.PathLike[str] | None = None) -> Path:
-    """The embedded rootfs, built first when missing."""
-    from pathlib import Path
-
-    path = Path(dest) if dest is not None else default_path()
-    return path if (path / "bin/sh").exists() else build(path)
+#: symbolic links in the container's /dev, as runc makes them: name -> target
+DEV_LINKS = {"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
+             "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
+#: directories that get a mount of their own: a symlink there would carry the mount elsewhere
+MOUNT_POINTS = ("proc", "dev", "sys", "tmp")
+#: the ways `enter()` can make the directory the root (a list of recorded calls is the third)
+SWITCHES = ("pivot_root", "chroot")
+#: the calls a recorded root switch may replay (`record()`)
+SWITCH_CALLS = ("mount", "umount2", "chdir", "chroot", "pivot_root")
 
 
 def find_command(command: str, root: str = "/", path: str = CONTAINER_PATH) -> str | None:
@@ -184,13 +70,75 @@ def find_command(command: str, root: str = "/", path: str = CONTAINER_PATH) -> s
 
 
 def validate(rootfs: str) -> str:
-    """Check that `rootfs` is an existing directory; return its absolute real path."""
+    """Check `rootfs` before anything is created; return its absolute real path.
+
+    Refused: a missing path or a file; a tree without `/bin/sh` (not a root filesystem, or an
+    empty directory by mistake); `/proc`, `/dev`, `/sys` or `/tmp` as symlinks, because mount(2)
+    follows a symlink in its target: a link to `/` would mount the container's /proc over the
+    host's own (runc refuses them too, CVE-2019-19921).
+    """
+    build_it = "build the embedded one with `pycontain rootfs` (lesson 05)"
     if not os.path.exists(rootfs):
-        raise SpecError("rootfs", "an existing directory", rootfs,
-                        hint="build the embedded one with `pycontain rootfs` (lesson 02)")
+        raise SpecError("rootfs", "an existing directory", rootfs, hint=build_it)
     if not os.path.isdir(rootfs):
-        raise SpecError("rootfs", "a directory, not a file", rootfs)
-    return os.path.realpath(rootfs)
+        raise SpecError("rootfs", "a directory, not a file", rootfs, hint=build_it)
+    root = os.path.realpath(rootfs)
+    if not os.path.lexists(os.path.join(root, "bin/sh")):
+        raise SpecError("rootfs", "a root filesystem with a shell at /bin/sh", rootfs,
+                        hint=f"{root!r} has no bin/sh; {build_it}, or export an image "
+                             "(lesson 06)")
+    for name in MOUNT_POINTS:
+        path = os.path.join(root, name)
+        if os.path.islink(path):
+            raise SpecError("rootfs", f"a tree whose /{name} is a directory, not a symlink",
+                            f"{path} -> {os.readlink(path)}",
+                            hint=f"a mount on /{name} would follow the link, maybe out of the "
+                                 f"rootfs: replace the link by an empty directory (lesson 05)")
+    return root
+
+
+def validate_switch(switch: object) -> str | list[list[object]]:
+    """Check a root switch: "pivot_root", "chroot", or calls recorded by `record()`."""
+    if isinstance(switch, str):
+        if switch not in SWITCHES:
+            raise SpecError("root_switch", _SWITCH_ACCEPTED, switch)
+        return switch
+    if not isinstance(switch, list | tuple):
+        raise SpecError("root_switch", _SWITCH_ACCEPTED, switch)
+    return [_plain_step(step) for step in switch]
+
+
+_SWITCH_ACCEPTED = (f"one of {', '.join(map(repr, SWITCHES))} or a list of calls from "
+                    "record()")
+
+
+def _plain_step(step: object) -> list[object]:
+    """One recorded call as [name, [args]], its flags as plain ints (they cross a pipe)."""
+    if isinstance(step, list | tuple) and len(step) == 2 and step[0] in SWITCH_CALLS \
+            and isinstance(step[1], list | tuple) \
+            and all(a is None or isinstance(a, str | int) for a in step[1]):
+        return [step[0], [a if a is None or isinstance(a, str) else int(a) for a in step[1]]]
+    raise SpecError("root_switch", _SWITCH_ACCEPTED, step,
+                    hint=f"a recorded call is (name, args) with name among "
+                         f"{', '.join(SWITCH_CALLS)} (lesson 05)")
+
+
+def record(switch: Callable[[str], object], root: str) -> list[list[object]]:
+    """The system calls `switch(root)` makes through `pycontain.syscalls`, without making them.
+
+    A container replays them in place of pivot_root when given as `root_switch` (lesson 05):
+    the notebook never mounts anything itself, the container's first process does.
+    """
+    from pycontain.testing import recorded
+
+    if getattr(switch, "__self__", None) is syscalls.LINUX:  # bound to the real kernel already
+        raise SpecError("switch", "a function that calls syscalls.<name>(...) itself",
+                        switch, hint="wrap it: `lambda root: syscalls.chroot(root)` (lesson 05)")
+    with recorded() as kernel:
+        switch(root)
+    steps = validate_switch(kernel.calls)
+    assert isinstance(steps, list)
+    return steps
 
 
 def resolve_command(command: str, root: str | None = None, path: str = CONTAINER_PATH) -> str:
@@ -211,28 +159,110 @@ def resolve_command(command: str, root: str | None = None, path: str = CONTAINER
              "`ls` that directory to see what it holds (lesson 02)")
 
 
-def enter(rootfs: str, *, mount_proc: bool) -> None:
-    """Make `rootfs` the root of the calling process's (private) mount namespace."""
+def enter(rootfs: str, *, mount_proc: bool, own_net: bool = False, read_only: bool = False,
+          switch: str | list[list[object]] = "pivot_root") -> None:
+    """Make `rootfs` the root of the calling process's (private) mount namespace.
+
+    Args:
+        mount_proc: mount a fresh /proc (the caller is in a new PID namespace).
+        own_net: the caller has its own network namespace, so sysfs may be mounted afresh;
+            otherwise the host's /sys is bound read-only.
+        read_only: make the root itself read-only (`pycontain run --read-only`); /tmp, /dev
+            and /proc keep their own mounts.
+        switch: "pivot_root"; "chroot" only to show its escape (lesson 05); or recorded calls.
+    """
     root = os.path.realpath(rootfs)
-    flags = MountFlag
-    syscalls.mount(root, root, None, flags.MS_BIND | flags.MS_REC)  # pivot_root needs a mount
-    for d in ("proc", "dev"):
-        os.makedirs(os.path.join(root, d), exist_ok=True)
+    syscalls.mount(root, root, None, MountFlag.MS_BIND | MountFlag.MS_REC)  # a mount point
+    for name in MOUNT_POINTS:  # an image may lack them; validate() refused symlinks
+        os.makedirs(os.path.join(root, name), exist_ok=True)
     if mount_proc:
-        syscalls.mount("proc", f"{root}/proc", "proc",
-                       flags.MS_NOSUID | flags.MS_NODEV | flags.MS_NOEXEC)
-    syscalls.mount("tmpfs", f"{root}/dev", "tmpfs", flags.MS_NOSUID | flags.MS_NOEXEC,
+        syscalls.mount("proc", f"{root}/proc", "proc", _NOSUID_NODEV_NOEXEC)
+    mount_dev(f"{root}/dev")
+    mount_sys(f"{root}/sys", own_net=own_net)
+    syscalls.mount("tmpfs", f"{root}/tmp", "tmpfs", MountFlag.MS_NOSUID | MountFlag.MS_NODEV,
+                   "mode=1777")
+    if read_only:  # a bind mount's own flag: the mounts on top of it stay writable
+        syscalls.mount(None, root, None,
+                       MountFlag.MS_REMOUNT | MountFlag.MS_BIND | MountFlag.MS_RDONLY)
+    if switch == "pivot_root":
+        # pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves
+        # only the new root. No put_old directory is needed inside the image (runc does this).
+        syscalls.chdir(root)
+        syscalls.pivot_root(".", ".")
+        syscalls.umount2(".", UmountFlag.MNT_DETACH)
+        syscalls.chdir("/")
+    elif switch == "chroot":  # what NOT to do: the old root stays in the namespace (lesson 05)
+        syscalls.chdir(root)
+        syscalls.chroot(".")
+    elif isinstance(switch, list):
+        replay(switch)
+    else:
+        raise SpecError("root_switch", _SWITCH_ACCEPTED, switch)
+    verify_cwd_inside_root()
+
+
+_NOSUID_NODEV_NOEXEC = MountFlag.MS_NOSUID | MountFlag.MS_NODEV | MountFlag.MS_NOEXEC
+
+
+def mount_dev(dev: str) -> None:
+    """A minimal /dev at `dev`: a small tmpfs holding six host devices, devpts, shm, links.
+
+    Device nodes are bind-mounted from the host rather than made with mknod(2), as runc does
+    when it cannot create them; nothing else of the host's /dev (disks, kmsg, mem) is there.
+    """
+    syscalls.mount("tmpfs", dev, "tmpfs", MountFlag.MS_NOSUID | MountFlag.MS_NOEXEC,
                    "mode=755,size=64k")
     for name in DEVICES:
-        target = f"{root}/dev/{name}"
-        open(target, "w").close()  # a bind mount needs an existing file to cover
-        syscalls.mount(f"/dev/{name}", target, None, flags.MS_BIND)
-    for name, fd in (("stdin", 0), ("stdout", 1), ("stderr", 2)):
-        os.symlink(f"/proc/self/fd/{fd}", f"{root}/dev/{name}")
-    os.symlink("/proc/self/fd", f"{root}/dev/fd")
-    # pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
-    # the new root. No put_old directory is needed inside the image (runc does the same).
-    syscalls.chdir(root)
-    syscalls.pivot_root(".", ".")
-    syscalls.umount2(".", UmountFlag.MNT_DETACH)
-    syscalls.chdir("/")
+        open(f"{dev}/{name}", "w").close()  # a bind mount needs an existing file to cover
+        syscalls.mount(f"/dev/{name}", f"{dev}/{name}", None, MountFlag.MS_BIND)
+    for name in ("pts", "shm"):
+        os.mkdir(f"{dev}/{name}")
+    # newinstance: the container's terminals are numbered apart from the host's (pts(4))
+    syscalls.mount("devpts", f"{dev}/pts", "devpts", MountFlag.MS_NOSUID | MountFlag.MS_NOEXEC,
+                   "newinstance,ptmxmode=0666,mode=0620")
+    syscalls.mount("shm", f"{dev}/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
+    for name, target in DEV_LINKS.items():
+        os.symlink(target, f"{dev}/{name}")
+
+
+def mount_sys(sys_dir: str, *, own_net: bool) -> None:
+    """A read-only /sys at `sys_dir`: a fresh sysfs, or the host's bound when sharing its net.
+
+    sysfs shows the network devices of the namespace that mounts it, so runc mounts a fresh
+    one only for a container with its own network namespace, and binds the host's otherwise.
+    """
+    flags = _NOSUID_NODEV_NOEXEC | MountFlag.MS_RDONLY
+    if own_net:
+        syscalls.mount("sysfs", sys_dir, "sysfs", flags)
+        return
+    syscalls.mount("/sys", sys_dir, None, MountFlag.MS_BIND)  # not MS_REC: no cgroupfs below
+    syscalls.mount(None, sys_dir, None, flags | MountFlag.MS_REMOUNT | MountFlag.MS_BIND)
+
+
+def replay(steps: list[list[object]]) -> None:
+    """Make the calls `record()` wrote down, with their flags as the kernel names them."""
+    for name, args in steps:
+        assert isinstance(name, str) and isinstance(args, list)
+        if name == "mount" and len(args) > 3:
+            args = [*args[:3], MountFlag(args[3]), *args[4:]]
+        elif name == "umount2" and len(args) > 1:
+            args = [args[0], UmountFlag(args[1])]
+        getattr(syscalls, name)(*args)
+
+
+def verify_cwd_inside_root() -> None:
+    """Raise unless the working directory can be reached from the (new) root.
+
+    getcwd(3) fails with ENOENT when it cannot (the kernel's getcwd(2) would prefix the path
+    with "(unreachable)"): a process left there could climb out with "..", as runc guards
+    against since CVE-2024-21626.
+    """
+    try:
+        cwd = os.getcwd()
+    except FileNotFoundError:
+        cwd = "(unreachable)"
+    if not cwd.startswith("/"):
+        raise SpecError("root_switch", "calls that leave the working directory inside the "
+                        "new root", cwd,
+                        hint="after chroot(2) or pivot_root(2), chdir('/'): a working "
+                             "directory outside the root lets '..' climb out (lesson 05)")

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import subprocess
     from typing import Any
 
-    from pycontain import procfs
+    from pycontain import layers, procfs
 
 # the values of subprocess.PIPE and subprocess.DEVNULL, which `spawn` passes on to it
 PIPE, DEVNULL = -1, -3
@@ -68,6 +68,26 @@ def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
     return chosen
 
 
+def _writable_layer(overlay: object, layers: object, root: str | None
+                    ) -> tuple[bool | str, tuple[str, ...]]:
+    """Check `overlay` and `layers` (lesson 06); return them as a Spec keeps them."""
+    if overlay is False and not layers:
+        return False, ()
+    from pycontain import layers as layers_module
+
+    overlay = layers_module.validate_overlay(overlay)
+    if overlay is not False and root is None:
+        raise SpecError("overlay", "used only with a rootfs", overlay,
+                        hint="the writable layer goes on top of the rootfs, the image "
+                             "(lesson 06)")
+    lowers = layers_module.validate_lowers(layers)  # type: ignore[arg-type]
+    if lowers and overlay is False:
+        raise SpecError("layers", "used only with overlay=True or an overlay directory",
+                        lowers, hint="overlayfs stacks the layers under a writable layer "
+                                     "(lesson 06)")
+    return overlay, tuple(lowers)
+
+
 class Spec:
     """What to run and how to isolate it. Validated on creation: bad input never reaches init.
 
@@ -79,20 +99,42 @@ class Spec:
             the container keeps the host's filesystem view.
         env: the command's environment; default: PATH, HOME and HOSTNAME only.
         cwd: working directory inside the container.
+        init: put a minimal init in front of the command, like `docker run --init`: PID 1 then
+            reaps orphans and forwards signals, and the command runs as PID 2; needs pid.
+        read_only: make the rootfs read-only, like `docker run --read-only` (/tmp stays
+            writable); needs rootfs.
+        root_switch: how the rootfs becomes `/`: "pivot_root" (always, except in lesson 05),
+            "chroot" (only to show why not), or calls recorded by `rootfs.record()`.
+        overlay: give the container a writable layer over its rootfs, so that it never changes
+            the image (lesson 06): True for a throw-away one in a `/tmp/pycontain-layer-…` dir,
+            removed when the container is waited for; or a directory that keeps it (`upper/`,
+            `work/`) for the caller. Needs rootfs.
+        layers: read-only directories stacked above the rootfs, topmost first (overlay lower
+            dirs, lesson 06). Needs overlay.
     """
 
-    __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "executable")
+    __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
+                 "root_switch", "overlay", "layers", "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
     rootfs: str | None
     env: Mapping[str, str] | None
     cwd: str
+    init: bool
+    read_only: bool
+    root_switch: str | list[list[object]]
+    overlay: bool | str
+    layers: tuple[str, ...]
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
                  hostname: str | None = None, rootfs: str | os.PathLike[str] | None = None,
-                 env: Mapping[str, str] | None = None, cwd: str = "/") -> None:
+                 env: Mapping[str, str] | None = None, cwd: str = "/",
+                 init: bool = False, read_only: bool = False,
+                 root_switch: str | Collection[Any] = "pivot_root",
+                 overlay: bool | str | os.PathLike[str] = False,
+                 layers: Collection[str | os.PathLike[str]] = ()) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)
@@ -102,6 +144,12 @@ class Spec:
                 raise SpecError("hostname", "set only with 'uts' among the namespaces", hostname,
                                 hint="without its own UTS namespace the container would "
                                      "rename the host (lesson 02)")
+        if not isinstance(init, bool):
+            raise SpecError("init", "True or False", init)
+        if init and "pid" not in chosen:
+            raise SpecError("init", "used only with 'pid' among the namespaces", init,
+                            hint="a process is PID 1, with PID 1's duties, only in a new PID "
+                                 "namespace (lesson 03)")
         root = None
         if rootfs is not None:
             if "mnt" not in chosen:
@@ -109,8 +157,22 @@ class Spec:
                                 str(rootfs), hint="changing the root needs a private mount "
                                                   "namespace (lesson 05)")
             root = rootfs_module.validate(os.fspath(rootfs))
+        switch = rootfs_module.validate_switch(root_switch)
+        if not isinstance(read_only, bool):
+            raise SpecError("read_only", "True or False", read_only)
+        for name, value, given in (("read_only", read_only, read_only),
+                                   ("root_switch", switch != "pivot_root", root_switch)):
+            if value and root is None:
+                raise SpecError(name, "used only with a rootfs", given,
+                                hint="it changes how the rootfs is entered (lesson 05)")
         search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
-        executable = rootfs_module.resolve_command(list(argv)[0], root, search)
+        overlay, lowers = _writable_layer(overlay, layers, root)
+        if lowers and root:  # the command may come from any layer
+            from pycontain import layers as layers_module
+
+            executable = layers_module.resolve_command(list(argv)[0], [*lowers, root], search)
+        else:
+            executable = rootfs_module.resolve_command(list(argv)[0], root, search)
         set_ = object.__setattr__
         set_(self, "argv", tuple(argv))
         set_(self, "namespaces", chosen)
@@ -118,6 +180,11 @@ class Spec:
         set_(self, "rootfs", root)
         set_(self, "env", dict(env) if env is not None else None)
         set_(self, "cwd", cwd)
+        set_(self, "init", init)
+        set_(self, "read_only", read_only)
+        set_(self, "root_switch", switch)
+        set_(self, "overlay", overlay)
+        set_(self, "layers", lowers)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -132,7 +199,8 @@ class Spec:
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__[:-1]
-                          if f == "argv" or getattr(self, f) not in (None, "/"))
+                          if f == "argv"
+                          or getattr(self, f) not in (None, "/", False, "pivot_root", ()))
         return f"Spec({shown})"
 
     def environment(self) -> dict[str, str]:
@@ -147,7 +215,8 @@ class Spec:
     def to_wire(self) -> dict[str, Any]:
         return {"argv": list(self.argv), "executable": self.executable,
                 "namespaces": sorted(self.namespaces), "hostname": self.hostname,
-                "rootfs": self.rootfs, "cwd": self.cwd,
+                "rootfs": self.rootfs, "cwd": self.cwd, "init": self.init,
+                "read_only": self.read_only, "root_switch": self.root_switch,
                 "env": self.environment(), "parent_pid": os.getpid()}
 
 
@@ -186,6 +255,7 @@ class Container:
         self.pid = pid  # the first process, as the host numbers it
         self.process = process
         self.result: Result | None = None
+        self.layer: layers.WritableLayer | None = None  # set by _start when spec.overlay
 
     def __repr__(self) -> str:
         state = "running" if self.running else "ended"
@@ -233,6 +303,8 @@ class Container:
                 out, err = self.process.communicate()
         code = self.process.returncode
         assert code is not None  # communicate() waited for it
+        if self.layer is not None:
+            self.layer.discard()  # a throw-away layer goes, like `docker run --rm`
         self.result = Result(self.spec.argv, self.pid,
                              code if code >= 0 else None, -code if code < 0 else None,
                              out or "", err or "", timed_out)
@@ -343,11 +415,19 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     lab.require_ready()
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
+    layer = None
+    if spec.overlay and spec.rootfs:
+        from pycontain.layers import writable_layer
+
+        layer = writable_layer(None if spec.overlay is True else spec.overlay)
+        wire["overlay"] = layer.wire([*spec.layers, spec.rootfs])
     spec_r, spec_w = os.pipe2(os.O_CLOEXEC)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     try:
         process = start(spec_r, spec_w, report_r, report_w)
     except BaseException:
+        if layer is not None:
+            layer.discard()
         os.close(spec_w)
         os.close(report_r)
         raise
@@ -356,10 +436,16 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         os.close(report_w)
     try:
         pid = _converse(process, spec_w, report_r, wire, on_created)
+    except BaseException:
+        if layer is not None:
+            layer.discard()  # init failed and was reaped: its mount namespace, and mount, went
+        raise
     finally:
         os.close(spec_w)
         os.close(report_r)
-    return Container(spec, pid, process)
+    container = Container(spec, pid, process)
+    container.layer = layer
+    return container
 
 
 def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r: int,

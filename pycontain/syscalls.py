@@ -10,7 +10,8 @@ Failures raise `SyscallError` (an `OSError`) carrying the call, its arguments an
 Tests and lessons can swap the kernel for a recording double: every function here is also a method
 of `Syscalls`, and `LINUX` is the instance that talks to the real kernel.
 
-See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2).
+See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
+shmget(2), shmctl(2), shmat(2), mq_open(3), mq_unlink(3) (lesson 07).
 Left out: clone3(2) (CPython cannot continue safely in a raw clone child; we re-exec instead).
 """
 
@@ -74,6 +75,28 @@ class PrctlOption(enum.IntEnum):
     PR_SET_DUMPABLE = 4
     PR_SET_NO_NEW_PRIVS = 38
     PR_GET_NO_NEW_PRIVS = 39
+
+
+class IpcFlag(enum.IntFlag):
+    """shmget(2) flags, from <bits/ipc.h>; the low 9 bits are the permissions (0o600)."""
+
+    IPC_CREAT = 0o1000
+    IPC_EXCL = 0o2000
+
+
+class IpcCmd(enum.IntEnum):
+    """shmctl(2) commands, from <bits/ipc.h>."""
+
+    IPC_RMID = 0
+
+
+class OpenFlag(enum.IntFlag):
+    """open(2) flags that mq_open(3) takes, from <fcntl.h> (O_RDONLY is 0, so it never shows)."""
+
+    O_WRONLY = os.O_WRONLY
+    O_RDWR = os.O_RDWR
+    O_CREAT = os.O_CREAT
+    O_EXCL = os.O_EXCL
 
 
 #: namespace name as in /proc/<pid>/ns/<name> -> its clone flag
@@ -207,13 +230,56 @@ class Syscalls:
         except OSError as e:
             raise SyscallError("execve", (path, argv), e.errno or 0) from None
 
+    # System V shared memory and POSIX message queues (lesson 07): objects of an IPC namespace.
+
+    def shmget(self, key: int, size: int, shmflg: IpcFlag | int = 0) -> int:
+        """shmget(2): the id of the shared-memory segment with `key`, created with IPC_CREAT."""
+        args = (key, size, IpcFlag(shmflg))
+        result = self.libc.shmget(ctypes.c_int(key), ctypes.c_size_t(size), ctypes.c_int(shmflg))
+        return self._check(result, "shmget", args)
+
+    def shmctl(self, shmid: int, cmd: IpcCmd) -> None:
+        """shmctl(2) without a buffer: the one command pycontain needs is IPC_RMID."""
+        result = self.libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(cmd), None)
+        self._check(result, "shmctl", (shmid, IpcCmd(cmd)))
+
+    def shmat(self, shmid: int, shmflg: int = 0) -> int:
+        """shmat(2): attach the segment where the kernel chooses; return its address."""
+        self.libc.shmat.restype = ctypes.c_void_p
+        address = self.libc.shmat(ctypes.c_int(shmid), None, ctypes.c_int(shmflg))
+        if address == ctypes.c_void_p(-1).value:  # (void *) -1 means failure
+            raise SyscallError("shmat", (shmid, shmflg), ctypes.get_errno())
+        return int(address or 0)
+
+    def shmdt(self, address: int) -> None:
+        """shmdt(2): detach the segment attached at `address`."""
+        self._check(self.libc.shmdt(ctypes.c_void_p(address)), "shmdt", (hex(address),))
+
+    def mq_open(self, name: str, oflag: OpenFlag | int = 0, mode: int = 0o600) -> int:
+        """mq_open(3): open (with O_CREAT: create) the POSIX message queue `name`; a descriptor.
+
+        Default attributes (attr NULL): the limits in /proc/sys/fs/mqueue (mq_overview(7)).
+        """
+        result = self.libc.mq_open(os.fsencode(name), ctypes.c_int(oflag),
+                                   ctypes.c_uint(mode), None)
+        return self._check(result, "mq_open", (name, OpenFlag(oflag)))
+
+    def mq_close(self, mqdes: int) -> None:
+        """mq_close(3)."""
+        self._check(self.libc.mq_close(ctypes.c_int(mqdes)), "mq_close", (mqdes,))
+
+    def mq_unlink(self, name: str) -> None:
+        """mq_unlink(3): remove the queue `name` (it goes when the last descriptor closes)."""
+        self._check(self.libc.mq_unlink(os.fsencode(name)), "mq_unlink", (name,))
+
 
 #: the instance that talks to the real kernel
 LINUX = Syscalls()
 
 #: the system calls as module functions (`syscalls.mount(...)`), bound to `LINUX`
 CALLS = ("unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "chdir",
-         "chroot", "execve")
+         "chroot", "execve", "shmget", "shmctl", "shmat", "shmdt", "mq_open", "mq_close",
+         "mq_unlink")
 
 
 def use(kernel: Syscalls) -> Syscalls:
@@ -237,3 +303,10 @@ prctl = LINUX.prctl
 chdir = LINUX.chdir
 chroot = LINUX.chroot
 execve = LINUX.execve
+shmget = LINUX.shmget
+shmctl = LINUX.shmctl
+shmat = LINUX.shmat
+shmdt = LINUX.shmdt
+mq_open = LINUX.mq_open
+mq_close = LINUX.mq_close
+mq_unlink = LINUX.mq_unlink

@@ -89,3 +89,29 @@ def hostname_playground(hostname: str = "box-1") -> Any:
     button.on_click(refresh)
     refresh()
     return ipywidgets.VBox([ipywidgets.HBox([name, button]), table])
+
+
+def propagation_toggle(base: str, kind: str = "shared") -> Any:
+    """Toggle buttons, one per propagation type: each press reruns the propagation experiment of
+    lesson 04 (`pycontain.namespaces.mnt.experiment`) on the shared mount `base`, and shows
+    whether the box's mount reached the host and the host's mount reached the box.
+
+    Without a front end (CI) the widget still builds and runs once, with `kind`.
+    """
+    import ipywidgets
+
+    from pycontain.namespaces import mnt
+
+    choice = ipywidgets.ToggleButtons(options=list(mnt.PROPAGATION_FLAGS), value=kind,
+                                      description="in the box")
+    table = ipywidgets.HTML()
+
+    def refresh(_: object = None) -> None:
+        try:
+            table.value = mnt.experiment(base, choice.value)._repr_html_()
+        except PycontainError as e:
+            table.value = f"<pre>{html.escape(format_error(e))}</pre>"
+
+    choice.observe(refresh, names="value")
+    refresh()
+    return ipywidgets.VBox([choice, table])

@@ -37,6 +37,7 @@ def test_exit_statuses(cli, args, status):
 def test_command_that_cannot_be_executed_is_126(cli, scratch):
     root = scratch.tempdir("rootfs")
     (root / "bin").mkdir()
+    (root / "bin/sh").symlink_to("busybox")  # a rootfs needs a shell, even a dangling one
     (root / "bin/tool").write_text("not a program\n")
     done = cli("run", "--rootfs", str(root), "--", "/bin/tool")
     assert done.returncode == 126

@@ -19,6 +19,7 @@ from pycontain.errors import SyscallError
 def test_an_error_in_init_crosses_the_process_boundary_unchanged(scratch):
     root = scratch.tempdir("noexec")
     (root / "bin").mkdir()
+    (root / "bin/sh").symlink_to("busybox")  # a rootfs needs a shell, even a dangling one
     (root / "bin/tool").write_text("#!/bin/sh\n")  # present but not executable
     with pytest.raises(SyscallError) as info:
         pycontain.run(["/bin/tool"], namespaces={"mnt"}, rootfs=root)

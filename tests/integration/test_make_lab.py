@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +34,13 @@ def get(url: str) -> tuple[int, bytes]:
         return 0, b""
 
 
-@pytest.mark.skipif(not (ROOT / ".venv/bin/jupyter").exists(), reason="no .venv with JupyterLab")
+def lab_installed() -> bool:
+    jupyter = ROOT / ".venv/bin/jupyter"
+    return shutil.which("make") is not None and jupyter.exists() and subprocess.run(
+        [jupyter, "--version"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not lab_installed(), reason="no make, or no JupyterLab in .venv that runs here")
 def test_make_lab_serves_the_notebooks_on_loopback_with_a_token():
     port, token = free_port(), "lab-test-token"
     env = {**os.environ, "PYCONTAIN_TOKEN": token}

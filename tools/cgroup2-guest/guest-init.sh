@@ -1,0 +1,30 @@
+#!/bin/sh
+# Runs as PID 1 in the cgroup-v2 guest (from guest-boot): set the machine up like the lab VM's
+# kernel view, run pytest on the read-only checkout, write its exit status, power off.
+mount -t devpts devpts /dev/pts 2>/dev/null || { mkdir -p /dev/pts && mount -t devpts devpts /dev/pts; }
+mkdir -p /dev/shm /dev/mqueue
+mount -t tmpfs tmpfs /dev/shm
+mount -t mqueue mqueue /dev/mqueue
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
+# Hand every controller to the children, as systemd does on the lab VM.
+for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
+  echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+done
+ip link set lo up
+hostname guest
+echo "guest: $(uname -r), $(python3 --version), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+
+cd /mnt/project
+# The checkout is read-only: no bytecode, no pytest cache. The tests run as on the host.
+eval "set -- $(cat /mnt/results/args)"
+PYCONTAIN_ALLOW_HOST=1 PYTHONPATH=/opt/pytest PYTHONDONTWRITEBYTECODE=1 NO_COLOR=1 \
+  python3 -m pytest -p no:cacheprovider -q -o addopts="-ra" "$@"
+status=$?
+# The status goes to the results share and, in case a test broke that mount, to the console too.
+echo "cgroup2-guest-status: $status"
+echo $status > /mnt/results/status || grep -v ' - cgroup2 ' /proc/self/mountinfo
+sync
+echo o > /proc/sysrq-trigger
+while :; do sleep 1; done  # PID 1 must not exit before the power goes off

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Boot a throw-away cgroup-v2 guest and run pycontain's kernel tests in it (`make test-cgroup2`).
+#
+# The development and CI machines are hybrid (cgroup v1 controllers); the lab VM is Debian 13 on
+# cgroup v2. This proves v2 behaviour on a real v2 kernel: a Debian 13 guest (kernel, Python,
+# busybox from the Debian registry, cached outside the checkout) boots under qemu's TCG emulation
+# (this host's /dev/kvm stalls a stock kernel: ../shared/notes/vm-lab.md), mounts the checkout
+# read-only over 9p, runs guest-init.sh from it, and powers off. The guest's exit status is ours.
+#
+# Usage: tools/cgroup2-guest/run.sh [PYTEST ARGS...]     (default: tests/integration)
+# Environment: PYCONTAIN_VM_CACHE (default /var/cache/pycontain/cgroup2-guest),
+#              PYCONTAIN_VM_TIMEOUT seconds for the guest run (default 1200),
+#              PYCONTAIN_VM_REBUILD=1 to rebuild the cached image.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+project=$(cd "$here/../.." && pwd)
+cache=${PYCONTAIN_VM_CACHE:-/var/cache/pycontain/cgroup2-guest}
+timeout_s=${PYCONTAIN_VM_TIMEOUT:-1200}
+suite=trixie
+# what the image holds; bump when the image recipe below changes
+recipe=4
+debs=linux-image-amd64,initramfs-tools,kmod,udev,python3,python3-venv,procps,util-linux,iproute2,busybox-static,libc-bin
+wheels=(pytest)
+
+log() { printf 'cgroup2-guest: %s\n' "$*" >&2; }
+
+need() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# The Debian mirror this host's apt already uses (the guest is built from the same registry).
+mirror() {
+  local uri
+  uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -n1)
+  [[ -n $uri ]] || uri=$(grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}' | grep -v security | head -n1)
+  [[ -n $uri ]] || { log "no Debian mirror found in /etc/apt"; exit 2; }
+  echo "$uri"
+}
+
+build_image() {
+  local root="$cache/root.partial"
+  log "building the guest image (Debian $suite, once; about 2-4 minutes)"
+  rm -rf "$root" "$cache/image.raw"
+  mkdir -p "$cache"
+  debootstrap --variant=minbase --include="$debs" "$suite" "$root" "$(mirror)" >"$cache/debootstrap.log" 2>&1 \
+    || { tail -n 20 "$cache/debootstrap.log" >&2; exit 2; }
+  # pytest for the guest: pure-Python wheels with their dependencies, installed by the host's pip
+  # into a plain directory (the guest has no network and needs no pip of its own).
+  "$project/.venv/bin/python" -m pip install -q --target "$root/opt/pytest" "${wheels[@]}" \
+    >"$cache/pip.log" 2>&1 || { cat "$cache/pip.log" >&2; exit 2; }
+  install -m 0755 "$here/guest-boot.sh" "$root/usr/local/sbin/guest-boot"
+  echo guest >"$root/etc/hostname"
+  cp "$root"/boot/vmlinuz-* "$cache/vmlinuz"
+  cp "$root"/boot/initrd.img-* "$cache/initrd.img"
+  mkfs.ext4 -q -F -L guest -d "$root" "$cache/image.raw" 4G
+  rm -rf "$root"
+  echo "$recipe" >"$cache/recipe"
+}
+
+need debootstrap qemu-system-x86 e2fsprogs
+if [[ ${PYCONTAIN_VM_REBUILD:-0} == 1 || ! -f $cache/image.raw || $(cat "$cache/recipe" 2>/dev/null) != "$recipe" ]]; then
+  build_image
+fi
+
+results=$(mktemp -d /tmp/pycontain-cgroup2-guest-XXXXXX)
+qemu_pid=
+cleanup() {
+  [[ -n $qemu_pid ]] && kill -9 "$qemu_pid" 2>/dev/null || true
+  rm -rf "$results"
+}
+trap cleanup EXIT INT TERM
+
+# The arguments travel shell-quoted; the guest's sh evaluates them back into words.
+if (($#)); then printf '%q ' "$@" >"$results/args"; else echo tests/integration >"$results/args"; fi
+log "booting (qemu TCG, 2 CPUs, 2 GiB); the guest's output follows"
+start=$SECONDS
+timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
+  -accel tcg,thread=multi -cpu max -machine q35 -smp 2 -m 2048 \
+  -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
+  -append "console=ttyS0 root=/dev/vda rw init=/usr/local/sbin/guest-boot quiet panic=-1" \
+  -drive "file=$cache/image.raw,if=virtio,format=raw,snapshot=on" \
+  -virtfs "local,path=$project,mount_tag=project,security_model=none,readonly=on" \
+  -virtfs "local,path=$results,mount_tag=results,security_model=none" \
+  -nographic -nodefaults -serial stdio -no-reboot </dev/null > >(tee "$results/console") &
+qemu_pid=$!
+wait "$qemu_pid" || true
+qemu_pid=
+status=$(cat "$results/status" 2>/dev/null || sed -n 's/^cgroup2-guest-status: \([0-9]*\).*/\1/p' "$results/console" | tail -n1)
+if [[ -z $status ]]; then
+  log "the guest reported no exit status (crashed or timed out after $((SECONDS - start)) s)"
+  exit 1
+fi
+log "guest exit status $status after $((SECONDS - start)) s"
+exit "$status"
