@@ -8,11 +8,12 @@ PORT ?= 8888
 # Debian packages the lessons and tests use (installed with apt-get when missing)
 DEBS := busybox-static iproute2
 
-.PHONY: help lab test notebooks lint cleanup bench rootfs debs
+.PHONY: help lab test test-cgroup2 notebooks lint cleanup bench rootfs debs
 
 help:
 	@echo "make lab        set up everything and start JupyterLab on http://$(HOST):$(PORT)"
 	@echo "make test       install what the tests need and run all of them"
+	@echo "make test-cgroup2  run the kernel tests again in a throw-away cgroup-v2 VM (qemu)"
 	@echo "make notebooks  regenerate notebooks/ from lessons/"
 	@echo "make lint       ruff and mypy"
 	@echo "make cleanup    remove every pycontain- leftover"
@@ -56,6 +57,10 @@ lab: $(VENV)/.lab rootfs
 test: $(VENV)/.dev debs
 	$(VENV)/bin/pycontain rootfs >/dev/null
 	$(PY) -m pytest tests pycontain --nbval-lax notebooks/solutions
+
+# The real-kernel tests again, in a Debian 13 guest on cgroup v2 (tools/cgroup2-guest/run.sh).
+test-cgroup2: $(VENV)/.dev
+	bash tools/cgroup2-guest/run.sh tests/integration
 
 notebooks: $(VENV)/.dev
 	$(PY) tools/notebooks.py build

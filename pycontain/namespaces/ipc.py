@@ -44,8 +44,8 @@ KEYS = range(KEY_BASE, KEY_BASE + 0x10000)
 QUEUE_PREFIX = "/pycontain-"
 NAME_MAX = 255  # a queue name is "/" and at most NAME_MAX more bytes (mq_overview(7))
 MAX_SEGMENT_BYTES = 256 << 20  # ours, to keep experiments small; the kernel's is shmmax
-#: where `view()` mounts its private mqueue filesystem: the usual place, or any existing dir
-MQUEUE_DIRS = ("/dev/mqueue", "/mnt", "/tmp")
+#: where `queues()` puts a private tmpfs for its mqueue mount, in its own mount namespace
+MQUEUE_BASE = "/tmp"
 
 
 class Segment(NamedTuple):
@@ -208,7 +208,12 @@ def queues() -> list[str]:
                              "fresh process: ipc.run_in(None, 'view') (lesson 07)")
     syscalls.unshare(CloneFlag.CLONE_NEWNS)
     syscalls.mount(None, "/", None, MountFlag.MS_REC | MountFlag.MS_PRIVATE)
-    where = next(d for d in MQUEUE_DIRS if os.path.isdir(d))
+    # A directory of our own on a private tmpfs: /dev/mqueue may already hold this very IPC
+    # namespace's mqueue filesystem (systemd mounts it), and the kernel refuses to mount the same
+    # filesystem twice on one mount point (EBUSY).
+    syscalls.mount("tmpfs", MQUEUE_BASE, "tmpfs", MountFlag.MS_NOSUID, "size=16k")
+    where = os.path.join(MQUEUE_BASE, "mqueue")
+    os.mkdir(where)
     syscalls.mount("mqueue", where, "mqueue", MountFlag.MS_NOSUID | MountFlag.MS_NODEV
                    | MountFlag.MS_NOEXEC)
     return sorted("/" + entry for entry in os.listdir(where))

@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from pycontain import lab
+
+from .conftest import PYCONTAIN
 
 
 @pytest.mark.parametrize("args,status", [
@@ -83,18 +83,25 @@ def test_doctor_explains_this_machine(cli):
     assert done.stdout.rstrip().endswith("ready")
 
 
-def test_cleanup_removes_leftovers_and_says_so(cli):
-    left = Path(tempfile.gettempdir()) / "pycontain-test-leftover"
-    left.mkdir()
-    mount_point = left / "m"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mount_point)], check=True)
-    done = cli("cleanup")
-    assert done.returncode == 0, done.stdout
-    assert f"removed mount {mount_point}" in done.stdout
-    assert f"removed dir {left}" in done.stdout
-    assert not left.exists()
-    assert "pycontain-test-leftover" not in cli("cleanup").stdout
+def test_cleanup_removes_leftovers_and_says_so():
+    # `pycontain cleanup` sweeps every pycontain- leftover on the machine. Run it in a private
+    # mount namespace with a /tmp of its own, so that it cannot take the temporary directories
+    # other tests of this session (or a lab running beside them) still use.
+    script = """set -e
+mount -t tmpfs tmpfs /tmp
+mkdir -p /tmp/pycontain-test-leftover/m
+mount -t tmpfs tmpfs /tmp/pycontain-test-leftover/m
+"$@" cleanup
+echo "exists: $(test -e /tmp/pycontain-test-leftover && echo yes || echo no)"
+"$@" cleanup
+"""
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                           "sh", *PYCONTAIN], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    first, _, second = done.stdout.partition("exists: no\n")
+    assert "removed mount /tmp/pycontain-test-leftover/m" in first
+    assert "removed dir /tmp/pycontain-test-leftover" in first
+    assert second and "pycontain-test-leftover" not in second  # nothing left to remove
 
 
 def test_rootfs_prints_the_embedded_rootfs(cli, embedded_rootfs):

@@ -26,7 +26,9 @@ from pycontain.errors import SpecError, SyscallError
 
 
 def snapshot(root: str | Path) -> dict[str, tuple[int, int, str]]:
-    """Every entry below root: mode, size and the sha256 of a regular file's bytes."""
+    """Every entry below root: mode, size and the sha256 of a regular file's bytes.
+
+    A directory's size is its filesystem's business (4096 on ext4, 40 on tmpfs): left out."""
     seen = {}
     for here, dirs, files in os.walk(root):
         for name in dirs + files:
@@ -35,7 +37,8 @@ def snapshot(root: str | Path) -> dict[str, tuple[int, int, str]]:
             digest = ""
             if stat.S_ISREG(st.st_mode):
                 digest = hashlib.sha256(Path(full).read_bytes()).hexdigest()
-            seen[os.path.relpath(full, root)] = (st.st_mode, st.st_size, digest)
+            size = 0 if stat.S_ISDIR(st.st_mode) else st.st_size
+            seen[os.path.relpath(full, root)] = (st.st_mode, size, digest)
     return seen
 
 

@@ -69,7 +69,9 @@ if [[ ${PYCONTAIN_VM_REBUILD:-0} == 1 || ! -f $cache/image.raw || $(cat "$cache/
   build_image
 fi
 
-results=$(mktemp -d /tmp/pycontain-cgroup2-guest-XXXXXX)
+# Not a pycontain- name in /tmp: `pycontain cleanup` sweeps those, and this one is in use.
+mkdir -p "$cache/runs"
+results=$(mktemp -d "$cache/runs/run.XXXXXX")
 qemu_pid=
 cleanup() {
   [[ -n $qemu_pid ]] && kill -9 "$qemu_pid" 2>/dev/null || true
@@ -88,7 +90,8 @@ timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
   -drive "file=$cache/image.raw,if=virtio,format=raw,snapshot=on" \
   -virtfs "local,path=$project,mount_tag=project,security_model=none,readonly=on" \
   -virtfs "local,path=$results,mount_tag=results,security_model=none" \
-  -nographic -nodefaults -serial stdio -no-reboot </dev/null > >(tee "$results/console") &
+  -chardev "stdio,id=console,logfile=$results/console" -serial chardev:console \
+  -nographic -nodefaults -no-reboot </dev/null &
 qemu_pid=$!
 wait "$qemu_pid" || true
 qemu_pid=
