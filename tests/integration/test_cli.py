@@ -83,25 +83,27 @@ def test_doctor_explains_this_machine(cli):
     assert done.stdout.rstrip().endswith("ready")
 
 
-def test_cleanup_removes_leftovers_and_says_so():
-    # `pycontain cleanup` sweeps every pycontain- leftover on the machine. Run it in a private
-    # mount namespace with a /tmp of its own, so that it cannot take the temporary directories
-    # other tests of this session (or a lab running beside them) still use.
+def test_cleanup_removes_leftovers_and_says_so(tmp_path):
+    # `pycontain cleanup` sweeps every pycontain- leftover on the machine. Confine it: its own
+    # TMPDIR (where it looks for directories) and a private mount namespace (where it unmounts),
+    # so that it cannot take what other tests of this session, or a lab beside them, still use.
     script = """set -e
-mount -t tmpfs tmpfs /tmp
-mkdir -p /tmp/pycontain-test-leftover/m
-mount -t tmpfs tmpfs /tmp/pycontain-test-leftover/m
+mkdir -p "$TMPDIR/pycontain-test-leftover/m"
+mount -t tmpfs tmpfs "$TMPDIR/pycontain-test-leftover/m"
 "$@" cleanup
-echo "exists: $(test -e /tmp/pycontain-test-leftover && echo yes || echo no)"
+echo "exists: $(test -e "$TMPDIR/pycontain-test-leftover" && echo yes || echo no)"
 "$@" cleanup
 """
+    left = tmp_path / "pycontain-test-leftover"
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-                           "sh", *PYCONTAIN], capture_output=True, text=True, timeout=60)
+                           "sh", *PYCONTAIN], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     first, _, second = done.stdout.partition("exists: no\n")
-    assert "removed mount /tmp/pycontain-test-leftover/m" in first
-    assert "removed dir /tmp/pycontain-test-leftover" in first
+    assert f"removed mount {left}/m" in first
+    assert f"removed dir {left}" in first
     assert second and "pycontain-test-leftover" not in second  # nothing left to remove
+    assert not left.exists()
 
 
 def test_rootfs_prints_the_embedded_rootfs(cli, embedded_rootfs):
