@@ -19,7 +19,9 @@ echo "guest: $(uname -r), $(python3 --version), cgroup2 controllers: $(cat /sys/
 cd /mnt/project
 # The checkout is read-only: no bytecode, no pytest cache. The tests run as on the host.
 eval "set -- $(cat /mnt/results/args)"
-PYCONTAIN_ALLOW_HOST=1 PYTHONPATH=/opt/pytest PYTHONDONTWRITEBYTECODE=1 NO_COLOR=1 \
+export HOME=/root MPLCONFIGDIR=/tmp/matplotlib MPLBACKEND=Agg
+# pycontain itself from the checkout: the notebooks' kernels start in notebooks/, not here.
+PYCONTAIN_ALLOW_HOST=1 PYTHONPATH=/opt/pytest:/mnt/project PYTHONDONTWRITEBYTECODE=1 NO_COLOR=1 \
   python3 -m pytest -p no:cacheprovider -q -o addopts="-ra" "$@"
 status=$?
 # The status goes to the results share and, in case a test broke that mount, to the console too.

@@ -19,9 +19,10 @@ cache=${PYCONTAIN_VM_CACHE:-/var/cache/pycontain/cgroup2-guest}
 timeout_s=${PYCONTAIN_VM_TIMEOUT:-1200}
 suite=trixie
 # what the image holds; bump when the image recipe below changes
-recipe=4
+recipe=5
 debs=linux-image-amd64,initramfs-tools,kmod,udev,python3,python3-venv,procps,util-linux,iproute2,busybox-static,libc-bin
-wheels=(pytest)
+# what the guest's tests and notebooks import: pytest, nbval and a Jupyter kernel, matplotlib
+wheels=(pytest nbval ipykernel nbclient nbformat matplotlib ipywidgets)
 
 log() { printf 'cgroup2-guest: %s\n' "$*" >&2; }
 
@@ -51,9 +52,14 @@ build_image() {
   mkdir -p "$cache"
   debootstrap --variant=minbase --include="$debs" "$suite" "$root" "$(mirror)" >"$cache/debootstrap.log" 2>&1 \
     || { tail -n 20 "$cache/debootstrap.log" >&2; exit 2; }
-  # pytest for the guest: pure-Python wheels with their dependencies, installed by the host's pip
-  # into a plain directory (the guest has no network and needs no pip of its own).
-  "$project/.venv/bin/python" -m pip install -q --target "$root/opt/pytest" "${wheels[@]}" \
+  # The guest's Python packages: wheels for its Python (3.13) with their dependencies, installed
+  # by the host's pip into a plain directory (the guest has no network and needs no pip).
+  local py
+  py=$(chroot "$root" python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+  "$project/.venv/bin/python" -m pip install -q --target "$root/opt/pytest" --only-binary=:all: \
+    --implementation cp --python-version "$py" --platform manylinux_2_28_x86_64 \
+    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform linux_x86_64 \
+    "${wheels[@]}" \
     >"$cache/pip.log" 2>&1 || { cat "$cache/pip.log" >&2; exit 2; }
   install -m 0755 "$here/guest-boot.sh" "$root/usr/local/sbin/guest-boot"
   echo guest >"$root/etc/hostname"
