@@ -17,7 +17,7 @@ help:
 	@echo "make notebooks  regenerate notebooks/ from lessons/"
 	@echo "make lint       ruff and mypy"
 	@echo "make cleanup    remove every pycontain- leftover"
-	@echo "make bench      start-up time against runc, crun, bwrap, unshare"
+	@echo "make bench      start-up time against runc, crun, bwrap, unshare; monitor overhead"
 
 $(VENV)/bin/activate:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "pycontain needs Python >= 3.11, this is " + sys.version.split()[0]'
@@ -75,3 +75,4 @@ cleanup:
 
 bench: $(VENV)/.dev debs
 	$(PY) bench/start_latency.py
+	$(PY) bench/monitor_overhead.py

@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "run": "runtime", "spawn": "runtime", "Spec": "runtime", "Result": "runtime",
-    "Container": "runtime",
+    "Container": "runtime", "Limits": "cgroups.limits",
     "Lab": "lab", "preflight": "lab",
     "show": "display",
     "PycontainError": "errors", "SyscallError": "errors", "SpecError": "errors",

@@ -23,6 +23,12 @@ RUN_OPTIONS = {
     "--namespaces": ("LIST", "comma-separated namespaces to create "
                              "(default: all supported so far: {supported})"),
     "--rootfs": ("DIR", "make DIR the container's / (needs mnt)"),
+    "--memory": ("SIZE", "memory.max: the hard memory limit, past which the OOM killer acts "
+                         "(64M, 1.5G, max)"),
+    "--memory-high": ("SIZE", "memory.high: the throttle below --memory (cgroup v2 only)"),
+    "--memory-swap": ("SIZE", "memory.swap.max: the swap the container may use, 0 for none "
+                              "(unlike docker's --memory-swap, swap only, not memory + swap)"),
+    "--pids-limit": ("N", "pids.max: how many processes and threads the container may hold"),
 }
 #: the options of `pycontain run` that take no value: flag -> help. Both parsers read this too.
 RUN_FLAGS = {
@@ -94,7 +100,9 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
 
     >>> vars(_quick_run_args(["run", "--hostname=box", "--namespaces", "uts", "--", "true"]))
     ... # doctest: +ELLIPSIS
-    {'verb': 'run', 'hostname': 'box', 'namespaces': 'uts', 'rootfs': None, 'init': False, ...}
+    {'verb': 'run', 'hostname': 'box', 'namespaces': 'uts', 'rootfs': None, 'memory': None, ...}
+    >>> _quick_run_args(["run", "--pids-limit", "20", "--memory=32M", "--", "true"]).pids_limit
+    '20'
     >>> _quick_run_args(["run", "--init", "--namespaces", "pid,mnt", "--", "true"]).init
     True
     >>> _quick_run_args(["run", "--hostnme", "box", "--", "true"]) is None
@@ -103,7 +111,8 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
     if argv[:1] != ["run"] or "--" not in argv:
         return None
     end = argv.index("--")
-    options: dict[str, object] = dict.fromkeys(name[2:] for name in RUN_OPTIONS)
+    options: dict[str, object] = dict.fromkeys(name[2:].replace("-", "_")
+                                               for name in RUN_OPTIONS)
     options.update(dict.fromkeys((name[2:].replace("-", "_") for name in RUN_FLAGS), False))
     words = argv[1:end]
     while words:
@@ -113,7 +122,7 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
         flag, equals, value = words.pop(0).partition("=")
         if flag not in RUN_OPTIONS or not (equals or words):
             return None
-        options[flag[2:]] = value if equals else words.pop(0)
+        options[flag[2:].replace("-", "_")] = value if equals else words.pop(0)
     return SimpleNamespace(verb="run", **options, command=argv[end + 1:])
 
 
@@ -127,10 +136,19 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     # This process is single-threaded, so init can run in a fork of it instead of a second
     # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
     # starts `/bin/true` in ~25 ms; a second interpreter alone costs ~20 ms here.
-    container = runtime.spawn_forked(command, namespaces=args.namespaces,
-                                     hostname=args.hostname, rootfs=args.rootfs,
-                                     init=args.init, read_only=args.read_only,
-                                     overlay=bool(args.rootfs) and not args.no_overlay)
+    try:
+        spec = runtime.Spec(command, namespaces=args.namespaces, hostname=args.hostname,
+                            rootfs=args.rootfs, init=args.init, read_only=args.read_only,
+                            overlay=bool(args.rootfs) and not args.no_overlay,
+                            memory_max=args.memory, memory_high=args.memory_high,
+                            memory_swap_max=args.memory_swap, pids_max=args.pids_limit)
+    except runtime.SpecError as e:
+        from pycontain.cgroups.limits import FIELDS
+
+        if e.parameter in FIELDS:
+            e.add_note(f"given as {FIELDS[e.parameter][1]}")
+        raise
+    container = runtime.spawn_forked(spec)
     interrupts = 0
 
     def forward(signum: int, _frame: FrameType | None) -> None:
@@ -148,7 +166,10 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, forward)
-    return container.wait().status
+    result = container.wait()
+    if result.oom_kills:  # the one ending a user cannot tell from the exit status alone
+        print(f"pycontain: the container was {result.reason}", file=sys.stderr)
+    return result.status
 
 
 def _rootfs(args: argparse.Namespace | SimpleNamespace) -> int:

@@ -131,6 +131,46 @@ HINTS: dict[tuple[str, str], str] = {
         "no queue has this name in the caller's IPC namespace, or it is removed already; "
         "list the namespace's queues with ipc.run_in(pid, 'view') (lesson 07)"
     ),
+    # cgroup files (pycontain.cgroups): the call is "write <file>", "write", "mkdir" or "rmdir"
+    ("write", "EINVAL"): (
+        "the kernel refused this value for this file: check its form (bytes, 'max', a PID) in "
+        "the kernel's cgroup-v2.rst; pycontain.cgroups.limits parses sizes such as '32M' "
+        "(lesson 12)"
+    ),
+    ("write", "ENOENT"): (
+        "no such file in this cgroup: a misspelt knob, or its controller is not enabled here "
+        "(v2: the parent's cgroup.subtree_control; v1: it lives in another hierarchy) (lesson 12)"
+    ),
+    ("write", "EACCES"): (
+        "only root, or the owner of a delegated subtree, may write cgroup files; run as root "
+        "(lesson 12)"
+    ),
+    ("write cgroup.subtree_control", "EBUSY"): (
+        "the no-internal-processes rule: a v2 cgroup with processes of its own cannot hand "
+        "controllers to its children; move the processes into a leaf child first (lesson 12)"
+    ),
+    ("write cgroup.subtree_control", "ENOENT"): (
+        "the parent does not offer this controller (read its cgroup.controllers); enable it "
+        "in the parent's cgroup.subtree_control first (lesson 12)"
+    ),
+    ("write cgroup.procs", "EBUSY"): (
+        "the no-internal-processes rule: this v2 cgroup hands controllers to children "
+        "(cgroup.subtree_control), so processes may only join its leaves (lesson 12)"
+    ),
+    ("write cgroup.procs", "ESRCH"): "no such process: it has exited already (lesson 12)",
+    ("write memory.limit_in_bytes", "EBUSY"): (
+        "cgroup v1 refuses a limit below what the cgroup uses now; set it before the "
+        "processes start, or higher (lesson 14)"
+    ),
+    ("mkdir", "EEXIST"): (
+        "a cgroup with this name exists already; pick another name, or remove leftovers with "
+        "`pycontain cleanup` (lesson 12)"
+    ),
+    ("rmdir", "EBUSY"): (
+        "the cgroup still has processes (or child cgroups): kill them, wait until it is empty "
+        "(cgroup.events says populated 0, cgroup.procs is empty), remove children first "
+        "(lesson 12)"
+    ),
     ("fork", "ENOMEM"): (
         "not out of memory: the PID namespace's init (PID 1) has exited, and a namespace without "
         "its init takes no new process; start a new container (lesson 03)"

@@ -326,8 +326,10 @@ def sweep() -> list[str]:
 
                 subprocess.run(["ip", "link", "delete", target], check=True,
                                capture_output=True)
-            elif kind == "cgroup":
-                os.rmdir(target)
+            elif kind == "cgroup":  # kill what is inside, wait until empty, rmdir
+                from pycontain.cgroups.files import sweep as sweep_cgroup
+
+                sweep_cgroup(target)
             elif kind == "shm":
                 syscalls.shmctl(int(target), syscalls.IpcCmd.IPC_RMID)
             elif kind == "mqueue":

@@ -6,6 +6,9 @@ first row's namespace is grey and every other namespace gets its own colour, so 
 a column" reads as "same namespace". Figures are `Picture`s, built without pyplot: a cell shows
 each exactly once, as a PNG, whatever the matplotlib backend, and nothing stays open in the kernel.
 `timeline` draws values sampled over time, one line per experiment (lesson 03: zombies).
+`cgroup_timeline` draws cgroup files sampled by a `monitor.Monitor` against the limits that
+bound them, each limit line labelled with the file that set it (lesson 14: memory.current
+against `memory.max = 32 MiB`).
 
 See also: namespaces(7) for what the columns isolate; lesson 01.
 """
@@ -132,4 +135,58 @@ def copy_up_cost(measured: Mapping[str, Sequence[float]]) -> Picture:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     ax.set_title("The cost of copy-up grows with the file, however small the write")
+    return fig
+
+
+def limit_label(file: str, value_bytes: float) -> str:
+    """How a limit line is labelled: the file that set it, and its value.
+
+    >>> limit_label("memory.max", 32 << 20), limit_label("pids.max", 20)
+    ('memory.max = 32 MiB', 'pids.max = 20')
+    """
+    if file.startswith("memory."):
+        return f"{file} = {value_bytes / (1 << 20):.4g} MiB"
+    return f"{file} = {value_bytes:g}"
+
+
+def cgroup_timeline(times_s: Sequence[float], series: Mapping[str, Sequence[float]], *,
+                    limits: Mapping[str, float] | None = None,
+                    events: Sequence[tuple[float, str]] = (), unit: str = "MiB",
+                    scale: float = 1 << 20, ylabel: str = "memory", title: str = "",
+                    xmax_s: float | None = None) -> Picture:
+    """Draw sampled cgroup files over time, with a labelled line at each limit (lesson 14).
+
+    Args:
+        times_s: sample times, in seconds since the monitor started.
+        series: a label (the file, `memory.current`) -> its values, in bytes (or counts).
+        limits: a label from `limit_label()` -> the limit, in the same unit as the series;
+            an unlimited one (`max`, infinity) is left out.
+        events: (time, text) marks, such as (2.1, "OOM kill").
+        unit, scale: the axis shows value / scale, in `unit` (MiB; "processes" with scale 1).
+    """
+    fig = Picture(figsize=(7.5, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for colour, (label, values) in zip(OTHER_COLOURS[1:], series.items(), strict=False):
+        ax.plot(times_s, [v / scale for v in values], color=colour, linewidth=2, label=label)
+    styles = iter([("tab:red", "--"), ("tab:orange", ":"), ("tab:purple", "-.")] * 3)
+    for label, value in (limits or {}).items():
+        if value is None or value == float("inf"):
+            continue
+        colour, style = next(styles)
+        ax.axhline(value / scale, color=colour, linestyle=style, linewidth=1.5, label=label)
+        ax.annotate(label, (0, value / scale), xycoords=("axes fraction", "data"),
+                    xytext=(4, 3), textcoords="offset points", color=colour, fontsize=8)
+    for when, text in events:
+        ax.axvline(when, color="black", linewidth=1, alpha=0.6)
+        ax.annotate(text, (when, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                    textcoords="offset points", fontsize=8)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel(f"{ylabel} ({unit})")
+    finite = [v / scale for vs in series.values() for v in vs if v == v and v != float("inf")]
+    finite += [v / scale for v in (limits or {}).values() if v is not None and v != float("inf")]
+    ax.set_ylim(0, 1.15 * max(finite, default=1) or 1)
+    ax.set_xlim(left=0, right=xmax_s)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title)
     return fig

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pycontain import layers, procfs
+    from pycontain.cgroups import Cgroup
+    from pycontain.cgroups.limits import Limits
 
 # the values of subprocess.PIPE and subprocess.DEVNULL, which `spawn` passes on to it
 PIPE, DEVNULL = -1, -3
@@ -49,6 +51,38 @@ _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Appended, not prepended: the standard library is searched first, and nothing in the
 # checkout can shadow it.
 _BOOT = f"import sys;sys.path.append({_PACKAGE_PARENT!r});from pycontain.init import main;main()"
+
+
+def __getattr__(name: str) -> Any:
+    """`runtime.Limits`, imported on first use: the `pycontain` command without limits skips it."""
+    if name == "Limits":
+        from pycontain.cgroups.limits import Limits
+
+        return Limits
+    raise AttributeError(f"module 'pycontain.runtime' has no attribute {name!r}")
+
+
+def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) -> Limits | None:
+    """Limits from `limits=` or the keyword options (memory_max=...), checked against this
+    machine's cgroups (lesson 12); None when no limit is asked for."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if limits is None and not given:
+        return None
+    from pycontain.cgroups import detect
+    from pycontain.cgroups.limits import Limits
+
+    if limits is not None and given:
+        raise SpecError("limits", "given either as limits=Limits(...) or as keyword options, "
+                        "not both", sorted(given))
+    if limits is None or isinstance(limits, Mapping):
+        chosen = Limits(**(dict(limits or {}) | given))
+    elif isinstance(limits, Limits):
+        chosen = limits
+    else:
+        raise SpecError("limits", "a Limits(...) or a dict of its fields", limits)
+    if chosen:
+        chosen.check_host(detect())
+    return chosen or None
 
 
 def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
@@ -111,10 +145,14 @@ class Spec:
             `work/`) for the caller. Needs rootfs.
         layers: read-only directories stacked above the rootfs, topmost first (overlay lower
             dirs, lesson 06). Needs overlay.
+        limits: resource limits, `Limits(memory_max="64M", pids_max=20)` (lessons 12-14); the
+            container then runs in a `pycontain-…` cgroup of its own, removed when it is
+            waited for. Or give the fields as keyword options: `memory_max`, `memory_high`,
+            `memory_swap_max`, `pids_max`.
     """
 
     __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
-                 "root_switch", "overlay", "layers", "executable")
+                 "root_switch", "overlay", "layers", "limits", "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -126,6 +164,7 @@ class Spec:
     root_switch: str | list[list[object]]
     overlay: bool | str
     layers: tuple[str, ...]
+    limits: Limits | None
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
@@ -134,7 +173,11 @@ class Spec:
                  init: bool = False, read_only: bool = False,
                  root_switch: str | Collection[Any] = "pivot_root",
                  overlay: bool | str | os.PathLike[str] = False,
-                 layers: Collection[str | os.PathLike[str]] = ()) -> None:
+                 layers: Collection[str | os.PathLike[str]] = (),
+                 limits: Limits | Mapping[str, Any] | None = None,
+                 memory_max: str | int | None = None, memory_high: str | int | None = None,
+                 memory_swap_max: str | int | None = None,
+                 pids_max: str | int | None = None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)
@@ -167,6 +210,9 @@ class Spec:
                                 hint="it changes how the rootfs is entered (lesson 05)")
         search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
         overlay, lowers = _writable_layer(overlay, layers, root)
+        chosen_limits = _limits(limits, {"memory_max": memory_max, "memory_high": memory_high,
+                                         "memory_swap_max": memory_swap_max,
+                                         "pids_max": pids_max})
         if lowers and root:  # the command may come from any layer
             from pycontain import layers as layers_module
 
@@ -185,6 +231,7 @@ class Spec:
         set_(self, "root_switch", switch)
         set_(self, "overlay", overlay)
         set_(self, "layers", lowers)
+        set_(self, "limits", chosen_limits)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -220,15 +267,21 @@ class Spec:
                 "env": self.environment(), "parent_pid": os.getpid()}
 
 
-class Result(namedtuple("Result", "argv pid exit_code signal stdout stderr timed_out",
-                        defaults=("", "", False))):
+class Result(namedtuple("Result", "argv pid exit_code signal stdout stderr timed_out "
+                                  "oom_kills memory_peak_bytes limits",
+                        defaults=("", "", False, 0, None, None))):
     """How a container ended and what it printed.
 
     Fields: `argv`; `pid`, the first process's PID as the host sees it; `exit_code` (None when
-    killed by a signal); `signal` (None when it exited); `stdout`, `stderr`; `timed_out`.
+    killed by a signal); `signal` (None when it exited); `stdout`, `stderr`; `timed_out`; with
+    limits (a cgroup): `oom_kills`, how many of its processes the OOM killer killed
+    (memory.events), `memory_peak_bytes` (memory.peak; None where the kernel has none), and
+    the `limits` it ran with.
 
     >>> Result(("true",), 42, None, 9).reason
     'killed by signal 9 (SIGKILL)'
+    >>> Result(("hog",), 42, None, 9, oom_kills=1, limits={"memory.max": str(32 << 20)}).reason
+    'killed by the OOM killer (memory.max = 32 MiB)'
     """
 
     __slots__ = ()
@@ -241,10 +294,32 @@ class Result(namedtuple("Result", "argv pid exit_code signal stdout stderr timed
     @property
     def reason(self) -> str:
         """Why the container ended, in words."""
-        if self.signal is not None:
-            why = f"killed by signal {self.signal} ({signal.Signals(self.signal).name})"
-            return why + (" after the time-out" if self.timed_out else "")
-        return f"exited {self.exit_code}"
+        if self.oom_kills:
+            limit = (self.limits or {}).get("memory.max", "max")
+            shown = "max" if limit == "max" else _mib(int(limit))
+            if self.signal == signal.SIGKILL:
+                return f"killed by the OOM killer (memory.max = {shown})"
+            return (f"{_ending(self)} after the OOM killer killed {self.oom_kills} of its "
+                    f"processes (memory.max = {shown})")
+        return _ending(self)
+
+    @property
+    def oom_killed(self) -> bool:
+        """Whether the OOM killer killed a process of the container (memory.events oom_kill)."""
+        return bool(self.oom_kills)
+
+
+def _mib(size: int) -> str:
+    from pycontain.cgroups.limits import mib
+
+    return mib(size)
+
+
+def _ending(result: Result) -> str:
+    if result.signal is not None:
+        why = f"killed by signal {result.signal} ({signal.Signals(result.signal).name})"
+        return why + (" after the time-out" if result.timed_out else "")
+    return f"exited {result.exit_code}"
 
 
 class Container:
@@ -256,6 +331,7 @@ class Container:
         self.process = process
         self.result: Result | None = None
         self.layer: layers.WritableLayer | None = None  # set by _start when spec.overlay
+        self.cgroup: Cgroup | None = None  # set by _start when spec.limits: lessons 12-14
 
     def __repr__(self) -> str:
         state = "running" if self.running else "ended"
@@ -282,8 +358,11 @@ class Container:
             os.kill(self.pid, sig)
 
     def kill(self) -> None:
-        """SIGKILL the first process; in a PID namespace that ends every process in it."""
+        """SIGKILL the first process; in a PID namespace that ends every process in it.
+        With limits, every process in the container's cgroup is killed too (cgroup.kill)."""
         self.signal(signal.SIGKILL)
+        if self.cgroup is not None and not self.cgroup.removed:
+            self.cgroup.kill()
 
     def wait(self, timeout_s: float | None = None) -> Result:
         """Wait until the container ends (killing it after `timeout_s`); return its `Result`."""
@@ -305,10 +384,30 @@ class Container:
         assert code is not None  # communicate() waited for it
         if self.layer is not None:
             self.layer.discard()  # a throw-away layer goes, like `docker run --rm`
+        oom_kills, peak = self._cgroup_report()
         self.result = Result(self.spec.argv, self.pid,
                              code if code >= 0 else None, -code if code < 0 else None,
-                             out or "", err or "", timed_out)
+                             out or "", err or "", timed_out, oom_kills, peak,
+                             self.spec.limits.settings() if self.spec.limits else None)
+        if self.cgroup is not None:
+            self.cgroup.remove()  # kills what is left, waits until empty, rmdir depth-first
         return self.result
+
+    def _cgroup_report(self) -> tuple[int, int | None]:
+        """OOM kills (memory.events oom_kill) and peak memory (memory.peak) of the cgroup."""
+        if self.cgroup is None or self.cgroup.removed:
+            return 0, None
+        from pycontain.errors import CgroupError
+
+        try:
+            oom_kills = self.cgroup.read_keyed("memory.events").get("oom_kill", 0)
+        except CgroupError:
+            oom_kills = 0
+        try:
+            peak: int | None = int(self.cgroup.read("memory.peak"))  # v2: kernel >= 5.19
+        except (CgroupError, ValueError):
+            peak = None
+        return oom_kills, peak
 
     def __enter__(self) -> Container:
         return self
@@ -413,6 +512,9 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     from pycontain import lab
 
     lab.require_ready()
+    cgroup = None
+    if spec.limits:
+        cgroup, on_created = _cgroup_for(spec.limits, on_created)
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
     layer = None
@@ -428,6 +530,8 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     except BaseException:
         if layer is not None:
             layer.discard()
+        if cgroup is not None:
+            cgroup.remove()
         os.close(spec_w)
         os.close(report_r)
         raise
@@ -439,13 +543,37 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     except BaseException:
         if layer is not None:
             layer.discard()  # init failed and was reaped: its mount namespace, and mount, went
+        if cgroup is not None:
+            cgroup.remove()
         raise
     finally:
         os.close(spec_w)
         os.close(report_r)
     container = Container(spec, pid, process)
     container.layer = layer
+    container.cgroup = cgroup
     return container
+
+
+def _cgroup_for(limits: Limits, on_created: Callable[[int], None] | None
+                ) -> tuple[Cgroup, Callable[[int], None]]:
+    """A new cgroup with `limits` set, and the hook that moves the container's first process
+    into it before exec (its children are born there), then calls `on_created`."""
+    from pycontain import cgroups
+
+    cgroup = cgroups.create(limits.controllers(), label="ctr")
+    try:
+        cgroup.set(limits.settings())
+    except BaseException:
+        cgroup.remove()
+        raise
+
+    def place(pid: int) -> None:
+        cgroup.attach(pid)
+        if on_created is not None:
+            on_created(pid)
+
+    return cgroup, place
 
 
 def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r: int,
@@ -456,18 +584,32 @@ def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r
     channel = Channel(report_r, spec_w)
     channel.send(**wire)
     pid = process.pid
+    # With a PID namespace, {"pid": N} comes from init's parent half and {"sync": ...} from its
+    # child, two processes writing one pipe: the sync can overtake the pid under load. Answer a
+    # sync only once the pid is known, or on_created would place init's parent, not the child.
+    known = waiting = False
+
+    def answer() -> None:
+        try:
+            if on_created is not None:
+                on_created(pid)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        channel.send(go=True)
+
     while (message := channel.receive()) is not None:
         if "pid" in message:
-            pid = message["pid"]
+            pid, known = message["pid"], True
+            if waiting:
+                waiting = False
+                answer()
         elif "sync" in message:
-            try:
-                if on_created is not None:
-                    on_created(pid)
-            except BaseException:
-                process.kill()
-                process.wait()
-                raise
-            channel.send(go=True)
+            if known:
+                answer()
+            else:
+                waiting = True
         elif "error" in message:
             error = from_wire(message["error"])
             process.communicate()  # reap it; nothing was exec'd

@@ -12,6 +12,7 @@ of `Syscalls`, and `LINUX` is the instance that talks to the real kernel.
 
 See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
 shmget(2), shmctl(2), shmat(2), mq_open(3), mq_unlink(3) (lesson 07).
+inotify_init1(2), inotify_add_watch(2) (lesson 14: waiting for cgroup events).
 Left out: clone3(2) (CPython cannot continue safely in a raw clone child; we re-exec instead).
 """
 
@@ -97,6 +98,19 @@ class OpenFlag(enum.IntFlag):
     O_RDWR = os.O_RDWR
     O_CREAT = os.O_CREAT
     O_EXCL = os.O_EXCL
+
+
+class InotifyFlag(enum.IntFlag):
+    """inotify_init1(2) flags and the inotify(7) event bits pycontain uses, from <sys/inotify.h>.
+
+    The kernel signals a change of a cgroup v2 `*.events` file as IN_MODIFY (cgroup-v2.rst).
+    """
+
+    IN_MODIFY = 0x00000002
+    IN_DELETE_SELF = 0x00000400
+    IN_IGNORED = 0x00008000
+    IN_NONBLOCK = os.O_NONBLOCK
+    IN_CLOEXEC = os.O_CLOEXEC
 
 
 #: namespace name as in /proc/<pid>/ns/<name> -> its clone flag
@@ -272,6 +286,19 @@ class Syscalls:
         """mq_unlink(3): remove the queue `name` (it goes when the last descriptor closes)."""
         self._check(self.libc.mq_unlink(os.fsencode(name)), "mq_unlink", (name,))
 
+    # inotify (lesson 14): the kernel tells us when a cgroup's events file changes.
+
+    def inotify_init1(self, flags: InotifyFlag | int = 0) -> int:
+        """inotify_init1(2): a new inotify instance; returns its file descriptor."""
+        result = self.libc.inotify_init1(ctypes.c_int(int(flags)))
+        return self._check(result, "inotify_init1", (InotifyFlag(flags),))
+
+    def inotify_add_watch(self, fd: int, pathname: str, mask: InotifyFlag | int) -> int:
+        """inotify_add_watch(2): watch `pathname` for the events in `mask`; a watch descriptor."""
+        result = self.libc.inotify_add_watch(ctypes.c_int(fd), os.fsencode(pathname),
+                                             ctypes.c_uint32(int(mask)))
+        return self._check(result, "inotify_add_watch", (fd, pathname, InotifyFlag(mask)))
+
 
 #: the instance that talks to the real kernel
 LINUX = Syscalls()
@@ -279,7 +306,7 @@ LINUX = Syscalls()
 #: the system calls as module functions (`syscalls.mount(...)`), bound to `LINUX`
 CALLS = ("unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "chdir",
          "chroot", "execve", "shmget", "shmctl", "shmat", "shmdt", "mq_open", "mq_close",
-         "mq_unlink")
+         "mq_unlink", "inotify_init1", "inotify_add_watch")
 
 
 def use(kernel: Syscalls) -> Syscalls:
@@ -310,3 +337,5 @@ shmdt = LINUX.shmdt
 mq_open = LINUX.mq_open
 mq_close = LINUX.mq_close
 mq_unlink = LINUX.mq_unlink
+inotify_init1 = LINUX.inotify_init1
+inotify_add_watch = LINUX.inotify_add_watch

@@ -4,6 +4,8 @@ Every widget here is a thin shell around a function that does the experiment and
 result that displays as a table: the function works headless (CI, a terminal), the widget only
 calls it again when you press the button. `hostname_playground()` runs a container with the
 hostname you type and shows the host's and the container's names and UTS namespaces side by side.
+`memory_playground()` (lesson 14) runs a memory hog under the memory.max and memory.high you
+choose with sliders, and redraws its memory.current live while it allocates.
 
 See also: uts_namespaces(7), sethostname(2); ipywidgets (https://ipywidgets.readthedocs.io).
 """
@@ -11,7 +13,10 @@ See also: uts_namespaces(7), sethostname(2); ipywidgets (https://ipywidgets.read
 from __future__ import annotations
 
 import html
+import os
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,3 +120,155 @@ def propagation_toggle(base: str, kind: str = "shared") -> Any:
     choice.observe(refresh, names="value")
     refresh()
     return ipywidgets.VBox([choice, table])
+
+
+# --- lesson 14: a memory hog under memory.max and memory.high, watched live --------------------
+
+#: how long a live experiment may run at most, in seconds (PYCONTAIN_DURATION overrides it)
+DEFAULT_DURATION_S = 20.0
+
+
+@dataclass
+class MemoryRun:
+    """What `memory_experiment` saw: samples of memory.current, the limits, the kernel's
+    counters (memory.events; v1: memory.oom_control and memory.failcnt), the container's
+    `Result`, and the hog's own account of its steps (`allocated`: (seconds, bytes))."""
+
+    times_s: list[float]
+    current: list[float]
+    limits: dict[str, float]
+    events: list[tuple[float, str]]
+    memory_events: dict[str, int]
+    pressure: str | None
+    result: runtime.Result | None
+    allocated: list[tuple[float, int]]
+    files: dict[str, str]
+
+    @property
+    def peak_bytes(self) -> float:
+        return max((v for v in self.current if v == v), default=0.0)
+
+    def figure(self) -> Any:
+        from pycontain import plot
+
+        ending = self.result.reason if self.result else "running"
+        return plot.cgroup_timeline(
+            self.times_s, {self.files["memory.current"]: self.current},
+            limits={plot.limit_label(self.files.get(k, k), v): v for k, v in self.limits.items()},
+            events=self.events, title=f"a memory hog in a cgroup: {ending}")
+
+    def _repr_png_(self) -> bytes:
+        return bytes(self.figure()._repr_png_())
+
+
+def memory_experiment(memory_max: str | int | None = "64M", memory_high: str | int | None = None,
+                      *, hog: tuple[str, float, str] = ("4M", 0.05, "128M"), hold_s: float = 0.5,
+                      hz: float = 20.0, duration_s: float | None = None,
+                      on_sample: Callable[[MemoryRun], None] | None = None,
+                      every_s: float = 0.25) -> MemoryRun:
+    """Run a memory hog (`hog` = step, seconds between steps, cap) in a container with these
+    limits, sample memory.current at `hz`, and return what happened. `on_sample(run)` is
+    called every `every_s` s while it runs (the widget redraws its plot there). The hog runs
+    at most `duration_s` s (default: $PYCONTAIN_DURATION or 20) and then is killed.
+
+    Raises:
+        SpecError: a bad size, memory_high above memory_max, or memory_high on cgroup v1.
+    """
+    from pycontain import monitor, workloads
+    from pycontain.cgroups.limits import Limits
+
+    limits = Limits(memory_max=memory_max, memory_high=memory_high, memory_swap_max=None)
+    duration_s = duration_s or float(os.environ.get("PYCONTAIN_DURATION", DEFAULT_DURATION_S))
+    box = runtime.spawn(workloads.hog_argv(*hog, hold_s=hold_s), namespaces={"pid", "mnt"},
+                        limits=limits)
+    cgroup = box.cgroup
+    assert cgroup is not None  # limits were given, so the container has a cgroup
+    files = {"memory.current": cgroup.file("memory.current"), "memory.max": "memory.max",
+             "memory.high": "memory.high"}
+    if cgroup.version == 1:
+        files["memory.max"] = "memory.limit_in_bytes"
+    files = {k: os.path.basename(v) for k, v in files.items()}
+    probes = [monitor.Probe("current", cgroup.file("memory.current")),
+              monitor.Probe("oom_kill", cgroup.file("memory.events"), monitor.keyed("oom_kill"))]
+    pressure_file = os.path.join(os.path.dirname(cgroup.file("cgroup.events")), "memory.pressure")
+    watch = monitor.Monitor(probes, hz=hz).start()
+
+    def snapshot(result: runtime.Result | None) -> MemoryRun:
+        series = watch.series()
+        times = watch.times_s()
+        kills = [t for t, k in zip(times, series["oom_kill"], strict=True) if k == k and k > 0]
+        return MemoryRun(times, series["current"],
+                         {k: float(v) for k, v in limits.settings().items() if v != "max"},
+                         [(kills[0], "OOM kill")] if kills else [], {}, None, result,
+                         workloads.allocated(result.stdout) if result else [], files)
+
+    try:
+        deadline = time.monotonic() + duration_s
+        while box.running and time.monotonic() < deadline:
+            time.sleep(every_s)
+            if on_sample is not None:
+                on_sample(snapshot(None))
+        # read the cgroup before waiting: the runtime removes it once the container is reaped
+        counters = cgroup.read_keyed("memory.events")
+        pressure = _read_or_none(pressure_file)
+        watch.stop()
+        result = box.wait(timeout_s=max(0.1, deadline - time.monotonic()))
+    finally:
+        watch.stop()
+        if box.running:
+            box.kill()
+            box.wait()
+    run = snapshot(result)
+    run.memory_events, run.pressure = counters, pressure
+    return run
+
+
+def _read_or_none(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:  # no PSI here (a kernel booted with psi=0, or no cgroup2 for this cgroup)
+        return None
+
+
+def memory_playground(memory_max_mib: int = 64, memory_high_mib: int = 0) -> Any:
+    """Sliders for memory.max and memory.high and a "run" button: each press runs a memory hog
+    in a container with those limits and redraws memory.current live while it allocates.
+    memory.high = 0 means not set; on cgroup v1 (no memory.high) that slider is disabled.
+
+    Without a front end (CI) the widget still builds and runs once, with the given values.
+    """
+    import ipywidgets
+
+    from pycontain.cgroups import detect
+
+    v1 = detect().version("memory") == 1
+    top = ipywidgets.IntSlider(value=memory_max_mib, min=16, max=256, step=8,
+                               description="memory.max", readout_format="d")
+    high = ipywidgets.IntSlider(value=memory_high_mib, min=0, max=256, step=8,
+                                description="memory.high", disabled=v1, readout_format="d")
+    button = ipywidgets.Button(description="run the hog", icon="play")
+    picture = ipywidgets.Image(format="png")
+    status = ipywidgets.HTML()
+
+    def draw(run: MemoryRun) -> None:
+        picture.value = run._repr_png_()
+
+    def refresh(_: object = None) -> None:
+        button.disabled = True
+        try:
+            run = memory_experiment(f"{top.value}M", f"{high.value}M" if high.value else None,
+                                    on_sample=draw)
+            draw(run)
+            status.value = (f"<code>{html.escape(run.result.reason if run.result else '')}"
+                            f"</code>; memory.events: <code>{run.memory_events}</code>")
+        except PycontainError as e:
+            status.value = f"<pre>{html.escape(format_error(e))}</pre>"
+        finally:
+            button.disabled = False
+
+    button.on_click(refresh)
+    refresh()
+    return ipywidgets.VBox([ipywidgets.HBox([top, ipywidgets.Label("MiB"), high,
+                                             ipywidgets.Label("MiB (0: not set)"), button]),
+                            picture, status])

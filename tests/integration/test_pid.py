@@ -235,7 +235,7 @@ def test_the_check_fails_with_a_teaching_message(tiny_init, teaching):
     started = time.monotonic()
     with pytest.raises(CheckFailed, match=teaching.replace("(", r"\(").replace(")", r"\)")):
         lesson03.check_tiny_init(tiny_init)
-    assert time.monotonic() - started < 10  # bounded, never a hang
+    assert time.monotonic() - started < 60  # bounded, never a hang (generous: the v2 guest is slow)
 
 
 def test_the_check_says_when_it_cannot_read_the_source():
@@ -257,7 +257,8 @@ def test_the_check_bounds_an_init_that_never_returns():
     started = time.monotonic()
     with pytest.raises(CheckFailed, match="had not ended"):
         lesson03.check_tiny_init(never_returns)
-    assert time.monotonic() - started < 10
+    # bounded, not hanging: generous, since the v2 guest emulates its CPU ~10x slower
+    assert time.monotonic() - started < 60
 
 
 def test_init_runs_after_pivot_root_without_importing_anything(embedded_rootfs):

@@ -42,3 +42,17 @@ def test_grid_has_one_cell_per_process_and_type_coloured_by_namespace():
 def test_grid_shows_as_png_without_pyplot():
     png = plot.namespace_grid({os.getpid(): "me"})._repr_png_()
     assert png.startswith(b"\x89PNG")
+
+
+def test_cgroup_timeline_labels_each_limit_with_its_file_and_has_units():
+    mib = 1 << 20
+    fig = plot.cgroup_timeline([0, 1, 2], {"memory.current": [0, 16 * mib, 30 * mib]},
+                               limits={plot.limit_label("memory.max", 32 * mib): 32 * mib,
+                                       "memory.high = max": float("inf")},
+                               events=[(1.5, "OOM kill")])
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "time since start (s)" and ax.get_ylabel() == "memory (MiB)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["memory.current", "memory.max = 32 MiB"]  # an unlimited line is left out
+    assert [line.get_ydata()[0] for line in ax.get_lines()][1] == 32
+    assert fig._repr_png_().startswith(b"\x89PNG")

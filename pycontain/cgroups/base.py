@@ -1,0 +1,175 @@
+"""The interface both cgroup managers implement, and the behaviour they share (lesson 12).
+
+`Cgroup` is one cgroup pycontain created, whatever the version: `cgroups.v1.V1Cgroup` spans one
+directory per hierarchy, `cgroups.v2.V2Cgroup` is one directory. Knobs are named the v2 way.
+Removal follows runc: kill (cgroup.kill, or freeze -> SIGKILL each -> thaw), wait until empty,
+rmdir depth-first. See also: the kernel's cgroup-v2.rst ("Core Interface Files").
+"""
+
+from __future__ import annotations
+
+import errno as errno_module
+import os
+import signal
+import time
+from collections.abc import Callable
+
+from pycontain.cgroups.files import procs, remove_dir, walk_up, write_file
+from pycontain.errors import CgroupError, hint_for
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pycontain.cgroups import Layout
+
+
+class Cgroup:
+    """A cgroup pycontain created: one directory on v2, one per hierarchy on v1.
+
+    Knobs are named the v2 way on both versions (`memory.max`, `pids.events`). Every method
+    works on v1 and v2 alike; `cgroups.v1.V1Cgroup` and `cgroups.v2.V2Cgroup` implement them.
+    """
+
+    version = 0
+
+    def __init__(self, name: str, dirs: dict[str, str], layout: Layout) -> None:
+        self.name = name
+        self.dirs = dirs  # hierarchy key ('memory', 'pids', 'unified', or '' on v2) -> directory
+        self.layout = layout
+        self.removed = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {sorted(self.dirs.values())}>"
+
+    # what each manager provides
+    def attach(self, pid: int) -> None:
+        """Move process `pid` (not its threads' peers elsewhere) into this cgroup."""
+        raise NotImplementedError
+
+    def file(self, knob: str) -> str:
+        """The path of the file that holds `knob` here (v1: translated)."""
+        raise NotImplementedError
+
+    def read(self, knob: str) -> str:
+        """`knob`'s value as v2 shows it (`max` for no limit)."""
+        raise NotImplementedError
+
+    def read_keyed(self, knob: str) -> dict[str, int]:
+        """A keyed file (`memory.events`, `pids.events`) as a dict."""
+        raise NotImplementedError
+
+    def set(self, settings: dict[str, str]) -> None:
+        """Write v2 `settings` ({'memory.max': '33554432'}), translated and ordered for v1."""
+        raise NotImplementedError
+
+    def freeze(self) -> None:
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """SIGKILL every process in the cgroup, including those forking right now."""
+        raise NotImplementedError
+
+    def populated(self) -> bool:
+        """Whether any process is in the cgroup or below it."""
+        raise NotImplementedError
+
+    # shared behaviour
+    def write(self, knob: str, value: str | int) -> None:
+        """Write one knob (named the v2 way)."""
+        self.set({knob: str(value)})
+
+    def procs(self) -> list[int]:
+        """The PIDs in this cgroup (not in its children), from the first hierarchy."""
+        return sorted({p for d in self.dirs.values() for p in procs(d)})
+
+    def wait_empty(self, timeout_s: float = 5.0) -> None:
+        """Wait until no process is left (a killed process leaves once it is reaped)."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.001
+        while self.populated():
+            if time.monotonic() > deadline:
+                raise CgroupError(f"cgroup {self.name} still has processes {self.procs()} "
+                                  f"after {timeout_s} s", errno_module.EBUSY,
+                                  hint_for("rmdir", errno_module.EBUSY))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def wait_for_event(self, knob: str, key: str, timeout_s: float = 10.0) -> dict[str, int]:
+        """Read the keyed file `knob` until its `key` counts at least one event; return it.
+
+        Polling every 10 ms keeps it simple; lesson 14's monitor waits on the kernel instead.
+        """
+        deadline = time.monotonic() + timeout_s
+        while (found := self.read_keyed(knob)).get(key, 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return found
+
+    def sample(self, knob: str, *, every_s: float = 0.02, duration_s: float = 5.0,
+               stop: Callable[[], bool] | None = None) -> tuple[list[float], list[int]]:
+        """Read the counter `knob` (`pids.current`) every `every_s` for at most `duration_s`,
+        or until `stop()` says so; return the times (s since the first read) and the values."""
+        times: list[float] = []
+        values: list[int] = []
+        start = time.monotonic()
+        while (now := time.monotonic() - start) <= duration_s:
+            try:
+                values.append(int(self.read(knob)))
+            except (CgroupError, ValueError):
+                break  # the cgroup went away
+            times.append(now)
+            if stop is not None and stop():
+                break
+            time.sleep(max(0.0, start + len(times) * every_s - time.monotonic()))
+        return times, values
+
+    def kill_by_freezing(self, freeze_file: str, frozen: str, thawed: str) -> None:
+        """Kill without cgroup.kill: freeze (no more forks), SIGKILL each process, thaw.
+
+        A frozen process cannot fork, so the list of PIDs cannot grow while we go through it;
+        SIGKILL is delivered once the processes are thawed (runc does the same on v1).
+        """
+        write_file(freeze_file, frozen)
+        try:
+            for pid in self.procs():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        finally:
+            write_file(freeze_file, thawed)
+
+    def remove(self, timeout_s: float = 5.0) -> None:
+        """Kill what is left, wait until empty, rmdir depth-first in every hierarchy. Idempotent."""
+        if self.removed:
+            return
+        if any(os.path.isdir(d) for d in self.dirs.values()):
+            if self.populated():
+                self.kill()
+                self.wait_empty(timeout_s)
+            for top in self.dirs.values():
+                if os.path.isdir(top):
+                    for path in walk_up(top):
+                        _rmdir_when_released(path, timeout_s)
+        self.removed = True
+
+    def __enter__(self) -> Cgroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def _rmdir_when_released(path: str, timeout_s: float) -> None:
+    """rmdir, retrying EBUSY for a moment: an exited task leaves its cgroup a little later."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return remove_dir(path)
+        except CgroupError as e:
+            if e.errno != errno_module.EBUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+

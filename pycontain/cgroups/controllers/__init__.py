@@ -1,0 +1,106 @@
+"""cgroup controllers: the v2 names the lessons speak, and their cgroup v1 spellings.
+
+Each module here is a pure translation, no I/O: which file holds a knob on each version, and how
+a value changes on the way. The managers (`cgroups.v1`, `cgroups.v2`) do the I/O and ask this
+package. A new controller (cpu, io, cpuset, freezer) is one more module in `MODULES`; the
+managers do not change.
+
+Vocabulary: a *knob* is a cgroup file named the v2 way (`memory.max`); `v1_file(knob)` is the
+file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equivalent.
+
+    >>> v1_file("memory.max"), v1_file("pids.max"), v1_file("memory.high")
+    ('memory.limit_in_bytes', 'pids.max', None)
+    >>> controller_of("memory.peak")
+    'memory'
+    >>> to_v1({"memory.max": "33554432", "pids.max": "max"})
+    [('memory', 'memory.limit_in_bytes', '33554432'), ('pids', 'pids.max', 'max')]
+    >>> parse_keyed("max 3\\nmax.imposed 0\\n")
+    {'max': 3, 'max.imposed': 0}
+
+See also: cgroups(7); the kernel's Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import ModuleType
+
+from pycontain.cgroups.controllers import memory, pids
+
+#: controller name -> its translation module
+MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids}
+
+
+def controller_of(knob: str) -> str:
+    """The controller a knob belongs to: the part of its name before the first dot."""
+    return knob.split(".", 1)[0]
+
+
+def _module(knob: str) -> ModuleType:
+    try:
+        return MODULES[controller_of(knob)]
+    except KeyError:
+        raise ValueError(f"no controller module for {knob!r} (known: {', '.join(MODULES)})"
+                         ) from None
+
+
+def v1_file(knob: str) -> str | None:
+    """Where cgroup v1 keeps `knob`, or None when it has no equivalent (see `v2_only`)."""
+    files: dict[str, str | None] = _module(knob).FILES
+    if knob not in files:
+        raise ValueError(f"unknown knob {knob!r}; known: {', '.join(files)}")
+    return files[knob]
+
+
+def v2_only(knob: str) -> str | None:
+    """Why `knob` has no cgroup v1 equivalent, or None when it has one."""
+    reasons: dict[str, str] = getattr(_module(knob), "V2_ONLY", {})
+    return reasons.get(knob)
+
+
+def to_v1(settings: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """The v1 writes, in order, for v2 `settings`: (controller, v1 file, value) triples.
+
+    Raises:
+        ValueError: a knob has no v1 equivalent, or cannot be expressed without another.
+    """
+    writes = []
+    for name, module in MODULES.items():
+        mine = {k: v for k, v in settings.items() if controller_of(k) == name}
+        if mine:
+            writes += [(name, file, value) for file, value in module.to_v1(mine)]
+    unknown = {controller_of(k) for k in settings} - set(MODULES)
+    if unknown:
+        raise ValueError(f"no controller module for {sorted(unknown)}")
+    return writes
+
+
+def read_v1(knob: str, read: Callable[[str], str]) -> str:
+    """`knob` as v2 would show it, read from v1 files: `read(v1 file)` returns its text.
+
+    >>> read_v1("pids.max", {"pids.max": "max\\n"}.get)
+    'max'
+    """
+    convert: Callable[[str, Callable[[str], str]], str] | None = getattr(
+        _module(knob), "read_v1", None)
+    if convert:
+        return convert(knob, read)
+    return read(v1_file(knob) or knob).strip()
+
+
+def keyed_from_v1(knob: str, read: Callable[[str], str]) -> dict[str, int]:
+    """A keyed v2 file (`memory.events`) rebuilt from v1 files; `read(v1 file)` returns text."""
+    sources: dict[str, dict[str, tuple[str, str | None]]] = getattr(_module(knob), "KEYED", {})
+    if knob not in sources:
+        return parse_keyed(read(v1_file(knob) or knob))
+    found = {}
+    for key, (file, field) in sources[knob].items():
+        text = read(file)
+        found[key] = int(text) if field is None else parse_keyed(text)[field]
+    return found
+
+
+def parse_keyed(text: str) -> dict[str, int]:
+    """Parse a flat keyed file ("key value" per line), such as memory.events or pids.events."""
+    pairs = (line.split() for line in text.splitlines() if line.strip())
+    return {key: int(value) for key, value, *_ in pairs}

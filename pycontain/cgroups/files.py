@@ -1,0 +1,129 @@
+"""Reading and writing cgroup files, the way every manager does (lesson 12).
+
+Writes open the file without O_CREAT: a misspelt knob fails with ENOENT instead of creating a
+plain file in a filesystem that does not allow that anyway. Failures become `CgroupError`s that
+name the file and the value, with a hint from `errors.HINTS`: `failed to write '-5' to pids.max:
+EINVAL`. See also: cgroups(7), write(2), rmdir(2).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from pycontain.errors import CgroupError, hint_for
+
+PREFIX = "pycontain-"
+#: the leaf a v2 caller moves into when its own cgroup must hand out controllers (delegation)
+SELF_LEAF = "pycontain-self"
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def read_file(path: str) -> str:
+    """The text of a cgroup file; CgroupError (with a hint) when it cannot be read."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        raise _error(f"failed to read {os.path.basename(path)}", "read", path, e) from None
+
+
+def write_file(path: str, value: str | int) -> None:
+    """Write `value` to a cgroup file that must exist: no O_CREAT, so a misspelt knob fails.
+
+    One write(2) per value, as the kernel parses each write on its own.
+    """
+    text = str(value)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise _error(f"failed to write {text!r} to {os.path.basename(path)}", "write", path,
+                     e) from None
+
+
+def _error(message: str, call: str, path: str, e: OSError) -> CgroupError:
+    number = e.errno or 0
+    name = os.path.basename(path)
+    hint = hint_for(f"{call} {name}", number) or hint_for(call, number)
+    error = CgroupError(message, number, hint)
+    error.add_note(f"in the cgroup {os.path.dirname(path) if call != 'rmdir' else path}")
+    return error
+
+
+def make_dir(path: str) -> None:
+    """mkdir(2) a cgroup; CgroupError with a hint when the kernel refuses."""
+    try:
+        os.mkdir(path)
+    except OSError as e:
+        raise _error(f"failed to create cgroup {os.path.basename(path)!r}", "mkdir", path,
+                     e) from None
+
+
+def remove_dir(path: str) -> None:
+    """rmdir(2) one empty cgroup (its control files go with it); EBUSY while it is in use."""
+    try:
+        os.rmdir(path)
+    except OSError as e:
+        raise _error(f"failed to remove cgroup {os.path.basename(path)!r}", "rmdir", path,
+                     e) from None
+
+
+def procs(path: str) -> list[int]:
+    """The PIDs in one cgroup directory (`cgroup.procs`), as this PID namespace numbers them."""
+    return [int(p) for p in _read_text(os.path.join(path, "cgroup.procs")).split()]
+
+
+def walk_up(path: str) -> list[str]:
+    """`path` and every directory below it, deepest first: the order rmdir(2) needs."""
+    found = []
+    for top, dirs, _ in os.walk(path):
+        found += [os.path.join(top, d) for d in dirs]
+    return sorted(found, key=lambda p: -p.count("/")) + [path]
+
+
+def new_name(label: str = "") -> str:
+    """A fresh `pycontain-…` cgroup name: `pycontain-<label>-<6 hex digits>`."""
+    return f"{PREFIX}{label}{'-' if label else ''}{os.urandom(3).hex()}"
+
+
+
+
+def sweep(path: str, timeout_s: float = 5.0) -> None:
+    """Remove one leftover `pycontain-` cgroup directory (`pycontain cleanup`): kill what is
+    inside, wait until it is empty, rmdir. Its children must be gone already (deepest first).
+
+    `pycontain-self` is never killed: it holds a caller that moved there (v2 delegation), such
+    as a running notebook kernel; it is only removed once empty.
+    """
+    deadline = time.monotonic() + timeout_s
+    if os.path.basename(path) != SELF_LEAF:
+        kill = os.path.join(path, "cgroup.kill")
+        while procs(path) and time.monotonic() < deadline:
+            if os.path.exists(kill):
+                write_file(kill, 1)
+            else:  # v1: no cgroup.kill; repeat until no fork slips through
+                for pid in procs(path):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            time.sleep(0.01)
+    while True:
+        try:
+            return remove_dir(path)
+        except CgroupError as e:
+            if e.errno != 16 or time.monotonic() > deadline:  # EBUSY: a task still leaving
+                raise
+            time.sleep(0.01)

@@ -1,0 +1,151 @@
+"""The cgroup v1 manager: one directory per hierarchy, knobs translated (lesson 12).
+
+On v1 every controller has its own tree, so one container's cgroup is several directories:
+`/sys/fs/cgroup/memory/…/pycontain-x`, `/sys/fs/cgroup/pids/…/pycontain-x`, and `freezer` to
+stop processes while we kill them. A process joins by writing its PID to `cgroup.procs` in
+each. On a hybrid machine the cgroup2 tree at `/sys/fs/cgroup/unified` holds no useful
+controller but has `cgroup.kill` and `cgroup.events`: the container's processes join it too,
+so that they can be killed all at once and their exit be noticed without polling each tree.
+
+    >>> sorted(_needed(("memory", "pids")))
+    ['freezer', 'memory', 'pids']
+
+See also: the kernel's Documentation/admin-guide/cgroup-v1/ (cgroups.rst, memory.rst,
+freezer-subsystem.rst, pids.rst); runc's libcontainer/cgroups/fs (the same layout).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from pycontain.cgroups import (
+    Cgroup,
+    Layout,
+    _read_text,
+    controllers,
+    make_dir,
+    procs,
+    read_file,
+    remove_dir,
+    walk_up,
+    write_file,
+)
+from pycontain.errors import CgroupError
+
+
+def _needed(wanted: tuple[str, ...]) -> set[str]:
+    return set(wanted) | {"freezer"}
+
+
+class V1Cgroup(Cgroup):
+    """A cgroup made of one directory per v1 hierarchy (and one in the hybrid cgroup2 tree)."""
+
+    version = 1
+
+    @classmethod
+    def create(cls, name: str, wanted: tuple[str, ...], layout: Layout,
+               parent: str | None) -> V1Cgroup:
+        dirs: dict[str, str] = {}
+        for controller in sorted(_needed(wanted)):
+            h = layout.hierarchy(controller)
+            if h is None or h.version != 1:
+                if controller == "freezer":
+                    continue  # optional: cgroup.kill in the unified tree does the killing
+                raise CgroupError(f"failed to create cgroup {name!r}: no v1 hierarchy has the "
+                                  f"{controller} controller", errno.ENOENT,
+                                  hint="mount it, or use the lab VM (cgroup v2) (lesson 12)")
+            if h.mount not in dirs.values():  # co-mounted controllers (cpu,cpuacct) share one
+                dirs[controller] = os.path.join(h.path(parent) if parent else h.own_dir, name)
+        if layout.unified is not None:
+            u = layout.unified
+            dirs["unified"] = os.path.join(u.path(parent) if parent else u.own_dir, name)
+        made = []
+        try:
+            for path in dirs.values():
+                make_dir(path)
+                made.append(path)
+        except CgroupError:
+            for path in reversed(made):
+                remove_dir(path)
+            raise
+        return cls(name, dirs, layout)
+
+    def _dir(self, controller: str) -> str:
+        try:
+            return self.dirs[controller]
+        except KeyError:
+            raise CgroupError(f"cgroup {self.name} has no {controller} hierarchy",
+                              errno.ENOENT, hint="create it with that controller: "
+                              f"cgroups.create([{controller!r}, ...]) (lesson 12)") from None
+
+    def file(self, knob: str) -> str:
+        if knob.startswith("cgroup."):
+            core = self.dirs.get("unified", next(iter(self.dirs.values())))
+            return os.path.join(core, knob)
+        v1 = controllers.v1_file(knob)
+        if v1 is None:
+            raise CgroupError(f"{knob} has no cgroup v1 equivalent", errno.EOPNOTSUPP,
+                              hint=f"{controllers.v2_only(knob)} (lesson 12)")
+        return os.path.join(self._dir(controllers.controller_of(knob)), v1)
+
+    def attach(self, pid: int) -> None:
+        for path in self.dirs.values():
+            write_file(os.path.join(path, "cgroup.procs"), pid)
+
+    def read(self, knob: str) -> str:
+        if knob.startswith("cgroup."):
+            return read_file(self.file(knob)).strip()
+        self.file(knob)  # refuses a v2-only knob with its reason
+        where = self._dir(controllers.controller_of(knob))
+        return controllers.read_v1(knob, lambda f: read_file(os.path.join(where, f)))
+
+    def read_keyed(self, knob: str) -> dict[str, int]:
+        self.file(knob)
+        where = self._dir(controllers.controller_of(knob))
+        return controllers.keyed_from_v1(knob, lambda f: read_file(os.path.join(where, f)))
+
+    def set(self, settings: dict[str, str]) -> None:
+        try:
+            writes = controllers.to_v1(settings)
+        except ValueError as e:
+            raise CgroupError(f"failed to set {', '.join(settings)}", errno.EOPNOTSUPP,
+                              hint=f"{e} (lesson 12)") from None
+        for controller, file, value in writes:
+            write_file(os.path.join(self._dir(controller), file), value)
+
+    def _freezer(self) -> tuple[str, str, str]:
+        """(file, frozen, thawed): the v2 freezer of the unified tree, or v1's freezer.state."""
+        if "unified" in self.dirs and os.path.exists(self.file("cgroup.freeze")):
+            return self.file("cgroup.freeze"), "1", "0"
+        return os.path.join(self._dir("freezer"), "freezer.state"), "FROZEN", "THAWED"
+
+    def freeze(self, timeout_s: float = 5.0) -> None:
+        file, frozen, _ = self._freezer()
+        write_file(file, frozen)
+        deadline = time.monotonic() + timeout_s
+        while not self.frozen() and time.monotonic() < deadline:  # FREEZING, then FROZEN
+            time.sleep(0.005)
+
+    def frozen(self) -> bool:
+        file, frozen, _ = self._freezer()
+        if frozen == "1":
+            return "frozen 1" in _read_text(self.file("cgroup.events"))
+        return read_file(file).strip() == "FROZEN"
+
+    def thaw(self) -> None:
+        file, _, thawed = self._freezer()
+        write_file(file, thawed)
+
+    def kill(self) -> None:
+        kill = self.file("cgroup.kill")
+        if "unified" in self.dirs and os.path.exists(kill):  # kernel >= 5.14
+            write_file(kill, 1)
+        else:
+            self.kill_by_freezing(*self._freezer())
+
+    def populated(self) -> bool:
+        if "unified" in self.dirs:
+            return "populated 1" in _read_text(self.file("cgroup.events"))
+        return any(procs(d) for top in self.dirs.values() for d in walk_up(top))

@@ -1,0 +1,68 @@
+"""The checks of lesson 13, cap the number of processes.
+
+The check starts nothing itself: it reads the kernel's files of the learner's container while
+its fork bomb runs: `pids.max`, `pids.current` and `pids.events`, then whether the container
+and its cgroup are gone after `practice.close()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.lab import Lab
+from pycontain.runtime import Container
+
+MOST = 30
+
+
+def check_contained(contain: Callable[[Lab], object]) -> Passed:
+    """Call `contain(practice)`: it returns `(box, events)`, the running fork-bomb container
+    with pids.max at most 30, and its pids.events read once the bomb hit the limit."""
+    practice = Lab(check=False)
+    box: object = None
+    try:
+        try:
+            answer = contain(practice)
+        except Exception as e:
+            raise CheckFailed(f"contain(practice) raised {type(e).__name__}: {e}") from e
+        expect(isinstance(answer, tuple) and len(answer) == 2,
+               f"contain(practice) returned {answer!r}; return (box, events)")
+        assert isinstance(answer, tuple)
+        box, events = answer
+        expect(isinstance(box, Container) and box.cgroup is not None,
+               f"{box!r} is not a container with a cgroup: start it with "
+               "pycontain.spawn(workloads.fork_bomb_argv(...), pids_max=N)")
+        assert isinstance(box, Container) and box.cgroup is not None
+        limit = box.cgroup.read("pids.max")
+        expect(limit.isdigit() and int(limit) <= MOST,
+               f"pids.max reads {limit!r}: choose a limit of at most {MOST}")
+        now = box.cgroup.read_keyed("pids.events")
+        expect(now.get("max", 0) > 0, "pids.events says no fork was refused yet: is the "
+                                      "fork bomb running, with more processes than the limit?")
+        expect(isinstance(events, dict) and 0 < events.get("max", 0) <= now["max"],
+               f"events is {events!r}; read pids.events once the bomb hit the limit: "
+               "box.cgroup.wait_for_event('pids.events', 'max')")
+        expect(int(box.cgroup.read("pids.current")) <= int(limit),
+               "pids.current is above pids.max")
+        dirs = list(box.cgroup.dirs.values())
+    except BaseException:
+        practice.close()
+        if isinstance(box, Container):
+            box.kill()
+            box.wait()
+        raise
+    practice.close()
+    running = box.running
+    if running:
+        box.kill()
+        box.wait()
+    expect(not running, "practice.close() left the fork bomb running: register "
+                        "practice.defer(lambda: probe.stop(box), 'stop the bomb') (the check "
+                        "stopped it)")
+    expect(not any(os.path.isdir(d) for d in dirs),
+           "the container's cgroup is still there: stop the container with probe.stop(box), "
+           "which waits for it; waiting removes the cgroup")
+    return Passed(f"the bomb stayed at or under pids.max = {limit}; the kernel refused "
+                  f"{now['max']} forks (pids.events), and practice.close() removed it all")

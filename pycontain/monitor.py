@@ -1,0 +1,321 @@
+"""Watching a cgroup: sample its files on a clock, and sleep until the kernel reports an event.
+
+A cgroup is observed through its files. There are two ways to read them (lesson 14):
+
+- **Sampling.** Numbers such as `memory.current` or `pids.current` change all the time and say
+  nothing when they do: read them every 1/hz seconds. A `Monitor` opens each file once and
+  re-reads it with pread(2) at offset 0 (a cgroup file is generated afresh by every read from
+  its start), on a fixed clock, in a background thread, keeping a bounded history. At 20 Hz this
+  costs well under 1 % of one core (bench/monitor_overhead.py). A thread is fine in a notebook
+  kernel: it only reads files, it never unshares or forks.
+- **Events.** Some cgroup v2 files *notify*: when `cgroup.events` (`populated`, `frozen`),
+  `memory.events` (`low`, `high`, `max`, `oom`, `oom_kill`) or `pids.events` change, the kernel
+  generates an inotify IN_MODIFY event on the file (Documentation/admin-guide/cgroup-v2.rst,
+  "populated ... modified event"). `wait_for` sleeps in poll(2) on an inotify descriptor, so it
+  wakes when the container ends or the OOM killer strikes, not at the next tick of a loop.
+
+cgroup v1 files never notify. v1's own mechanism, an eventfd registered through
+`cgroup.event_control` for `memory.oom_control`, is left out: on v1 `wait_for` samples the file
+every `poll_s` instead (20 Hz by default) and says so in `notifies()`. On a hybrid host the
+cgroup2 mount at /sys/fs/cgroup/unified has `cgroup.events` for every cgroup, so "the container
+ended" is an event there too.
+
+See also: cgroups(7), inotify(7), poll(2), pread(2); the kernel's cgroup-v2.rst and psi.rst.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import threading
+import time
+from collections import deque, namedtuple
+from collections.abc import Callable, Iterable, Sequence
+
+from pycontain import syscalls
+from pycontain.syscalls import InotifyFlag
+
+Parser = Callable[[str], float]
+
+#: cgroup v2 files whose changes the kernel reports with inotify IN_MODIFY (cgroup-v2.rst)
+NOTIFYING_FILES = frozenset({"cgroup.events", "memory.events", "memory.events.local",
+                             "memory.swap.events", "pids.events", "pids.events.local",
+                             "hugetlb.events", "misc.events"})
+#: bytes read per file per sample; the flat-keyed files pycontain samples are far smaller
+READ_SIZE = 4096
+
+
+def integer(text: str) -> float:
+    """A single-value file: `memory.current`, `pids.current`; "max" (no limit) is infinity.
+
+    >>> integer("1048576\\n"), integer("max\\n")
+    (1048576.0, inf)
+    """
+    text = text.strip()
+    return math.inf if text == "max" else float(int(text))
+
+
+def keyed(key: str) -> Parser:
+    """A parser for one line of a flat-keyed file (`memory.events`, `memory.stat`,
+    `cgroup.events`, v1's `memory.oom_control`): the value after `key`.
+
+    >>> keyed("oom_kill")("low 0\\nhigh 12\\nmax 3\\noom 1\\noom_kill 1\\n")
+    1.0
+    """
+    def parse(text: str) -> float:
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return integer(value)
+        raise ValueError(f"no line {key!r} in {text!r}")
+
+    parse.__name__ = f"keyed({key!r})"
+    return parse
+
+
+def pressure(line: str = "some", field: str = "avg10") -> Parser:
+    """A parser for a PSI file (`memory.pressure`): one field of the `some` or `full` line.
+    `avgN` is the share of wall time, in %, that tasks stalled over the last N seconds;
+    `total` the stall time in µs (Documentation/accounting/psi.rst).
+
+    >>> pressure("full", "total")("some avg10=1.50 avg60=0.30 avg300=0.06 total=912\\n"
+    ...                           "full avg10=1.20 avg60=0.25 avg300=0.05 total=801\\n")
+    801.0
+    """
+    def parse(text: str) -> float:
+        for row in text.splitlines():
+            kind, *pairs = row.split()
+            if kind == line:
+                return float(dict(p.split("=", 1) for p in pairs)[field])
+        raise ValueError(f"no {line!r} line in {text!r}")
+
+    parse.__name__ = f"pressure({line!r}, {field!r})"
+    return parse
+
+
+class Probe(namedtuple("Probe", "name path parse", defaults=(integer,))):
+    """One thing to sample: a `name` for the series, the file's `path`, and how to `parse` it."""
+
+    __slots__ = ()
+
+
+class Monitor:
+    """Sample `probes` every 1/`hz` seconds in a background thread; keep the last `keep` samples.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w") as f:
+    ...     _ = f.write("42\\n"); f.flush()
+    ...     with Monitor([Probe("answer", f.name)], hz=50) as m:
+    ...         _ = m.wait_samples(3)
+    ...     m.series()["answer"][:3]
+    [42.0, 42.0, 42.0]
+
+    A file that disappears (its cgroup was removed: reads fail with ENODEV) gives NaN from then
+    on; when every file is gone the monitor stops by itself. Ticks that come too late are
+    skipped, not bunched up, and counted in `missed`: the clock stays fixed.
+    """
+
+    def __init__(self, probes: Iterable[Probe], *, hz: float = 20.0, keep: int = 12_000) -> None:
+        self.probes = tuple(probes)
+        if not self.probes:
+            raise ValueError("`probes` must name at least one file to sample")
+        if not 0 < hz <= 1000:
+            raise ValueError(f"`hz` must be in (0, 1000], got {hz!r}")
+        self.period_s = 1.0 / hz
+        self.missed = 0
+        self._samples: deque[tuple[float, tuple[float, ...]]] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._new = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._fds: list[int | None] = []
+        self.started_at = 0.0  # time.monotonic() of the first tick
+
+    def start(self) -> Monitor:
+        """Open the files and start sampling. A missing file raises FileNotFoundError here."""
+        if self._thread is not None:
+            raise RuntimeError("a Monitor starts once; make a new one to sample again")
+        self._fds = [os.open(p.path, os.O_RDONLY | os.O_CLOEXEC) for p in self.probes]
+        self._thread = threading.Thread(target=self._run, name="pycontain-monitor", daemon=True)
+        self.started_at = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling and close the files; safe to call twice or from any thread."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> Monitor:
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def sample(self) -> tuple[float, ...]:
+        """Read every file once, now (NaN for a file that is gone)."""
+        values = []
+        for i, (probe, fd) in enumerate(zip(self.probes, self._fds, strict=True)):
+            if fd is None:
+                values.append(math.nan)
+                continue
+            try:
+                values.append(probe.parse(os.pread(fd, READ_SIZE, 0).decode()))
+            except OSError:  # ENODEV: the cgroup was removed under us
+                os.close(fd)
+                self._fds[i] = None
+                values.append(math.nan)
+            except ValueError:  # not what the parser expects (a file being rewritten): a gap
+                values.append(math.nan)
+        return tuple(values)
+
+    def _run(self) -> None:
+        try:
+            tick = 0
+            while not self._stop.is_set() and any(fd is not None for fd in self._fds):
+                due = self.started_at + tick * self.period_s
+                delay = due - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    break
+                taken_s = time.monotonic() - self.started_at
+                values = self.sample()
+                with self._new:
+                    self._samples.append((taken_s, values))
+                    self._new.notify_all()
+                # the next tick still to come: a late sample does not shift the clock
+                behind = int((time.monotonic() - self.started_at) / self.period_s)
+                self.missed += max(0, behind - tick - 1)
+                tick = max(tick + 1, behind)
+        finally:
+            for fd in self._fds:
+                if fd is not None:
+                    os.close(fd)
+            self._fds = [None] * len(self.probes)
+            with self._new:
+                self._new.notify_all()
+
+    def wait_samples(self, count: int, timeout_s: float = 10.0) -> int:
+        """Block until at least `count` samples are kept (or the monitor stopped); how many."""
+        deadline = time.monotonic() + timeout_s
+        with self._new:
+            while len(self._samples) < count and self.running:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._new.wait(remaining)
+            return len(self._samples)
+
+    def times_s(self) -> list[float]:
+        """The time of each sample kept, in seconds since the monitor started."""
+        with self._lock:
+            return [t for t, _ in self._samples]
+
+    def series(self) -> dict[str, list[float]]:
+        """Each probe's name -> its values, one per time in `times_s()`."""
+        with self._lock:
+            rows = list(self._samples)
+        return {p.name: [values[i] for _, values in rows] for i, p in enumerate(self.probes)}
+
+    def latest(self) -> dict[str, float]:
+        """The most recent sample, by probe name (empty before the first one)."""
+        with self._lock:
+            if not self._samples:
+                return {}
+            return dict(zip((p.name for p in self.probes), self._samples[-1][1], strict=True))
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (f"<Monitor {state} {1 / self.period_s:g} Hz, {len(self._samples)} samples of "
+                f"{', '.join(p.name for p in self.probes)}>")
+
+
+def notifies(path: str) -> bool:
+    """Whether the kernel reports changes of `path` with inotify: a notifying file of a cgroup
+    v2 directory (only v2 directories have `cgroup.controllers`)."""
+    directory, name = os.path.split(path)
+    return name in NOTIFYING_FILES and os.path.exists(os.path.join(directory, "cgroup.controllers"))
+
+
+def read_text(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def wait_for(path: str, condition: Callable[[str], bool], *, timeout_s: float,
+             poll_s: float = 0.05) -> str:
+    """Sleep until `condition(contents of path)` holds; return those contents.
+
+    For a file that `notifies()`, this blocks in poll(2) on an inotify descriptor that the
+    kernel wakes at each change; otherwise (cgroup v1) it re-reads the file every `poll_s`.
+
+    Raises:
+        TimeoutError: `timeout_s` passed first; the message shows the file's last contents.
+        FileNotFoundError: the file (its cgroup) does not exist, or was removed while waiting.
+    """
+    deadline = time.monotonic() + timeout_s
+    fd = None
+    if notifies(path):
+        fd = syscalls.inotify_init1(InotifyFlag.IN_NONBLOCK | InotifyFlag.IN_CLOEXEC)
+    try:
+        poller = select.poll()
+        if fd is not None:
+            # watch first, read second: a change between the two still wakes us
+            syscalls.inotify_add_watch(fd, path, InotifyFlag.IN_MODIFY | InotifyFlag.IN_DELETE_SELF)
+            poller.register(fd, select.POLLIN)
+        while True:
+            text = read_text(path)
+            if condition(text):
+                return text
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{path} did not change as awaited within {timeout_s} s; "
+                                   f"it reads {text.strip()!r}")
+            wait_s = remaining if fd is not None else min(remaining, poll_s)
+            if poller.poll(math.ceil(wait_s * 1000)) and fd is not None:
+                os.read(fd, 4096)  # drain the events; the file itself says what changed
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def wait_until_empty(cgroup: str, *, timeout_s: float = 10.0) -> None:
+    """Sleep until no process is left in the cgroup directory `cgroup` or below it.
+
+    v2 (and the hybrid host's unified mount): `cgroup.events` reads `populated 0`, an event.
+    v1: `cgroup.procs` is empty, sampled every 50 ms (v1 cgroups pycontain makes are leaves).
+    """
+    events = os.path.join(cgroup, "cgroup.events")
+    if os.path.exists(events):
+        wait_for(events, lambda text: keyed("populated")(text) == 0, timeout_s=timeout_s)
+    else:
+        wait_for(os.path.join(cgroup, "cgroup.procs"), lambda text: not text.strip(),
+                 timeout_s=timeout_s)
+
+
+def wait_for_count(path: str, key: str, *, above: float = 0, timeout_s: float = 10.0) -> float:
+    """Sleep until the counter `key` of the flat-keyed file `path` exceeds `above`; return it.
+
+    `wait_for_count(".../memory.events", "oom_kill")` wakes when the OOM killer has struck.
+    """
+    parse = keyed(key)
+    return parse(wait_for(path, lambda text: parse(text) > above, timeout_s=timeout_s))
+
+
+def rates(times_s: Sequence[float], values: Sequence[float]) -> list[float]:
+    """The change per second between consecutive samples (the first one is 0): turns a growing
+    counter, or `memory.current` while a hog allocates, into a speed.
+
+    >>> rates([0, 0.5, 1.0], [0, 10, 10])
+    [0.0, 20.0, 0.0]
+    """
+    out = [0.0]
+    for i in range(1, len(times_s)):
+        dt = times_s[i] - times_s[i - 1]
+        out.append((values[i] - values[i - 1]) / dt if dt > 0 else 0.0)
+    return out

@@ -1,0 +1,240 @@
+"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13, 14).
+
+A cgroup limit is best seen on a program that runs into it. These two do, and each carries its
+own hard caps, so that they end by themselves even with no cgroup around them (DESIGN §4):
+
+- `hog`: allocates memory in steps (`step_bytes` every `every_s`) up to `max_bytes`, touching
+  every page so the memory is real (a fresh anonymous page costs nothing until it is written:
+  the kernel maps it on the first write, and only then charges it to the cgroup). It prints one
+  line per step, then holds what it has for `hold_s` and exits 0. Under `memory.max` the OOM
+  killer ends it with SIGKILL; under `memory.high` its steps come slower and slower.
+- `fork_bomb`: every process forks again and again, but only while a ticket is left in a pipe
+  that holds `max_processes - 1` tickets, so there are never more than `max_processes`; after
+  `seconds` each process waits for its children and exits. Forks the kernel refuses (EAGAIN,
+  what `pids.max` answers) are counted and retried. The first process prints the count.
+
+Both run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M` and
+`python -m pycontain.workloads fork-bomb --max 200 --seconds 5`; `hog_argv()` and
+`fork_bomb_argv()` build a command that finds pycontain wherever the container runs it.
+They import only the standard library, so they start fast.
+
+See also: fork(2), mmap(2) (pages are allocated on first touch), pipe(7); cgroup-v2.rst.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+import time
+
+TYPE_CHECKING = False  # `typing` costs milliseconds at every start; only checkers need it
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TextIO
+
+MiB = 1 << 20
+#: the hog never asks for more than this, whatever it is told (a typo must not eat the machine)
+HOG_CEILING_BYTES = 2 << 30
+#: neither workload runs longer than this, in seconds
+TIME_CEILING_S = 120.0
+#: the fork bomb never makes more processes than this (its tickets must fit in one pipe, 64 KiB)
+FORK_CEILING = 2000
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_BOOT = (f"import sys;sys.path.append({_PACKAGE_PARENT!r});"
+         "from pycontain.workloads import main;main()")
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from `4M`, `1.5G`, `512K`, `64MiB` or a plain number of bytes (powers of 1024).
+
+    >>> parse_size("4M"), parse_size("1.5G"), parse_size(4096)
+    (4194304, 1610612736, 4096)
+    """
+    if isinstance(text, int):
+        return text
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"a size is a number with an optional K, M, G or T, such as 64M; "
+                         f"got {text!r}")
+    return int(float(match[1]) * _UNITS[match[2].upper()])
+
+
+def mib(n_bytes: float) -> str:
+    """
+    >>> mib(4 * MiB), mib(1.5 * MiB)
+    ('4 MiB', '1.5 MiB')
+    """
+    return f"{n_bytes / MiB:.4g} MiB"
+
+
+def hog(step_bytes: int, every_s: float, max_bytes: int, *, hold_s: float = 0.0,
+        out: TextIO = sys.stdout) -> int:
+    """Allocate and touch `step_bytes` every `every_s` s up to `max_bytes`; hold; return 0.
+
+    Each step prints `allocated N bytes = X MiB at T s`; the last line says the cap was reached.
+    """
+    if not 0 < step_bytes <= max_bytes <= HOG_CEILING_BYTES:
+        raise ValueError(f"need 0 < step <= max <= {mib(HOG_CEILING_BYTES)}; got step "
+                         f"{step_bytes} and max {max_bytes}")
+    if not 0 <= every_s <= 10 or not 0 <= hold_s <= TIME_CEILING_S:
+        raise ValueError(f"`every` must be 0-10 s and `hold` 0-{TIME_CEILING_S:g} s")
+    start = time.monotonic()
+    chunks = []
+    total = 0
+    while total < max_bytes and time.monotonic() - start < TIME_CEILING_S:
+        size = min(step_bytes, max_bytes - total)
+        chunk = bytearray(size)  # zeroed pages, mapped but not yet backed by memory
+        chunk[::PAGE_BYTES] = b"\1" * len(range(0, size, PAGE_BYTES))  # touch each page
+        chunks.append(chunk)
+        total += size
+        print(f"allocated {total} bytes = {mib(total)} at {time.monotonic() - start:.2f} s",
+              file=out, flush=True)
+        if total < max_bytes:
+            time.sleep(every_s)
+    print(f"reached the cap of {mib(max_bytes)}; holding it for {hold_s:g} s", file=out,
+          flush=True)
+    time.sleep(hold_s)
+    return 0
+
+
+def fork_bomb(max_processes: int, seconds: float, *, out: TextIO = sys.stdout) -> int:
+    """Multiply for `seconds`, never beyond `max_processes` processes in all; return 0.
+
+    Prints `processes: N of at most M; fork refused K times (EAGAIN)` while it runs and once
+    at the end, from the first process (the others never print).
+    """
+    if not 1 < max_processes <= FORK_CEILING or not 0 < seconds <= TIME_CEILING_S:
+        raise ValueError(f"need 1 < max <= {FORK_CEILING} and 0 < seconds <= "
+                         f"{TIME_CEILING_S:g}; got {max_processes} and {seconds}")
+    deadline = time.monotonic() + seconds
+    tickets_r, tickets_w = os.pipe()
+    reports_r, reports_w = os.pipe()
+    os.set_blocking(tickets_r, False)
+    os.write(tickets_w, b"t" * (max_processes - 1))  # this process is the first of them
+    out.flush()
+    os.read(tickets_r, 1)  # the seed's ticket
+    seed = _fork_or_report(tickets_w, reports_w)
+    if seed == 0:
+        os.close(reports_r)
+        _multiply(tickets_r, tickets_w, reports_w, deadline)  # never returns
+    os.close(reports_w)  # the children hold their copies; EOF once they have all exited
+    born = 1
+    refused: dict[str, int] = {}
+    shown = ""
+    last_shown = 0.0
+    while True:
+        line = (f"processes: {born} of at most {max_processes}; fork refused "
+                f"{sum(refused.values())} times" +
+                (f" ({', '.join(sorted(refused))})" if refused else ""))
+        now = time.monotonic()
+        if line != shown and (now - last_shown >= 0.25 or now >= deadline):
+            print(line, file=out, flush=True)
+            shown, last_shown = line, now
+        report = os.read(reports_r, 4096)
+        if not report:
+            break
+        born += report.count(b"+")
+        for code in re.findall(rb"!(\w+);", report):
+            refused[code.decode()] = refused.get(code.decode(), 0) + 1
+    if seed > 0:
+        os.waitpid(seed, 0)
+    print(f"done: {born} processes at most, fork refused {sum(refused.values())} times",
+          file=out, flush=True)
+    return 0
+
+
+def _fork_or_report(tickets_w: int, reports_w: int) -> int:
+    """fork(2); in the child report b"+"; on failure report b"!ERRNO;", give the ticket back
+    and return -1."""
+    try:
+        pid = os.fork()
+    except OSError as e:
+        os.write(reports_w, b"!" + errno.errorcode.get(e.errno or 0, "E?").encode() + b";")
+        os.write(tickets_w, b"t")
+        return -1
+    if pid == 0:
+        os.write(reports_w, b"+")
+    return pid
+
+
+def _multiply(tickets_r: int, tickets_w: int, reports_w: int, deadline: float) -> None:
+    """The body of every bomb process: fork while tickets last, then wait out the deadline."""
+    children: list[int] = []
+    try:
+        while time.monotonic() < deadline:
+            try:
+                os.read(tickets_r, 1)
+            except BlockingIOError:  # no ticket left: the cap is reached; others may give back
+                time.sleep(0.02)
+                continue
+            pid = _fork_or_report(tickets_w, reports_w)
+            if pid == 0:
+                children = []  # a new bomb process: its parent's children are not its own
+            elif pid > 0:
+                children.append(pid)
+            else:
+                time.sleep(0.01)  # refused: try again, like a real bomb, but not in a hot loop
+        for child in children:
+            os.waitpid(child, 0)
+    finally:
+        os._exit(0)  # a forked child never returns into the caller's code
+
+
+def hog_argv(step: str | int = "4M", every_s: float = 0.1, max_size: str | int = "256M",
+             hold_s: float = 0.0) -> list[str]:
+    """The command that runs `hog` in a container (no rootfs: it needs the host's Python)."""
+    return [sys.executable, "-I", "-S", "-c", _BOOT, "hog", "--step", str(step),
+            "--every", str(every_s), "--max", str(max_size), "--hold", str(hold_s)]
+
+
+def fork_bomb_argv(max_processes: int = 200, seconds: float = 5.0) -> list[str]:
+    """The command that runs `fork_bomb` in a container (no rootfs: it needs the host's Python)."""
+    return [sys.executable, "-I", "-S", "-c", _BOOT, "fork-bomb", "--max", str(max_processes),
+            "--seconds", str(seconds)]
+
+
+def allocated(stdout: str) -> list[tuple[float, int]]:
+    """(seconds, bytes) from each `allocated …` line a hog printed.
+
+    >>> allocated("allocated 4194304 bytes = 4 MiB at 0.00 s\\n"
+    ...           "allocated 8388608 bytes = 8 MiB at 0.10 s\\n")
+    [(0.0, 4194304), (0.1, 8388608)]
+    """
+    return [(float(m[2]), int(m[1]))
+            for m in re.finditer(r"^allocated (\d+) bytes = \S+ MiB at ([\d.]+) s$", stdout,
+                                 re.MULTILINE)]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pycontain.workloads",
+                                     description="bounded workloads for the cgroup lessons")
+    commands = parser.add_subparsers(dest="command", required=True)
+    h = commands.add_parser("hog", help="allocate memory in steps, up to a cap")
+    h.add_argument("--step", default="4M", help="bytes per step (4M)")
+    h.add_argument("--every", type=float, default=0.1, help="seconds between steps (0.1)")
+    h.add_argument("--max", default="256M", help="the cap, never exceeded (256M)")
+    h.add_argument("--hold", type=float, default=0.0, help="seconds to hold the cap (0)")
+    b = commands.add_parser("fork-bomb", help="fork and fork again, up to a cap")
+    b.add_argument("--max", type=int, default=200, help="processes in all, never exceeded (200)")
+    b.add_argument("--seconds", type=float, default=5.0, help="how long it lasts (5)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "hog":
+            code = hog(parse_size(args.step), args.every, parse_size(args.max), hold_s=args.hold)
+        else:
+            code = fork_bomb(args.max, args.seconds)
+    except ValueError as e:
+        parser.error(str(e))
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Lesson 14's claims on the real kernel: memory.max OOM-kills a hog and memory.events (v1:
+memory.oom_control) records it, usage never passes the limit, memory.high (v2) throttles
+instead of killing, and the exercise's check passes and fails when it should."""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+
+import pytest
+
+import pycontain
+from pycontain import monitor, widgets, workloads
+from pycontain.cgroups import detect
+from pycontain.cgroups.limits import Limits
+from pycontain.checks import CheckFailed, lesson14
+
+MiB = 1 << 20
+V2 = detect().version("memory") == 2
+needs_v2 = pytest.mark.skipif(not V2, reason="memory.high exists on cgroup v2 only")
+
+
+def test_a_hog_over_memory_max_is_oom_killed_and_the_result_says_so():
+    result = pycontain.run(workloads.hog_argv("4M", 0.02, "128M"), namespaces={"pid", "mnt"},
+                           memory_max="32M", timeout_s=60)
+    assert result.signal == signal.SIGKILL and result.oom_killed
+    assert result.reason == "killed by the OOM killer (memory.max = 32 MiB)"
+    assert workloads.allocated(result.stdout)[-1][1] < 32 * MiB
+    if result.memory_peak_bytes is not None:
+        assert result.memory_peak_bytes <= 32 * MiB
+
+
+def test_the_live_run_sees_the_kill_in_memory_events_and_stays_under_the_limit():
+    run = widgets.memory_experiment("32M", hz=50, duration_s=30)
+    assert run.memory_events["oom_kill"] >= 1 and run.result.oom_killed
+    assert run.peak_bytes <= 32 * MiB
+    assert [text for _, text in run.events] == ["OOM kill"]
+    if importlib.util.find_spec("matplotlib"):  # the v2 guest has no matplotlib
+        assert run.figure().axes[0].get_legend() is not None
+
+
+def test_waiting_for_the_oom_kill_wakes_on_the_event():
+    box = pycontain.spawn(workloads.hog_argv("4M", 0.02, "128M"), namespaces={"pid", "mnt"},
+                          memory_max="32M")
+    events = box.cgroup.file("memory.events")
+    assert monitor.notifies(events) == V2  # v2 notifies; v1's memory.oom_control is sampled
+    assert monitor.wait_for_count(events, "oom_kill", timeout_s=30) >= 1
+    assert box.wait(timeout_s=30).oom_killed
+
+
+@needs_v2
+def test_memory_high_throttles_instead_of_killing():
+    free = widgets.memory_experiment("256M", hog=("4M", 0.05, "48M"), hold_s=0, duration_s=60)
+    held = widgets.memory_experiment("256M", "40M", hog=("4M", 0.05, "48M"), hold_s=0,
+                                     duration_s=60)
+    took = [run.allocated[-1][0] for run in (free, held)]
+    print(f"\nunthrottled: {took[0]:.2f} s, throttled at 40 MiB: {took[1]:.2f} s; "
+          f"memory.events {held.memory_events}; pressure {held.pressure!r}")
+    assert free.result.exit_code == 0 and held.result.exit_code == 0
+    assert held.memory_events["oom_kill"] == 0 and held.memory_events["high"] > 0
+    assert took[1] > took[0]  # slower, not killed
+    if held.pressure is not None:
+        assert monitor.pressure("some", "total")(held.pressure) > 0
+
+
+def test_the_exercise_check_passes_with_the_solution():
+    solution = Limits(memory_max="128M", memory_high="40M" if V2 else None)
+    print("\n" + lesson14.check_keep_under_high(solution))
+
+
+@pytest.mark.parametrize("limits,message", [
+    (None, "make it a Limits"),
+    (Limits(memory_max="24M", memory_high="16M" if V2 else None), "OOM killer"),
+    (Limits(memory_high="24M") if V2 else Limits(), "sets no memory.max"),
+])
+def test_the_exercise_check_fails_without_it(limits, message):
+    with pytest.raises(CheckFailed, match=message):
+        lesson14.check_keep_under_high(limits)
+

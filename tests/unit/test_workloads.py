@@ -1,0 +1,92 @@
+"""workloads: the hog and the fork bomb stay within their caps with no cgroup around them,
+end by themselves, print what the lessons read, and refuse bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pycontain import workloads
+
+MiB = 1 << 20
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "pycontain.workloads", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_hog_touches_what_it_allocates_and_never_more_than_its_cap():
+    hog = start("hog", "--step", "8M", "--every", "0.01", "--max", "40M", "--hold", "1")
+    lines = []
+    while not lines or not lines[-1].startswith("reached the cap"):
+        lines.append(hog.stdout.readline())
+    with open(f"/proc/{hog.pid}/status") as f:  # the hog's own peak, after exec
+        peak = int(next(line for line in f if line.startswith("VmHWM:")).split()[1]) * 1024
+    out = "".join(lines) + hog.stdout.read()
+    assert hog.wait(timeout=30) == 0
+    steps = workloads.allocated(out)
+    assert [n for _, n in steps] == [8 * MiB, 16 * MiB, 24 * MiB, 32 * MiB, 40 * MiB]
+    assert "reached the cap of 40 MiB" in out
+    assert 40 * MiB <= peak <= 40 * MiB + 40 * MiB  # real memory; the cap plus the interpreter
+
+
+def test_hog_argv_runs_without_site_packages():
+    out = subprocess.run(workloads.hog_argv("1M", 0, "2M"), capture_output=True, text=True,
+                         timeout=30, env={"PATH": "/usr/bin:/bin"}, cwd="/")
+    assert out.returncode == 0 and len(workloads.allocated(out.stdout)) == 2
+
+
+def descendants(root: int) -> set[int]:
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    parents[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                pass
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_fork_bomb_never_exceeds_its_cap_and_ends_by_itself():
+    started = time.monotonic()
+    bomb = start("fork-bomb", "--max", "25", "--seconds", "1.5")
+    most = 0
+    while bomb.poll() is None:
+        most = max(most, 1 + len(descendants(bomb.pid)))
+        time.sleep(0.02)
+    out = bomb.stdout.read()
+    assert bomb.returncode == 0 and time.monotonic() - started < 10
+    assert most <= 25
+    assert most >= 20  # it did multiply (the sampling may miss the last few births)
+    assert "done: 25 processes at most, fork refused 0 times" in out
+    assert descendants(bomb.pid) == set()  # every process waited for its children
+
+
+@pytest.mark.parametrize("args,message", [
+    (("hog", "--max", "10XB"), "a size is a number"),
+    (("hog", "--step", "8M", "--max", "4M"), "step <= max"),
+    (("hog", "--max", "64G"), "max <="),
+    (("fork-bomb", "--max", "100000"), "1 < max <="),
+    (("fork-bomb", "--seconds", "0"), "0 < seconds"),
+])
+def test_bad_input_is_refused_before_anything_runs(args, message):
+    out = subprocess.run([sys.executable, "-m", "pycontain.workloads", *args],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and message in out.stderr and out.stdout == ""
+
+
+def test_parse_size():
+    assert workloads.parse_size("512K") == 512 << 10
+    assert workloads.parse_size("64MiB") == 64 * MiB
+    with pytest.raises(ValueError):
+        workloads.parse_size("-5M")
