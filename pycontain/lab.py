@@ -287,21 +287,24 @@ def leftovers() -> list[str]:
 
 
 def _own_cgroups() -> list[Path]:
-    """`pycontain-` cgroups beneath this process's own cgroup in every hierarchy."""
+    """`pycontain-` cgroups beneath this process's own cgroup in every hierarchy, and beneath
+    `$PYCONTAIN_CGROUP_PARENT` (where the lab VM's delegated service puts them)."""
     from pathlib import Path
 
-    found: list[Path] = []
+    found: set[Path] = set()
+    parent = os.environ.get("PYCONTAIN_CGROUP_PARENT", "")
     for line in _read("/proc/self/cgroup").splitlines():
         _, controllers, path = line.split(":", 2)
         if controllers:
-            name = controllers.replace("name=", "")
-            base = Path("/sys/fs/cgroup") / name
+            base = Path("/sys/fs/cgroup") / controllers.replace("name=", "")
         else:
             base = Path("/sys/fs/cgroup") / ("unified" if cgroup_mode() == "hybrid" else "")
-        own = base / path.lstrip("/")
-        if own.is_dir():
-            found += sorted(own.rglob(f"{PREFIX}*"), key=lambda p: -len(p.parts))
-    return found
+        for start in {path, parent} - {""}:
+            here = base / start.lstrip("/")
+            if here.is_dir():
+                # pycontain-self holds the caller itself (v2 delegation): not a leftover
+                found.update(p for p in here.rglob(f"{PREFIX}*") if p.name != f"{PREFIX}self")
+    return sorted(found, key=lambda p: (-len(p.parts), str(p)))
 
 
 def sweep() -> list[str]:
