@@ -15,13 +15,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from types import FrameType
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
 #: the options of `pycontain run`: flag -> (metavar, help). Both parsers below read this table.
 RUN_OPTIONS = {
     "--hostname": ("NAME", "the container's hostname (needs uts)"),
     "--namespaces": ("LIST", "comma-separated namespaces to create "
-                             "(default: all supported so far: {supported})"),
+                             "from {supported} (default: {default})"),
     "--rootfs": ("DIR", "make DIR the container's / (needs mnt)"),
     "--memory": ("SIZE", "memory.max: the hard memory limit, past which the OOM killer acts "
                          "(64M, 1.5G, max)"),
@@ -29,12 +29,16 @@ RUN_OPTIONS = {
     "--memory-swap": ("SIZE", "memory.swap.max: the swap the container may use, 0 for none "
                               "(unlike docker's --memory-swap, swap only, not memory + swap)"),
     "--pids-limit": ("N", "pids.max: how many processes and threads the container may hold"),
+    "--map-root": ("UID", "with a user namespace, map root and 65535 more ids inside to UID "
+                          "and up outside (default 100000; implies --user-namespace)"),
 }
 #: the options of `pycontain run` that take no value: flag -> help. Both parsers read this too.
 RUN_FLAGS = {
     "--init": "run a minimal init as PID 1 that reaps zombies and forwards signals; "
               "the command runs as PID 2 (needs pid)",
     "--read-only": "make the rootfs read-only; /tmp stays a writable tmpfs (needs --rootfs)",
+    "--user-namespace": "add a user namespace: root inside is an unprivileged uid outside "
+                        "(see --map-root)",
     "--no-overlay": "let the container write into the rootfs directory itself, instead of a "
                     "throw-away overlay that keeps it unchanged (needs --rootfs)",
 }
@@ -53,7 +57,7 @@ example: pycontain run --namespaces uts --hostname demo -- hostname"""
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
-    from pycontain.runtime import SUPPORTED_NAMESPACES
+    from pycontain.runtime import DEFAULT_NAMESPACES, SUPPORTED_NAMESPACES
 
     class Parser(argparse.ArgumentParser):
         def error(self, message: str) -> NoReturn:  # 125, as `docker run` does, not 2
@@ -61,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
             self.exit(EXIT_RUNTIME_ERROR, f"pycontain: {message}\n")
 
     supported = ",".join(sorted(SUPPORTED_NAMESPACES))
+    default = ",".join(sorted(DEFAULT_NAMESPACES))
     parser = Parser(
         prog="pycontain", description="Learn how Linux containers work by building one.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -70,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run CMD as the first process of a new container, like `docker run`.")
     for flag, (metavar, text) in RUN_OPTIONS.items():
-        run.add_argument(flag, metavar=metavar, help=text.format(supported=supported))
+        run.add_argument(flag, metavar=metavar, help=text.format(supported=supported,
+                                                                     default=default))
     for flag, text in RUN_FLAGS.items():
         run.add_argument(flag, action="store_true", help=text)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
@@ -126,6 +132,21 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
     return SimpleNamespace(verb="run", **options, command=argv[end + 1:])
 
 
+def _user_options(user_namespace: bool, map_root: str | None) -> dict[str, Any]:
+    """`--user-namespace` / `--map-root UID` as Spec options (lesson 09).
+
+    >>> _user_options(False, "200000")
+    {'user_namespace': True, 'uid_map': [(0, 200000, 65536)]}
+    """
+    if map_root is None:
+        return {"user_namespace": True} if user_namespace else {}
+    from pycontain.errors import SpecError
+
+    if not map_root.isdigit():
+        raise SpecError("map-root", "a uid outside, such as 100000", map_root)
+    return {"user_namespace": True, "uid_map": [(0, int(map_root), 65536)]}
+
+
 def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     from pycontain import runtime
 
@@ -141,7 +162,8 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                             rootfs=args.rootfs, init=args.init, read_only=args.read_only,
                             overlay=bool(args.rootfs) and not args.no_overlay,
                             memory_max=args.memory, memory_high=args.memory_high,
-                            memory_swap_max=args.memory_swap, pids_max=args.pids_limit)
+                            memory_swap_max=args.memory_swap, pids_max=args.pids_limit,
+                            **_user_options(args.user_namespace, args.map_root))
     except runtime.SpecError as e:
         from pycontain.cgroups.limits import FIELDS
 

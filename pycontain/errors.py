@@ -53,6 +53,14 @@ HINTS: dict[tuple[str, str], str] = {
         "a multi-threaded process; pass an open /proc/<pid>/ns/<type> file (lesson 01)"
     ),
     ("setns", "EPERM"): "joining a namespace needs CAP_SYS_ADMIN; run as root (lesson 00)",
+    ("write timens_offsets", "EACCES"): (
+        "a process has entered this time namespace already, and that froze its offsets; write "
+        "them after unshare(CLONE_NEWTIME) and before the first fork (lesson 11)"
+    ),
+    ("write timens_offsets", "ERANGE"): (
+        "the clock would read less than zero inside, or beyond what the kernel keeps; pick a "
+        "smaller offset (lesson 11)"
+    ),
     ("sethostname", "EPERM"): (
         "only root may rename a UTS namespace; run as root, and unshare CLONE_NEWUTS first so "
         "the host keeps its name (lesson 02)"
@@ -174,6 +182,23 @@ HINTS: dict[tuple[str, str], str] = {
     ("fork", "ENOMEM"): (
         "not out of memory: the PID namespace's init (PID 1) has exited, and a namespace without "
         "its init takes no new process; start a new container (lesson 03)"
+    ),
+    ("write_uid_map", "EPERM"): (
+        "a map is written once and never changed, only from outside by a process with "
+        "CAP_SETUID over the namespace (or mapping only its own uid); start a new container "
+        "for a new map (lesson 09)"
+    ),
+    ("write_gid_map", "EPERM"): (
+        "written twice, or by an unprivileged process before `deny` was written to "
+        "/proc/<pid>/setgroups; write setgroups first, then the gid_map once (lesson 09)"
+    ),
+    ("write_uid_map", "EINVAL"): (
+        "the kernel refused the lines: overlapping, zero-length or out-of-range ranges, or an "
+        "outside id the writer may not map; check them with user.validate_map (lesson 09)"
+    ),
+    ("setresuid", "EINVAL"): (
+        "uid 0 is not mapped in this user namespace; map it: uid_map=[(0, 100000, 65536)] "
+        "(lesson 09)"
     ),
 }
 

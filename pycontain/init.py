@@ -5,14 +5,19 @@ thread-unsafe fork of the notebook kernel: see DESIGN, "The process model"). Thi
 
 1. reads the spec, one message, from SPEC_FD (the same pipe later carries the parent's answers),
 2. asks the kernel to kill it if its parent dies (PR_SET_PDEATHSIG),
-3. calls unshare(2) with every requested CLONE_NEW* flag at once,
+3. with a user namespace, unshares it alone first and waits ({"sync": "userns"}) while the
+   parent writes its uid_map and gid_map (lesson 09); then calls unshare(2) with every other
+   requested CLONE_NEW* flag at once,
 4. makes every mount private before it mounts anything (else mounts leak to the host, lesson 04),
-5. forks once when a PID namespace was asked for, because unshare(CLONE_NEWPID) moves only the
+5. writes the time namespace's offsets (lesson 11), then forks once when a PID or time
+   namespace was asked for, because unshare(CLONE_NEWPID) moves only the
    caller's future children: the child is PID 1 inside; this process stays outside, reports the
    child's PID, waits, and exits the way the child did (like `unshare --fork`),
 6. sets the hostname, enters the root filesystem, closes every inherited fd >= 3, and execs;
    with `init` (`pycontain run --init`) it forks once more first and stays PID 1, reaping and
    forwarding signals, while the command runs as PID 2 (`become_init`, lesson 03).
+   A cgroup namespace is unshared last, after the parent's "created" step placed the process
+   in its cgroup (lesson 10).
 
 Everything it reports goes to REPORT_FD as messages (see `Channel`): `{"pid": N}`,
 `{"sync": step}` (then it waits for the parent's `{"go": True}` on SPEC_FD), or
@@ -149,17 +154,39 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
         # Imported now, not where it runs: PID 1 runs its loop after pivot_root, when the
         # interpreter's library is out of reach (see the top of this module).
         from pycontain.namespaces import pid  # noqa: F401
-    if names:
+    # The cgroup namespace comes last (below): its root is the cgroup the process is in when
+    # it unshares, and the parent places it in the container's cgroup only at "created".
+    if "user" in names:
+        # The user namespace first, alone: it grants the capabilities the others need. Its maps
+        # are written from outside, by the parent, while we wait (lesson 09).
+        from pycontain.namespaces import user
+
+        user.drop_groups()
+        syscalls.unshare(CloneFlag.CLONE_NEWUSER)
+        channel.send(sync="userns", userns_pid=os.getpid())
+        answer = channel.receive()
+        if not answer or not answer.get("go"):
+            raise SpecError("sync", "answered with go", answer)
+        user.become_root()
+    first = [name for name in names if name not in ("cgroup", "user")]
+    if first:
         try:
-            syscalls.unshare(flags_for(names))
+            syscalls.unshare(flags_for(first))
         except SyscallError as e:
-            e.add_note(f"while creating the namespaces {', '.join(names)}")
+            e.add_note(f"while creating the namespaces {', '.join(first)}")
             raise
     if "mnt" in names:
         # unshare(CLONE_NEWNS) copies the mounts with their propagation: on a shared "/", a mount
         # made now would appear on the host too. Make them all private first (lesson 04).
         syscalls.mount(None, "/", None, MountFlag.MS_REC | MountFlag.MS_PRIVATE)
-    if "pid" in names:
+    if "time" in names:
+        # Only this process's children enter the new time namespace, and its offsets can be set
+        # only until the first one has (lesson 11): now, then fork below.
+        from pycontain.namespaces import time
+
+        time.write_offsets(spec.get("time_offsets") or {})
+    if "pid" in names or "time" in names:
+        # Both namespaces take only the caller's future children: the child is the container.
         child = os.fork()  # safe: this interpreter runs one thread
         if child:
             channel.send(pid=child)
@@ -193,6 +220,14 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
                        | MountFlag.MS_NOEXEC)
     if spec.get("sync_before_exec"):
         channel.sync("created")
+    if "cgroup" in names:
+        # After "created": with limits the parent has moved us into the container's cgroup by
+        # now, so that cgroup becomes `/` inside (lesson 10); without, the caller's cgroup does.
+        try:
+            syscalls.unshare(CloneFlag.CLONE_NEWCGROUP)
+        except SyscallError as e:
+            e.add_note("while creating the cgroup namespace")
+            raise
     syscalls.chdir(spec.get("cwd") or "/")
 
 

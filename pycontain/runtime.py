@@ -40,10 +40,12 @@ if TYPE_CHECKING:
 # the values of subprocess.PIPE and subprocess.DEVNULL, which `spawn` passes on to it
 PIPE, DEVNULL = -1, -3
 
-#: the namespaces `init` can build so far; a container gets all of them unless told otherwise
-SUPPORTED_NAMESPACES = frozenset({"ipc", "mnt", "net", "pid", "uts"})
+#: the namespaces `init` can build so far
+SUPPORTED_NAMESPACES = frozenset({"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"})
+#: what a container gets unless told otherwise: cgroup and time are opt-in, as in Docker
+DEFAULT_NAMESPACES = frozenset({"ipc", "mnt", "net", "pid", "uts"})
 #: the namespaces still to come, and the lesson that brings each
-LATER_NAMESPACES = {"user": "09", "cgroup": "10", "time": "11"}
+LATER_NAMESPACES: dict[str, str] = {}
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # -I -S: no site-packages scan, no user site, no PYTHON* variables: the lean start-up is most of a
@@ -87,7 +89,7 @@ def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) 
 
 def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
     if namespaces is None:
-        return SUPPORTED_NAMESPACES
+        return DEFAULT_NAMESPACES
     if isinstance(namespaces, str):
         namespaces = [n for n in namespaces.replace(" ", "").split(",") if n]
     chosen = frozenset(namespaces)
@@ -100,6 +102,37 @@ def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
             raise SpecError("namespaces", accepted, name,
                             hint="namespace names are those of /proc/self/ns (lesson 01)")
     return chosen
+
+
+def _time_offsets(offsets: Mapping[str, float] | None, chosen: frozenset[str]
+                  ) -> dict[str, float]:
+    """Check `time_offsets` (lesson 11); they need the time namespace."""
+    if not offsets:
+        return {}
+    from pycontain.namespaces import time
+
+    checked = time.validate_offsets(offsets)
+    if "time" not in chosen:
+        raise SpecError("time_offsets", "set only with 'time' among the namespaces", checked,
+                        hint="the offsets belong to a time namespace; without one the container "
+                             "reads the host's clocks (lesson 11)")
+    return checked
+
+
+def _id_maps(uid_map: Collection[Any] | None, gid_map: Collection[Any] | None,
+             chosen: frozenset[str]) -> Any:
+    """Check the user namespace's maps (lesson 09); None without a user namespace."""
+    if "user" not in chosen:
+        for name, given in (("uid_map", uid_map), ("gid_map", gid_map)):
+            if given is not None:
+                raise SpecError(name, "set only with 'user' among the namespaces", given,
+                                hint="the maps belong to a user namespace (lesson 09)")
+        return None
+    from pycontain.namespaces import user
+
+    uids = user.validate_map("uid_map", user.DEFAULT_MAP if uid_map is None else uid_map)
+    gids = uids if gid_map is None else user.validate_map("gid_map", gid_map)
+    return tuple(tuple(m) for m in uids), tuple(tuple(m) for m in gids)
 
 
 def _writable_layer(overlay: object, layers: object, root: str | None
@@ -149,10 +182,19 @@ class Spec:
             container then runs in a `pycontain-…` cgroup of its own, removed when it is
             waited for. Or give the fields as keyword options: `memory_max`, `memory_high`,
             `memory_swap_max`, `pids_max`.
+        user_namespace: add the user namespace (lesson 09): root inside is an unprivileged
+            uid outside; the same as "user" among the namespaces.
+        uid_map, gid_map: `[(inside, outside, count)]` lines for the user namespace, written
+            by this process before the container goes on; default: `[(0, 100000, 65536)]`,
+            and gid_map defaults to uid_map. Need the user namespace.
+        time_offsets: shift the container's clocks, `{"boottime": 86400}` for a container
+            that booted a day ago (lesson 11): seconds for "monotonic" and "boottime", at most
+            ten years either way; needs the time namespace. The wall clock is never shifted.
     """
 
     __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
-                 "root_switch", "overlay", "layers", "limits", "executable")
+                 "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
+                 "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -165,6 +207,8 @@ class Spec:
     overlay: bool | str
     layers: tuple[str, ...]
     limits: Limits | None
+    time_offsets: dict[str, float]
+    id_maps: tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]] | None
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
@@ -177,10 +221,18 @@ class Spec:
                  limits: Limits | Mapping[str, Any] | None = None,
                  memory_max: str | int | None = None, memory_high: str | int | None = None,
                  memory_swap_max: str | int | None = None,
-                 pids_max: str | int | None = None) -> None:
+                 pids_max: str | int | None = None,
+                 time_offsets: Mapping[str, float] | None = None,
+                 user_namespace: bool = False, uid_map: Collection[Any] | None = None,
+                 gid_map: Collection[Any] | None = None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)
+        if not isinstance(user_namespace, bool):
+            raise SpecError("user_namespace", "True or False", user_namespace)
+        if user_namespace:
+            chosen |= {"user"}
+        id_maps = _id_maps(uid_map, gid_map, chosen)
         if hostname is not None:
             uts.validate_hostname(hostname)
             if "uts" not in chosen:
@@ -200,6 +252,12 @@ class Spec:
                                 str(rootfs), hint="changing the root needs a private mount "
                                                   "namespace (lesson 05)")
             root = rootfs_module.validate(os.fspath(rootfs))
+        if root is not None and "user" in chosen and "net" not in chosen:
+            raise SpecError("namespaces", "to include 'net' with 'user' and a rootfs",
+                            ",".join(sorted(chosen)),
+                            hint="in a user namespace the host's /sys cannot be bound alone, "
+                                 "and a fresh sysfs needs a network namespace of its own: "
+                                 "add 'net' (lesson 09)")
         switch = rootfs_module.validate_switch(root_switch)
         if not isinstance(read_only, bool):
             raise SpecError("read_only", "True or False", read_only)
@@ -208,6 +266,7 @@ class Spec:
             if value and root is None:
                 raise SpecError(name, "used only with a rootfs", given,
                                 hint="it changes how the rootfs is entered (lesson 05)")
+        offsets = _time_offsets(time_offsets, chosen)
         search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
         overlay, lowers = _writable_layer(overlay, layers, root)
         chosen_limits = _limits(limits, {"memory_max": memory_max, "memory_high": memory_high,
@@ -232,6 +291,8 @@ class Spec:
         set_(self, "overlay", overlay)
         set_(self, "layers", lowers)
         set_(self, "limits", chosen_limits)
+        set_(self, "time_offsets", offsets)
+        set_(self, "id_maps", id_maps)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -247,7 +308,7 @@ class Spec:
     def __repr__(self) -> str:
         shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__[:-1]
                           if f == "argv"
-                          or getattr(self, f) not in (None, "/", False, "pivot_root", ()))
+                          or getattr(self, f) not in (None, "/", False, "pivot_root", (), {}))
         return f"Spec({shown})"
 
     def environment(self) -> dict[str, str]:
@@ -264,7 +325,8 @@ class Spec:
                 "namespaces": sorted(self.namespaces), "hostname": self.hostname,
                 "rootfs": self.rootfs, "cwd": self.cwd, "init": self.init,
                 "read_only": self.read_only, "root_switch": self.root_switch,
-                "env": self.environment(), "parent_pid": os.getpid()}
+                "env": self.environment(), "parent_pid": os.getpid(),
+                "time_offsets": dict(self.time_offsets)}
 
 
 class Result(namedtuple("Result", "argv pid exit_code signal stdout stderr timed_out "
@@ -523,6 +585,10 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
 
         layer = writable_layer(None if spec.overlay is True else spec.overlay)
         wire["overlay"] = layer.wire([*spec.layers, spec.rootfs])
+        if spec.id_maps:  # the mapped root must own its writable layer to write into it
+            from pycontain.namespaces import user
+
+            user.give_to_root(layer.path, [layer.upper, layer.work, layer.merged], spec.id_maps)
     spec_r, spec_w = os.pipe2(os.O_CLOEXEC)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     try:
@@ -539,7 +605,7 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         os.close(spec_r)
         os.close(report_w)
     try:
-        pid = _converse(process, spec_w, report_r, wire, on_created)
+        pid = _converse(process, spec_w, report_r, wire, on_created, spec.id_maps)
     except BaseException:
         if layer is not None:
             layer.discard()  # init failed and was reaped: its mount namespace, and mount, went
@@ -577,7 +643,8 @@ def _cgroup_for(limits: Limits, on_created: Callable[[int], None] | None
 
 
 def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r: int,
-              wire: dict[str, Any], on_created: Callable[[int], None] | None) -> int:
+              wire: dict[str, Any], on_created: Callable[[int], None] | None,
+              id_maps: Any = None) -> int:
     """Send the spec, answer sync requests, and read reports until EOF (= exec happened)."""
     from pycontain.init import Channel
 
@@ -605,6 +672,16 @@ def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r
             if waiting:
                 waiting = False
                 answer()
+        elif message.get("sync") == "userns":  # lesson 09: maps from outside, before the rest
+            try:
+                from pycontain.namespaces import user
+
+                user.write_maps(message["userns_pid"], *id_maps)
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
+            channel.send(go=True)
         elif "sync" in message:
             if known:
                 answer()

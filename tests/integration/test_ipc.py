@@ -21,7 +21,7 @@ from pycontain.checks import CheckFailed, lesson07
 from pycontain.errors import SpecError, SyscallError
 from pycontain.namespaces import ipc
 
-ALL_BUT_IPC = runtime.SUPPORTED_NAMESPACES - {"ipc"}
+ALL_BUT_IPC = runtime.DEFAULT_NAMESPACES - {"ipc"}
 
 
 def host_view() -> ipc.IpcView:

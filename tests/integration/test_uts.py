@@ -33,6 +33,6 @@ def test_cli_names_the_container_and_leaves_the_host_alone(cli):
 def test_default_namespaces_are_all_new(embedded_rootfs):
     with pycontain.spawn(["sleep", "30"], rootfs=embedded_rootfs) as container:
         inside, outside = container.namespaces(), procfs.namespaces("self")
-        for kind in pycontain.runtime.SUPPORTED_NAMESPACES:
+        for kind in pycontain.runtime.DEFAULT_NAMESPACES:
             assert inside[kind] != outside[kind], kind
         assert container.status().nspid[-1] == 1  # PID 1 inside its own PID namespace
