@@ -12,15 +12,18 @@ mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
   echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 done
-# Like the lab VM: JupyterLab runs as a systemd service with Delegate=yes and DelegateSubgroup=,
-# so its processes sit in a subgroup and the service's own cgroup is pycontain's to use.
-service=/sys/fs/cgroup/system.slice/lab.service
-mkdir -p "$service/supervisor"
-for c in $(cat /sys/fs/cgroup/system.slice/cgroup.controllers); do
-  echo "+$c" > /sys/fs/cgroup/system.slice/cgroup.subtree_control 2>/dev/null
-done
-echo $$ > "$service/supervisor/cgroup.procs"
-export PYCONTAIN_CGROUP_PARENT=/system.slice/lab.service
+# PYCONTAIN_VM_CGROUP=delegated (on the host) runs the tests like the lab VM's Jupyter: a systemd
+# service with Delegate=yes and DelegateSubgroup=, its processes in a subgroup, the service's own
+# cgroup pycontain's to use. The default runs them in the root cgroup.
+if [ "$(cat /mnt/results/cgroup-mode 2>/dev/null)" = delegated ]; then
+  service=/sys/fs/cgroup/system.slice/lab.service
+  mkdir -p "$service/supervisor"
+  for c in $(cat /sys/fs/cgroup/system.slice/cgroup.controllers); do
+    echo "+$c" > /sys/fs/cgroup/system.slice/cgroup.subtree_control 2>/dev/null
+  done
+  echo $$ > "$service/supervisor/cgroup.procs"
+  export PYCONTAIN_CGROUP_PARENT=/system.slice/lab.service
+fi
 ip link set lo up
 hostname guest
 echo "guest: $(uname -r), $(python3 --version), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control), tests in $(cut -d: -f3 /proc/self/cgroup)"

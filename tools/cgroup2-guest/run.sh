@@ -9,14 +9,16 @@
 #
 # Usage: tools/cgroup2-guest/run.sh [PYTEST ARGS...]     (default: tests/integration)
 # Environment: PYCONTAIN_VM_CACHE (default /var/cache/pycontain/cgroup2-guest),
-#              PYCONTAIN_VM_TIMEOUT seconds for the guest run (default 1200),
-#              PYCONTAIN_VM_REBUILD=1 to rebuild the cached image.
+#              PYCONTAIN_VM_TIMEOUT seconds for the guest run (default 2700),
+#              PYCONTAIN_VM_REBUILD=1 to rebuild the cached image,
+#              PYCONTAIN_VM_CGROUP=delegated to run the tests in a delegated service cgroup
+#              like the lab VM's Jupyter (default: the root cgroup).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/../.." && pwd)
 cache=${PYCONTAIN_VM_CACHE:-/var/cache/pycontain/cgroup2-guest}
-timeout_s=${PYCONTAIN_VM_TIMEOUT:-1200}
+timeout_s=${PYCONTAIN_VM_TIMEOUT:-2700}
 suite=trixie
 # what the image holds; bump when the image recipe below changes
 recipe=5
@@ -85,6 +87,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+echo "${PYCONTAIN_VM_CGROUP:-root}" >"$results/cgroup-mode"
 # The arguments travel shell-quoted; the guest's sh evaluates them back into words.
 if (($#)); then printf '%q ' "$@" >"$results/args"; else echo tests/integration >"$results/args"; fi
 log "booting (qemu TCG, 2 CPUs, 2 GiB); the guest's output follows"
