@@ -8,7 +8,13 @@ import signal
 import sys
 from types import SimpleNamespace
 
-from pycontain.errors import CommandNotFoundError, PycontainError, SyscallError, format_error
+from pycontain.errors import (
+    CommandNotFoundError,
+    PycontainError,
+    SpecError,
+    SyscallError,
+    format_error,
+)
 from pycontain.init import EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_RUNTIME_ERROR
 
 TYPE_CHECKING = False
@@ -152,7 +158,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        raise runtime.SpecError("command", "given after `--`, as in `pycontain run -- hostname`",
+        raise SpecError("command", "given after `--`, as in `pycontain run -- hostname`",
                                 "")
     # This process is single-threaded, so init can run in a fork of it instead of a second
     # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
@@ -164,7 +170,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                             memory_max=args.memory, memory_high=args.memory_high,
                             memory_swap_max=args.memory_swap, pids_max=args.pids_limit,
                             **_user_options(args.user_namespace, args.map_root))
-    except runtime.SpecError as e:
+    except SpecError as e:
         from pycontain.cgroups.limits import FIELDS
 
         if e.parameter in FIELDS:

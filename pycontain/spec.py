@@ -1,0 +1,299 @@
+"""What to run and how to isolate it: `Spec`, validated on creation (lessons 02-14).
+
+A `Spec` is the container's description: command, namespaces, hostname, root filesystem and its
+layers, limits, id maps, clock offsets. Every option is checked here, in userspace, before
+anything exists, and a mistake is a `SpecError` naming the parameter and the accepted form.
+`runtime` turns a Spec into a running container; `init` receives it as `Spec.to_wire()`.
+
+    >>> spec = Spec(["hostname"], namespaces={"uts"}, hostname="box-1")
+    >>> sorted(spec.namespaces), spec.hostname
+    (['uts'], 'box-1')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+
+from pycontain import rootfs as rootfs_module
+from pycontain.errors import SpecError
+from pycontain.namespaces import uts
+
+# Imported by every `pycontain run`: heavy modules are imported where they are used.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pycontain.cgroups.limits import Limits
+
+#: the namespaces `init` can build so far
+SUPPORTED_NAMESPACES = frozenset({"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"})
+#: what a container gets unless told otherwise: cgroup and time are opt-in, as in Docker
+DEFAULT_NAMESPACES = frozenset({"ipc", "mnt", "net", "pid", "uts"})
+#: the namespaces still to come, and the lesson that brings each
+LATER_NAMESPACES: dict[str, str] = {}
+
+
+def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) -> Limits | None:
+    """Limits from `limits=` or the keyword options (memory_max=...), checked against this
+    machine's cgroups (lesson 12); None when no limit is asked for."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if limits is None and not given:
+        return None
+    from pycontain.cgroups import detect
+    from pycontain.cgroups.limits import Limits
+
+    if limits is not None and given:
+        raise SpecError("limits", "given either as limits=Limits(...) or as keyword options, "
+                        "not both", sorted(given))
+    if limits is None or isinstance(limits, Mapping):
+        chosen = Limits(**(dict(limits or {}) | given))
+    elif isinstance(limits, Limits):
+        chosen = limits
+    else:
+        raise SpecError("limits", "a Limits(...) or a dict of its fields", limits)
+    if chosen:
+        chosen.check_host(detect())
+    return chosen or None
+
+
+def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
+    if namespaces is None:
+        return DEFAULT_NAMESPACES
+    if isinstance(namespaces, str):
+        namespaces = [n for n in namespaces.replace(" ", "").split(",") if n]
+    chosen = frozenset(namespaces)
+    accepted = f"a subset of {{{', '.join(sorted(SUPPORTED_NAMESPACES))}}}"
+    for name in sorted(chosen):
+        if name in LATER_NAMESPACES:
+            raise SpecError("namespaces", accepted, name,
+                            hint=f"the {name} namespace arrives in lesson {LATER_NAMESPACES[name]}")
+        if name not in SUPPORTED_NAMESPACES:
+            raise SpecError("namespaces", accepted, name,
+                            hint="namespace names are those of /proc/self/ns (lesson 01)")
+    return chosen
+
+
+def _time_offsets(offsets: Mapping[str, float] | None, chosen: frozenset[str]
+                  ) -> dict[str, float]:
+    """Check `time_offsets` (lesson 11); they need the time namespace."""
+    if not offsets:
+        return {}
+    from pycontain.namespaces import time
+
+    checked = time.validate_offsets(offsets)
+    if "time" not in chosen:
+        raise SpecError("time_offsets", "set only with 'time' among the namespaces", checked,
+                        hint="the offsets belong to a time namespace; without one the container "
+                             "reads the host's clocks (lesson 11)")
+    return checked
+
+
+def _id_maps(uid_map: Collection[Any] | None, gid_map: Collection[Any] | None,
+             chosen: frozenset[str]) -> Any:
+    """Check the user namespace's maps (lesson 09); None without a user namespace."""
+    if "user" not in chosen:
+        for name, given in (("uid_map", uid_map), ("gid_map", gid_map)):
+            if given is not None:
+                raise SpecError(name, "set only with 'user' among the namespaces", given,
+                                hint="the maps belong to a user namespace (lesson 09)")
+        return None
+    from pycontain.namespaces import user
+
+    uids = user.validate_map("uid_map", user.DEFAULT_MAP if uid_map is None else uid_map)
+    gids = uids if gid_map is None else user.validate_map("gid_map", gid_map)
+    return tuple(tuple(m) for m in uids), tuple(tuple(m) for m in gids)
+
+
+def _writable_layer(overlay: object, layers: object, root: str | None
+                    ) -> tuple[bool | str, tuple[str, ...]]:
+    """Check `overlay` and `layers` (lesson 06); return them as a Spec keeps them."""
+    if overlay is False and not layers:
+        return False, ()
+    from pycontain import layers as layers_module
+
+    overlay = layers_module.validate_overlay(overlay)
+    if overlay is not False and root is None:
+        raise SpecError("overlay", "used only with a rootfs", overlay,
+                        hint="the writable layer goes on top of the rootfs, the image "
+                             "(lesson 06)")
+    lowers = layers_module.validate_lowers(layers)  # type: ignore[arg-type]
+    if lowers and overlay is False:
+        raise SpecError("layers", "used only with overlay=True or an overlay directory",
+                        lowers, hint="overlayfs stacks the layers under a writable layer "
+                                     "(lesson 06)")
+    return overlay, tuple(lowers)
+
+
+class Spec:
+    """What to run and how to isolate it. Validated on creation: bad input never reaches init.
+
+    Args:
+        argv: the command and its arguments; `argv[0]` becomes the container's first process.
+        namespaces: namespace names (`{"uts"}` or `"uts,pid"`); default: all supported so far.
+        hostname: the container's hostname; needs the uts namespace.
+        rootfs: a directory to make the container's `/`; needs the mnt namespace. Without it
+            the container keeps the host's filesystem view.
+        env: the command's environment; default: PATH, HOME and HOSTNAME only.
+        cwd: working directory inside the container.
+        init: put a minimal init in front of the command, like `docker run --init`: PID 1 then
+            reaps orphans and forwards signals, and the command runs as PID 2; needs pid.
+        read_only: make the rootfs read-only, like `docker run --read-only` (/tmp stays
+            writable); needs rootfs.
+        root_switch: how the rootfs becomes `/`: "pivot_root" (always, except in lesson 05),
+            "chroot" (only to show why not), or calls recorded by `rootfs.record()`.
+        overlay: give the container a writable layer over its rootfs, so that it never changes
+            the image (lesson 06): True for a throw-away one in a `/tmp/pycontain-layer-…` dir,
+            removed when the container is waited for; or a directory that keeps it (`upper/`,
+            `work/`) for the caller. Needs rootfs.
+        layers: read-only directories stacked above the rootfs, topmost first (overlay lower
+            dirs, lesson 06). Needs overlay.
+        limits: resource limits, `Limits(memory_max="64M", pids_max=20)` (lessons 12-14); the
+            container then runs in a `pycontain-…` cgroup of its own, removed when it is
+            waited for. Or give the fields as keyword options: `memory_max`, `memory_high`,
+            `memory_swap_max`, `pids_max`.
+        user_namespace: add the user namespace (lesson 09): root inside is an unprivileged
+            uid outside; the same as "user" among the namespaces.
+        uid_map, gid_map: `[(inside, outside, count)]` lines for the user namespace, written
+            by this process before the container goes on; default: `[(0, 100000, 65536)]`,
+            and gid_map defaults to uid_map. Need the user namespace.
+        time_offsets: shift the container's clocks, `{"boottime": 86400}` for a container
+            that booted a day ago (lesson 11): seconds for "monotonic" and "boottime", at most
+            ten years either way; needs the time namespace. The wall clock is never shifted.
+    """
+
+    __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
+                 "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
+                 "executable")
+    argv: tuple[str, ...]
+    namespaces: frozenset[str]
+    hostname: str | None
+    rootfs: str | None
+    env: Mapping[str, str] | None
+    cwd: str
+    init: bool
+    read_only: bool
+    root_switch: str | list[list[object]]
+    overlay: bool | str
+    layers: tuple[str, ...]
+    limits: Limits | None
+    time_offsets: dict[str, float]
+    id_maps: tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]] | None
+    executable: str
+
+    def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
+                 hostname: str | None = None, rootfs: str | os.PathLike[str] | None = None,
+                 env: Mapping[str, str] | None = None, cwd: str = "/",
+                 init: bool = False, read_only: bool = False,
+                 root_switch: str | Collection[Any] = "pivot_root",
+                 overlay: bool | str | os.PathLike[str] = False,
+                 layers: Collection[str | os.PathLike[str]] = (),
+                 limits: Limits | Mapping[str, Any] | None = None,
+                 memory_max: str | int | None = None, memory_high: str | int | None = None,
+                 memory_swap_max: str | int | None = None,
+                 pids_max: str | int | None = None,
+                 time_offsets: Mapping[str, float] | None = None,
+                 user_namespace: bool = False, uid_map: Collection[Any] | None = None,
+                 gid_map: Collection[Any] | None = None) -> None:
+        if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
+            raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
+        chosen = _namespace_set(namespaces)
+        if not isinstance(user_namespace, bool):
+            raise SpecError("user_namespace", "True or False", user_namespace)
+        if user_namespace:
+            chosen |= {"user"}
+        id_maps = _id_maps(uid_map, gid_map, chosen)
+        if hostname is not None:
+            uts.validate_hostname(hostname)
+            if "uts" not in chosen:
+                raise SpecError("hostname", "set only with 'uts' among the namespaces", hostname,
+                                hint="without its own UTS namespace the container would "
+                                     "rename the host (lesson 02)")
+        if not isinstance(init, bool):
+            raise SpecError("init", "True or False", init)
+        if init and "pid" not in chosen:
+            raise SpecError("init", "used only with 'pid' among the namespaces", init,
+                            hint="a process is PID 1, with PID 1's duties, only in a new PID "
+                                 "namespace (lesson 03)")
+        root = None
+        if rootfs is not None:
+            if "mnt" not in chosen:
+                raise SpecError("rootfs", "used only with 'mnt' among the namespaces",
+                                str(rootfs), hint="changing the root needs a private mount "
+                                                  "namespace (lesson 05)")
+            root = rootfs_module.validate(os.fspath(rootfs))
+        if root is not None and "user" in chosen and "net" not in chosen:
+            raise SpecError("namespaces", "to include 'net' with 'user' and a rootfs",
+                            ",".join(sorted(chosen)),
+                            hint="in a user namespace the host's /sys cannot be bound alone, "
+                                 "and a fresh sysfs needs a network namespace of its own: "
+                                 "add 'net' (lesson 09)")
+        switch = rootfs_module.validate_switch(root_switch)
+        if not isinstance(read_only, bool):
+            raise SpecError("read_only", "True or False", read_only)
+        for name, value, given in (("read_only", read_only, read_only),
+                                   ("root_switch", switch != "pivot_root", root_switch)):
+            if value and root is None:
+                raise SpecError(name, "used only with a rootfs", given,
+                                hint="it changes how the rootfs is entered (lesson 05)")
+        offsets = _time_offsets(time_offsets, chosen)
+        search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
+        overlay, lowers = _writable_layer(overlay, layers, root)
+        chosen_limits = _limits(limits, {"memory_max": memory_max, "memory_high": memory_high,
+                                         "memory_swap_max": memory_swap_max,
+                                         "pids_max": pids_max})
+        if lowers and root:  # the command may come from any layer
+            from pycontain import layers as layers_module
+
+            executable = layers_module.resolve_command(list(argv)[0], [*lowers, root], search)
+        else:
+            executable = rootfs_module.resolve_command(list(argv)[0], root, search)
+        set_ = object.__setattr__
+        set_(self, "argv", tuple(argv))
+        set_(self, "namespaces", chosen)
+        set_(self, "hostname", hostname)
+        set_(self, "rootfs", root)
+        set_(self, "env", dict(env) if env is not None else None)
+        set_(self, "cwd", cwd)
+        set_(self, "init", init)
+        set_(self, "read_only", read_only)
+        set_(self, "root_switch", switch)
+        set_(self, "overlay", overlay)
+        set_(self, "layers", lowers)
+        set_(self, "limits", chosen_limits)
+        set_(self, "time_offsets", offsets)
+        set_(self, "id_maps", id_maps)
+        set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Spec is read-only; make a new one to change `{name}`")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Spec and all(
+            getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash((self.argv, self.namespaces, self.hostname, self.rootfs, self.cwd))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__[:-1]
+                          if f == "argv"
+                          or getattr(self, f) not in (None, "/", False, "pivot_root", (), {}))
+        return f"Spec({shown})"
+
+    def environment(self) -> dict[str, str]:
+        """The environment the command starts with."""
+        if self.env is not None:
+            return dict(self.env)
+        env = {"PATH": rootfs_module.CONTAINER_PATH, "HOME": "/root"}
+        if self.hostname:
+            env["HOSTNAME"] = self.hostname
+        return env
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"argv": list(self.argv), "executable": self.executable,
+                "namespaces": sorted(self.namespaces), "hostname": self.hostname,
+                "rootfs": self.rootfs, "cwd": self.cwd, "init": self.init,
+                "read_only": self.read_only, "root_switch": self.root_switch,
+                "env": self.environment(), "parent_pid": os.getpid(),
+                "time_offsets": dict(self.time_offsets)}
