@@ -59,9 +59,14 @@ test: $(VENV)/.dev debs
 	$(PY) -m pytest tests pycontain --nbval-lax notebooks/solutions
 
 # The real-kernel tests and every lesson (solution build) again, in a Debian 13 guest on
-# cgroup v2 with Python 3.13, the lab VM's system (tools/cgroup2-guest/run.sh).
+# cgroup v2 with Python 3.13, the lab VM's system (tools/cgroup2-guest/run.sh); then the cgroup
+# tests and lessons once more from a delegated service cgroup, as the lab VM's Jupyter runs.
+CGROUP_SUITE := tests/integration/test_cgroups.py tests/integration/test_cgroupns.py \
+  tests/integration/test_limits.py tests/integration/test_monitor.py \
+  tests/integration/test_lesson14.py --nbval-lax notebooks/solutions/1[023]-*.ipynb
 test-cgroup2: $(VENV)/.dev
 	bash tools/cgroup2-guest/run.sh tests/integration --nbval-lax notebooks/solutions
+	PYCONTAIN_VM_CGROUP=delegated bash tools/cgroup2-guest/run.sh $(CGROUP_SUITE)
 
 notebooks: $(VENV)/.dev
 	$(PY) tools/notebooks.py build

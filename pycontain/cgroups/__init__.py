@@ -149,6 +149,14 @@ def parent_path(layout: Layout) -> str | None:
     return os.environ.get(PARENT_VARIABLE) or None
 
 
+def home(hierarchy: Hierarchy) -> str:
+    """The directory pycontain makes its cgroups in, in `hierarchy`: beneath
+    `$PYCONTAIN_CGROUP_PARENT` when it is set (the lab VM's delegated Jupyter service), else
+    beneath this process's own cgroup."""
+    parent = os.environ.get(PARENT_VARIABLE)
+    return hierarchy.path(parent) if parent else hierarchy.own_dir
+
+
 def create(controllers: Iterable[str] = ("memory", "pids"), *, name: str | None = None,
            label: str = "", layout: Layout | None = None) -> Cgroup:
     """Create a `pycontain-…` cgroup with `controllers`, beneath the caller's own cgroup.
@@ -178,7 +186,8 @@ def tree(layout: Layout | None = None, *, controllers: Iterable[str] = ("memory"
     return draw(layout or detect(), tuple(controllers), depth)
 
 
-__all__ = ["PREFIX", "SELF_LEAF", "Cgroup", "Hierarchy", "Layout", "create", "detect", "make_dir",
+__all__ = ["PREFIX", "SELF_LEAF", "Cgroup", "Hierarchy", "Layout", "create", "detect", "home",
+           "make_dir",
            "new_name", "procs", "read_file", "remove_dir", "tree", "walk_up", "write_file"]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from pycontain.cgroups import PREFIX, Hierarchy, Layout, _read_text, procs
+from pycontain.cgroups import PREFIX, Hierarchy, Layout, _read_text, home, procs
 
 
 class Tree(str):
@@ -70,7 +70,10 @@ def draw(layout: Layout, controllers: tuple[str, ...], depth: int) -> Tree:
     columns = []
     for h in sorted(chosen, key=lambda h: (-h.version, h.mount)):
         head = f"v{h.version} {h.mount}"
-        own = h.own if len(h.own) <= 24 else "…/" + h.own.rsplit("/", 1)[-1][:12] + "…"
-        top = _label(h, h.own_dir, f"{own} (this process's own)")
-        columns.append([head, top, *_walk(h, h.own_dir, depth)])
+        start = home(h)
+        shown = "/" + os.path.relpath(start, h.mount).lstrip(".").lstrip("/")
+        shown = shown if len(shown) <= 24 else "…/" + shown.rsplit("/", 1)[-1][:12] + "…"
+        whose = "this process's own" if start == h.own_dir else "$PYCONTAIN_CGROUP_PARENT"
+        top = _label(h, start, f"{shown} ({whose})")
+        columns.append([head, top, *_walk(h, start, depth)])
     return Tree(side_by_side(columns))

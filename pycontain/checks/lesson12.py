@@ -48,11 +48,12 @@ def check_child_cgroup(build: Callable[[Lab], object]) -> Passed:
 
 def _check_state(cg: cgroups.Cgroup) -> None:
     layout = cgroups.detect()
-    own = {h.own_dir for h in layout.hierarchies}
+    own = {cgroups.home(h) for h in layout.hierarchies}
     for path in cg.dirs.values():
         expect(os.path.isdir(path), f"{path} does not exist (removed already?)")
         expect(os.path.dirname(path) in own,
-               f"{path} is not directly beneath this process's own cgroup in its hierarchy")
+               f"{path} is not directly beneath this process's own cgroup (or "
+               "$PYCONTAIN_CGROUP_PARENT) in its hierarchy: make it with cgroups.create()")
     pids_max = cgroups.read_file(cg.file("pids.max")).strip()
     expect(pids_max == str(LIMIT),
            f"pids.max reads {pids_max!r}; write {LIMIT}: cg.write('pids.max', {LIMIT})")

@@ -51,19 +51,23 @@ def own(pid: int | str = "self") -> dict[str, str]:
         return parse(f.read())
 
 
-class CgroupView(namedtuple("CgroupView", "cgroups mounted children procs")):
+class CgroupView(namedtuple("CgroupView", "cgroups mounted children procs shows_own")):
     """What a container saw: `cgroups`, its /proc/self/cgroup (parsed); `mounted`, the
     hierarchy it mounted ('v2' or a v1 controller); `children`, the cgroup directories at the
-    top of that mount; `procs`, the PIDs in the top cgroup.procs (its own numbering)."""
+    top of that mount; `procs`, the PIDs in the top cgroup.procs (its own numbering);
+    `shows_own`, whether its own cgroup path (as /proc/self/cgroup names it) is in the mount."""
 
     __slots__ = ()
 
 
 def _script(version: int, controller: str) -> str:
     options = f"-t cgroup -o {controller}" if version == 1 else "-t cgroup2"
+    line = "^0::" if version == 2 else f"^[0-9]*:([^:]*,)?{controller}(,[^:]*)?:"
     return (f"cat /proc/self/cgroup; echo --; mount {options} none {MOUNT_POINT} && "
             f"(cd {MOUNT_POINT} && for d in */; do [ -d \"$d\" ] && echo \"${{d%/}}\"; done; "
-            f"echo --; cat cgroup.procs)")
+            f"echo --; cat cgroup.procs; echo --; "
+            f"own=$(grep -E '{line}' /proc/self/cgroup | cut -d: -f3-); "
+            f"[ -d \"{MOUNT_POINT}$own\" ] && echo yes || echo no)")
 
 
 def look_inside(controller: str = "pids", **options: Any) -> CgroupView:
@@ -86,6 +90,6 @@ def look_inside(controller: str = "pids", **options: Any) -> CgroupView:
     result = pycontain.run(["sh", "-c", _script(version, controller)], timeout_s=60, **options)
     if result.status != 0:
         raise RuntimeError(f"the cgroup view {result.reason}: {result.stderr}")
-    own_text, children, procs = (result.stdout + "\n").split("--\n", 2)
+    own_text, children, procs, shows = (result.stdout + "\n").split("--\n", 3)
     return CgroupView(parse(own_text), "v2" if version == 2 else controller,
-                      children.split(), [int(p) for p in procs.split()])
+                      children.split(), [int(p) for p in procs.split()], shows.strip() == "yes")

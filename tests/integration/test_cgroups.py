@@ -42,7 +42,7 @@ def test_created_beneath_our_own_cgroup_and_named_pycontain(cgroup):
     layout = cgroups.detect()
     for path in cgroup.dirs.values():
         assert os.path.basename(path).startswith("pycontain-")
-        assert any(os.path.dirname(path) == h.own_dir for h in layout.hierarchies)
+        assert any(os.path.dirname(path) == cgroups.home(h) for h in layout.hierarchies)
 
 
 def test_values_read_back_as_written(cgroup):

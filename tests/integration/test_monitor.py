@@ -22,14 +22,23 @@ MiB = 1 << 20
 
 
 def own_dir(hierarchy: str) -> str:
-    """This process's cgroup directory in the v1 hierarchy `hierarchy`, or in cgroup2 ('')."""
-    for line in open("/proc/self/cgroup").read().splitlines():
+    """Where these tests may make cgroups in the v1 hierarchy `hierarchy`, or in cgroup2 (''):
+    beneath $PYCONTAIN_CGROUP_PARENT when set (a delegated service, like the lab VM's Jupyter,
+    whose cgroup then hands memory and pids down), else beneath this process's own cgroup."""
+    parent = os.environ.get("PYCONTAIN_CGROUP_PARENT")
+    with open("/proc/self/cgroup") as f:
+        lines = f.read().splitlines()
+    for line in lines:
         _, names, path = line.split(":", 2)
         if (hierarchy == "" and not names) or hierarchy in names.split(","):
             mount = ("/sys/fs/cgroup/" + hierarchy if hierarchy else
                      "/sys/fs/cgroup/unified" if lab.cgroup_mode() == "hybrid" else
                      "/sys/fs/cgroup")
-            return os.path.join(mount, path.lstrip("/"))
+            base = os.path.join(mount, (parent or path).lstrip("/"))
+            if parent and lab.cgroup_mode() == "v2":
+                with open(os.path.join(base, "cgroup.subtree_control"), "w") as f:
+                    f.write("+memory +pids")
+            return base
     pytest.skip(f"no {hierarchy or 'cgroup2'} hierarchy here")
 
 
