@@ -7,7 +7,9 @@ namespaces. One round runs each runtime once, in a rotating order, so slow phase
 hit all of them alike; the report gives medians and, for each pair, the median of the per-round
 ratios (absolute times drift by several ms between runs on a 2-core machine: compare ratios).
 
-    pycontain CLI   `pycontain run --namespaces pid,mnt,uts,ipc,net --rootfs R -- /bin/true`
+    pycontain CLI   `pycontain run --namespaces pid,mnt,uts,ipc,net --rootfs R --no-overlay
+                    -- /bin/true` (runc too runs on the bundle's rootfs itself); `CLI+overlay`
+                    is the same with the CLI's default throw-away overlay
     pycontain API   `pycontain.run(["/bin/true"], namespaces=..., rootfs=R)` in this process
     runc, crun      `runc run ID` on an OCI bundle from `runc spec` (rootfs: a copy of R)
     bwrap           `bwrap --unshare-pid --unshare-uts --unshare-ipc --unshare-net ...`
@@ -172,12 +174,14 @@ class OciRuntime:
 
 # --- measuring ----------------------------------------------------------------------------------
 
-def pycontain_cli_argv(root: str) -> list[str]:
+def pycontain_cli_argv(root: str, *, overlay: bool = False) -> list[str]:
+    """The CLI as the pairs compare it: no overlay by default, like runc on a bundle's rootfs
+    (the CLI's default throw-away overlay is measured on its own line)."""
     entry = Path(sys.executable).parent / "pycontain"
     if not entry.exists():
         raise Skip(f"no `pycontain` entry point next to {sys.executable}")
     return [str(entry), "run", "--namespaces", ",".join(NAMESPACES), "--rootfs", root,
-            "--", "/bin/true"]
+            *([] if overlay else ["--no-overlay"]), "--", "/bin/true"]
 
 
 def pycontain_api(root: str) -> Runner:
@@ -194,6 +198,8 @@ def runners(root: str, workdir: Path, skipped: dict[str, str],
     candidates: dict[str, Callable[[], Runner]] = {}
     cli = pycontain_cli_argv(root)
     candidates["pycontain CLI"] = lambda: (lambda: run_quiet(cli, "pycontain run"))
+    layered = pycontain_cli_argv(root, overlay=True)
+    candidates["pycontain CLI+overlay"] = lambda: (lambda: run_quiet(layered, "pycontain run"))
     candidates["pycontain API"] = lambda: pycontain_api(root)
 
     bundle: list[Path] = []
@@ -263,7 +269,7 @@ def report(times: dict[str, list[float]], skipped: dict[str, str], rounds: int,
         print(f"{name:<15} skipped: {why}")
     ratios: dict[str, float] = {}
     print("\npaired ratios (median of per-round ratios)")
-    for mine in ("pycontain CLI", "pycontain API"):
+    for mine in ("pycontain CLI", "pycontain CLI+overlay", "pycontain API"):
         for ref in REFERENCES:
             if mine in times and ref in times:
                 ratios[f"{mine} / {ref}"] = r = paired_ratio(times, mine, ref)
