@@ -94,9 +94,9 @@ class Channel:
         data = marshal.dumps(message)
         os.write(self.out_fd, len(data).to_bytes(4, "big") + data)
 
-    def sync(self, step: str) -> None:
+    def sync(self, step: str, **details: Any) -> None:
         """Tell the parent we reached `step` and wait until it has done its part."""
-        self.send(sync=step)
+        self.send(sync=step, **details)
         answer = self.receive()
         if not answer or not answer.get("go"):
             raise SpecError("sync", "answered with go", answer)
@@ -163,10 +163,7 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
 
         user.drop_groups()
         syscalls.unshare(CloneFlag.CLONE_NEWUSER)
-        channel.send(sync="userns", userns_pid=os.getpid())
-        answer = channel.receive()
-        if not answer or not answer.get("go"):
-            raise SpecError("sync", "answered with go", answer)
+        channel.sync("userns", userns_pid=os.getpid())
         user.become_root()
     first = [name for name in names if name not in ("cgroup", "user")]
     if first:
