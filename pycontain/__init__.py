@@ -12,6 +12,8 @@ imports nothing it does not need::
 
 from __future__ import annotations
 
+import os as _os  # init needs os anyway; nothing else is imported here
+
 # `typing` costs milliseconds in a fresh interpreter, and every container's first process imports
 # this module; annotations are never evaluated at run time (PEP 563), so only checkers need it.
 TYPE_CHECKING = False
@@ -19,6 +21,24 @@ if TYPE_CHECKING:
     from typing import Any
 
 __version__ = "0.1.0"
+
+#: the directory that holds this package, by which a fresh `python -I -S` finds it
+PACKAGE_PARENT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+
+
+def fresh_python(statement: str, *args: str, site: bool = False) -> list[str]:
+    """The argv of a new, lean interpreter that imports pycontain by path and runs `statement`.
+
+    `-I -S`: no site-packages scan, no user site, no PYTHON* variables: the lean start-up is most
+    of a container's start-up time (notes/reference-runtimes.md); `site=True` keeps
+    site-packages for code that needs a dependency. The package path is appended, not
+    prepended: the standard library is searched first and nothing in the checkout shadows it.
+    """
+    import sys
+
+    flags = ["-I"] if site else ["-I", "-S"]
+    return [sys.executable, *flags, "-c",
+            f"import sys;sys.path.append({PACKAGE_PARENT!r});{statement}", *args]
 
 _EXPORTS = {
     "run": "runtime", "spawn": "runtime", "Spec": "runtime", "Result": "runtime",

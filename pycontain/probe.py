@@ -27,10 +27,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pycontain import procfs
+from pycontain import fresh_python, procfs
 from pycontain.procfs import NAMESPACE_TYPES, NamespaceId
-
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True)
@@ -193,8 +191,6 @@ def stop(process: _Stoppable) -> None:
 
 # --- trying things in a fresh process ---------------------------------------------------------
 
-_CHILD = ("import sys;sys.path.insert(0,{path!r});"
-          "from pycontain.probe import _serve;_serve()")
 
 
 def in_fresh_process(func: Callable[..., Any], *args: Any, timeout_s: float = 10.0) -> Any:
@@ -210,7 +206,7 @@ def in_fresh_process(func: Callable[..., Any], *args: Any, timeout_s: float = 10
     if not func.__module__.startswith("pycontain"):
         raise ValueError(f"`func` must be a function of the pycontain package, got {where}")
     request = json.dumps({"func": where, "args": [_plain(a) for a in args]})
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", _CHILD.format(path=_PACKAGE_PARENT)],
+    done = subprocess.run(fresh_python("from pycontain.probe import _serve;_serve()"),
                           input=request, capture_output=True, text=True, timeout=timeout_s)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:

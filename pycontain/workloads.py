@@ -29,6 +29,8 @@ import re
 import sys
 import time
 
+from pycontain import fresh_python
+
 TYPE_CHECKING = False  # `typing` costs milliseconds at every start; only checkers need it
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,9 +47,7 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_BOOT = (f"import sys;sys.path.append({_PACKAGE_PARENT!r});"
-         "from pycontain.workloads import main;main()")
+_MAIN = "from pycontain.workloads import main;main()"
 
 
 def parse_size(text: str | int) -> int:
@@ -189,14 +189,14 @@ def _multiply(tickets_r: int, tickets_w: int, reports_w: int, deadline: float) -
 def hog_argv(step: str | int = "4M", every_s: float = 0.1, max_size: str | int = "256M",
              hold_s: float = 0.0) -> list[str]:
     """The command that runs `hog` in a container (no rootfs: it needs the host's Python)."""
-    return [sys.executable, "-I", "-S", "-c", _BOOT, "hog", "--step", str(step),
-            "--every", str(every_s), "--max", str(max_size), "--hold", str(hold_s)]
+    return fresh_python(_MAIN, "hog", "--step", str(step), "--every", str(every_s),
+                        "--max", str(max_size), "--hold", str(hold_s))
 
 
 def fork_bomb_argv(max_processes: int = 200, seconds: float = 5.0) -> list[str]:
     """The command that runs `fork_bomb` in a container (no rootfs: it needs the host's Python)."""
-    return [sys.executable, "-I", "-S", "-c", _BOOT, "fork-bomb", "--max", str(max_processes),
-            "--seconds", str(seconds)]
+    return fresh_python(_MAIN, "fork-bomb", "--max", str(max_processes),
+                        "--seconds", str(seconds))
 
 
 def allocated(stdout: str) -> list[tuple[float, int]]:

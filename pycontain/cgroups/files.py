@@ -13,6 +13,7 @@ import signal
 import time
 
 from pycontain.errors import CgroupError, hint_for
+from pycontain.kernfs import write_once
 
 PREFIX = "pycontain-"
 #: the leaf a v2 caller moves into when its own cgroup must hand out controllers (delegation)
@@ -43,11 +44,7 @@ def write_file(path: str, value: str | int) -> None:
     """
     text = str(value)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
+        write_once(path, text)
     except OSError as e:
         raise _error(f"failed to write {text!r} to {os.path.basename(path)}", "write", path,
                      e) from None

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable
 
 from pycontain import procfs
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import RETURN_RESULT, Passed, attempt, expect, output_lines
 from pycontain.runtime import Result
 
 #: what the check asks the container to run: its hostname, then its UTS namespace
@@ -23,20 +23,9 @@ def check_run_named(run_named: Callable[[str, list[str]], object], tries: int = 
     for _ in range(tries):
         container_id = secrets.token_hex(32)
         short = container_id[:12]
-        try:
-            result = run_named(container_id, list(REPORT))
-        except Exception as e:
-            raise CheckFailed(f"run_named({container_id!r}, {REPORT!r}) raised "
-                              f"{type(e).__name__}: {e}") from e
-        expect(isinstance(result, Result),
-               f"run_named(...) returned {result!r}; return what pycontain.run(argv, ...) "
-               "returns, with argv as given")
-        assert isinstance(result, Result)
-        lines = result.stdout.splitlines()
-        expect(result.status == 0 and len(lines) == 2,
-               f"the container should run {REPORT!r} and print two lines, but it {result.reason}"
-               f" and printed {result.stdout!r} {result.stderr!r}; pass argv on unchanged")
-        inside, uts_link = lines
+        result = attempt(f"run_named({container_id!r}, {REPORT!r})", run_named, container_id,
+                         list(REPORT), returns=Result, instead=RETURN_RESULT)
+        inside, uts_link = output_lines(result, REPORT, 2, "pass argv on unchanged")
         expect(procfs.parse_ns_link(uts_link) != host_uts,
                f"the container was in the host's UTS namespace ({uts_link}): ask for "
                "namespaces={'uts'}")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pycontain import procfs, syscalls
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import CheckFailed, Passed, attempt, expect
 from pycontain.errors import PycontainError, format_error
 from pycontain.namespaces import mnt
 from pycontain.syscalls import MountFlag
@@ -88,10 +88,7 @@ def check_hide_mount(hide_mount: Callable[[str], object]) -> Passed:
         os.mkdir(secret)
         probe.in_fresh_process(mnt.share, base)
         lab.defer(lambda: probe.in_fresh_process(mnt.release, base), f"unmount {base}")
-        try:
-            returned = hide_mount(base)
-        except Exception as e:
-            raise CheckFailed(f"hide_mount({base!r}) raised {type(e).__name__}: {e}") from e
+        returned = attempt(f"hide_mount({base!r})", hide_mount, base)
         calls = validate_calls(returned, base)
         try:
             seen = probe.in_fresh_process(replay, calls, base, os.getpid())

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pycontain import images, layers, probe, rootfs
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import CheckFailed, Passed, attempt, expect
 from pycontain.runtime import Container
 
 NAMES = ("one", "two")
@@ -67,15 +67,10 @@ def check_own_layers(start_box: Callable[[str, list[str]], object],
 
 def _started(start_box: Callable[[str, list[str]], object], image: str, name: str
              ) -> Container:
-    try:
-        box = start_box(image, argv_for(name))
-    except Exception as e:
-        raise CheckFailed(f"start_box(image, {argv_for(name)!r}) raised "
-                          f"{type(e).__name__}: {e}") from e
-    expect(isinstance(box, Container),
-           f"start_box(...) returned {box!r}; return what pycontain.spawn(argv, ...) returns, "
-           "a running container")
-    assert isinstance(box, Container)
+    box: Container = attempt(f"start_box(image, {argv_for(name)!r})", start_box, image,
+                             argv_for(name), returns=Container,
+                             instead="return what pycontain.spawn(argv, ...) returns, a running "
+                             "container")
     if box.spec.rootfs != os.path.realpath(image) or box.layer is None:
         probe.stop(box)
         expect(box.spec.rootfs == os.path.realpath(image),

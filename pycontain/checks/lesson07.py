@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pycontain import procfs
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import Passed, attempt, expect
 from pycontain.lab import Lab
 from pycontain.namespaces import ipc
 from pycontain.runtime import Container
@@ -48,10 +48,7 @@ def check_isolated_both_ways(prove_isolation: Callable[[Lab], object]) -> Passed
     made: set[str] = set()
     box: object = None
     try:
-        try:
-            box = prove_isolation(practice)
-        except Exception as e:
-            raise CheckFailed(f"prove_isolation(practice) raised {type(e).__name__}: {e}") from e
+        box = attempt("prove_isolation(practice)", prove_isolation, practice)
         [host] = ipc.run_in(None, "view")
         made = _ours(host) - before
         _check_sides(box, made, host)

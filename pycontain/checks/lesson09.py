@@ -12,7 +12,7 @@ import random
 import shutil
 from collections.abc import Callable
 
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import RETURN_RESULT, Passed, attempt, expect, output_lines
 from pycontain.runtime import Result
 
 
@@ -27,20 +27,10 @@ def check_root_maps_to(run_as_mapped_root: Callable[[list[str], int], object]) -
         os.chmod(shared, 0o777)
         made = f"{shared}/made-inside"
         argv = ["sh", "-c", f"id -u; cat /proc/self/uid_map; touch {made}"]
-        try:
-            result = run_as_mapped_root(list(argv), outside)
-        except Exception as e:
-            raise CheckFailed(f"run_as_mapped_root(argv, {outside}) raised "
-                              f"{type(e).__name__}: {e}") from e
-        expect(isinstance(result, Result),
-               f"run_as_mapped_root returned {result!r}; return what pycontain.run(argv, ...) "
-               "returns")
-        assert isinstance(result, Result)
-        lines = result.stdout.splitlines()
-        expect(result.status == 0 and len(lines) == 2,
-               f"the container should run {argv!r}, but it {result.reason} and printed "
-               f"{result.stdout!r} {result.stderr!r}; pass argv on unchanged, and keep the "
-               "host's filesystem (no rootfs)")
+        result = attempt(f"run_as_mapped_root(argv, {outside})", run_as_mapped_root,
+                         list(argv), outside, returns=Result, instead=RETURN_RESULT)
+        lines = output_lines(result, argv, 2, "pass argv on unchanged, and keep the host's "
+                             "filesystem (no rootfs)")
         expect(lines[0] == "0", f"inside, the command ran as uid {lines[0]}, not 0: ask for the "
                "user namespace (user_namespace=True) so that pycontain maps root")
         mapping = lines[1].split()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pycontain import procfs
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import RETURN_RESULT, Passed, attempt, expect
 from pycontain.namespaces import cgroup
 from pycontain.runtime import Result
 
@@ -16,14 +16,8 @@ REPORT = ["sh", "-c", "cat /proc/self/cgroup; readlink /proc/self/ns/cgroup"]
 def check_sees_itself_at_root(run_limited: Callable[[list[str]], object]) -> Passed:
     """Call `run_limited(argv)` and verify from the container's own output that it ran in a
     cgroup of its own (with limits), in a new cgroup namespace, and saw that cgroup as `/`."""
-    try:
-        result = run_limited(list(REPORT))
-    except Exception as e:
-        raise CheckFailed(f"run_limited({REPORT!r}) raised {type(e).__name__}: {e}") from e
-    expect(isinstance(result, Result),
-           f"run_limited(...) returned {result!r}; return what pycontain.run(argv, ...) "
-           "returns, with argv as given")
-    assert isinstance(result, Result)
+    result = attempt(f"run_limited({REPORT!r})", run_limited, list(REPORT), returns=Result,
+                     instead=RETURN_RESULT)
     expect(result.status == 0,
            f"the container should run {REPORT!r}, but it {result.reason}: {result.stderr!r}")
     *lines, link = result.stdout.splitlines()

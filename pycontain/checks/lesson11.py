@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pycontain import procfs
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import RETURN_RESULT, Passed, attempt, expect, output_lines
 from pycontain.runtime import Result
 
 DAY_S = 86400
@@ -24,19 +24,10 @@ def check_booted_a_day_ago(booted_a_day_ago: Callable[[list[str]], object]) -> P
     """Call `booted_a_day_ago(argv)` and verify from the container's own /proc/uptime that it
     reads the host's uptime plus one day, in a time namespace of its own."""
     before = _uptime()
-    try:
-        result = booted_a_day_ago(list(REPORT))
-    except Exception as e:
-        raise CheckFailed(f"booted_a_day_ago({REPORT!r}) raised {type(e).__name__}: {e}") from e
+    result = attempt(f"booted_a_day_ago({REPORT!r})", booted_a_day_ago, list(REPORT),
+                     returns=Result, instead=RETURN_RESULT)
     after = _uptime()
-    expect(isinstance(result, Result),
-           f"booted_a_day_ago(...) returned {result!r}; return what pycontain.run(argv, ...) "
-           "returns, with argv as given")
-    assert isinstance(result, Result)
-    lines = result.stdout.splitlines()
-    expect(result.status == 0 and len(lines) == 2,
-           f"the container should run {REPORT!r} and print two lines, but it {result.reason} and"
-           f" printed {result.stdout!r} {result.stderr!r}; pass argv on unchanged")
+    lines = output_lines(result, REPORT, 2, "pass argv on unchanged")
     inside = float(lines[0].split()[0])
     expect(procfs.parse_ns_link(lines[1]) != procfs.namespace("self", "time"),
            f"the container was in the host's time namespace ({lines[1]}): ask for "

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 
 from pycontain import cgroups
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import Passed, attempt, expect
 from pycontain.lab import Lab
 
 LIMIT = 10
@@ -20,16 +20,10 @@ def check_child_cgroup(build: Callable[[Lab], object]) -> Passed:
     """Call `build(practice)`: it returns a `Cgroup` with pids.max = 10 holding one sleeping
     process, beneath this process's own cgroup, whose removal `practice` has registered."""
     practice = Lab(check=False)
-    made: object = None
+    made: cgroups.Cgroup | None = None
     try:
-        try:
-            made = build(practice)
-        except Exception as e:
-            raise CheckFailed(f"build(practice) raised {type(e).__name__}: {e}") from e
-        expect(isinstance(made, cgroups.Cgroup),
-               f"build(practice) returned {made!r}; return the cgroup that "
-               "cgroups.create(['pids']) gave you")
-        assert isinstance(made, cgroups.Cgroup)
+        made = attempt("build(practice)", build, practice, returns=cgroups.Cgroup,
+                       instead="return the cgroup that cgroups.create(['pids']) gave you")
         _check_state(made)
     except BaseException:
         practice.close()
@@ -37,6 +31,7 @@ def check_child_cgroup(build: Callable[[Lab], object]) -> Passed:
             made.remove()  # a failed attempt leaves nothing behind
         raise
     practice.close()
+    assert made is not None
     left = [d for d in made.dirs.values() if os.path.isdir(d)]
     if left:
         made.remove()

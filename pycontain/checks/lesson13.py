@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import Passed, attempt, expect
 from pycontain.lab import Lab
 from pycontain.runtime import Container
 
@@ -23,13 +23,9 @@ def check_contained(contain: Callable[[Lab], object]) -> Passed:
     practice = Lab(check=False)
     box: object = None
     try:
-        try:
-            answer = contain(practice)
-        except Exception as e:
-            raise CheckFailed(f"contain(practice) raised {type(e).__name__}: {e}") from e
-        expect(isinstance(answer, tuple) and len(answer) == 2,
-               f"contain(practice) returned {answer!r}; return (box, events)")
-        assert isinstance(answer, tuple)
+        answer = attempt("contain(practice)", contain, practice, returns=tuple,
+                         instead="return (box, events)")
+        expect(len(answer) == 2, f"contain(practice) returned {answer!r}; return (box, events)")
         box, events = answer
         expect(isinstance(box, Container) and box.cgroup is not None,
                f"{box!r} is not a container with a cgroup: start it with "

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from pycontain import syscalls
+from pycontain import fresh_python, syscalls
 from pycontain.errors import PycontainError, SpecError, from_wire, to_wire
 from pycontain.syscalls import CloneFlag, IpcCmd, IpcFlag, MountFlag, OpenFlag
 
@@ -291,9 +291,6 @@ class Visibility:
 STEPS: dict[str, Callable[..., Any]] = {
     f.__name__: f for f in (create_segment, attach_segment, remove_segment, create_queue,
                             open_queue, remove_queue, view)}
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_BOOT = (f"import sys;sys.path.append({_PACKAGE_PARENT!r});"
-         "from pycontain.namespaces.ipc import main;main()")
 
 
 def command(*steps: str | tuple[Any, ...]) -> list[str]:
@@ -306,7 +303,7 @@ def command(*steps: str | tuple[Any, ...]) -> list[str]:
     for step in plain:
         if not step or step[0] not in STEPS:
             raise SpecError("steps", f"names in {sorted(STEPS)}", step)
-    return [sys.executable, "-I", "-S", "-c", _BOOT, json.dumps(plain)]
+    return fresh_python("from pycontain.namespaces.ipc import main;main()", json.dumps(plain))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,10 +25,10 @@ See also: time_namespaces(7), unshare(1) (--boottime, --monotonic), clock_gettim
 from __future__ import annotations
 
 import math
-import os
 import time as clocks  # the standard library's, not this module
 
 from pycontain.errors import SpecError, SyscallError
+from pycontain.kernfs import write_once
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,11 +97,7 @@ def write_offsets(offsets: Mapping[str, float], pid: int | str = "self") -> None
     path = f"/proc/{pid}/timens_offsets"
     text = offsets_text(offsets)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
+        write_once(path, text)
     except OSError as e:
         raise SyscallError("write timens_offsets", (path, text), e.errno or 0) from None
 

@@ -11,6 +11,7 @@ step of `pycontain.init`): the child cannot map itself to an id it does not own,
 once written, can never change. An unprivileged writer must first write `deny` to
 /proc/<pid>/setgroups, or a mapped process could drop a group that denies it access.
 Ids that no line maps show up as the overflow id 65534, "nobody".
+Without root, only the caller's own ids can be mapped: `pycontain.namespaces.rootless`.
 
 See also: user_namespaces(7), newuidmap(1), subuid(5), capabilities(7).
 Left out: /etc/subuid delegation with the setuid helpers newuidmap/newgidmap (rootless Docker
@@ -24,6 +25,7 @@ from collections import namedtuple
 from collections.abc import Iterable
 
 from pycontain.errors import SpecError, SyscallError
+from pycontain.kernfs import write_once
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -105,15 +107,9 @@ def read_map(pid: int | str, kind: str = "uid") -> tuple[IdMap, ...]:
 def _write(pid: int, name: str, text: str) -> None:
     path = f"/proc/{pid}/{name}"
     try:
-        fd = os.open(path, os.O_WRONLY)
+        write_once(path, text)  # one write(2): the kernel reads a map in a single call
     except OSError as e:
         raise SyscallError(f"write_{name}", (path, text), e.errno or 0) from None
-    try:
-        os.write(fd, text.encode())  # one write(2): the kernel reads a map in a single call
-    except OSError as e:
-        raise SyscallError(f"write_{name}", (path, text), e.errno or 0) from None
-    finally:
-        os.close(fd)
 
 
 def write_setgroups(pid: int, value: str = "deny") -> None:
