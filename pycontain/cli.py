@@ -36,7 +36,13 @@ RUN_OPTIONS = {
                               "(unlike docker's --memory-swap, swap only, not memory + swap)"),
     "--pids-limit": ("N", "pids.max: how many processes and threads the container may hold"),
     "--map-root": ("UID", "with a user namespace, map root and 65535 more ids inside to UID "
-                          "and up outside (default 100000; implies --user-namespace)"),
+                          "and up outside (default 100000; implies --user-namespace); "
+                          "without root, only your own uid, which is the default then"),
+    "--boottime-offset": ("SECONDS", "with a time namespace, shift CLOCK_BOOTTIME, and so "
+                                     "/proc/uptime, by SECONDS (86400: booted a day earlier; "
+                                     "implies --time-namespace)"),
+    "--monotonic-offset": ("SECONDS", "with a time namespace, shift CLOCK_MONOTONIC by SECONDS "
+                                      "(implies --time-namespace)"),
 }
 #: the options of `pycontain run` that take no value: flag -> help. Both parsers read this too.
 RUN_FLAGS = {
@@ -45,6 +51,8 @@ RUN_FLAGS = {
     "--read-only": "make the rootfs read-only; /tmp stays a writable tmpfs (needs --rootfs)",
     "--user-namespace": "add a user namespace: root inside is an unprivileged uid outside "
                         "(see --map-root)",
+    "--time-namespace": "add a time namespace: the container's monotonic and boot-time clocks "
+                        "may be shifted, never the wall clock (see --boottime-offset)",
     "--no-overlay": "let the container write into the rootfs directory itself, instead of a "
                     "throw-away overlay that keeps it unchanged (needs --rootfs)",
 }
@@ -150,7 +158,37 @@ def _user_options(user_namespace: bool, map_root: str | None) -> dict[str, Any]:
 
     if not map_root.isdigit():
         raise SpecError("map-root", "a uid outside, such as 100000", map_root)
-    return {"user_namespace": True, "uid_map": [(0, int(map_root), 65536)]}
+    count = 65536 if os.geteuid() == 0 else 1
+    if count == 1 and int(map_root) != os.geteuid():
+        raise SpecError("map-root", f"your own uid, {os.geteuid()}, when not root", map_root,
+                        hint="without root, the kernel lets a process map only its own uid, "
+                             "once (lesson 09)")
+    return {"user_namespace": True, "uid_map": [(0, int(map_root), count)]}
+
+
+def _time_options(namespaces: str | None, time_namespace: bool, boottime: str | None,
+                  monotonic: str | None) -> dict[str, Any]:
+    """`--time-namespace`, `--boottime-offset S`, `--monotonic-offset S` as Spec options
+    (lesson 11); Spec checks the offsets' range.
+
+    >>> _time_options(None, False, "86400", None)["time_offsets"]
+    {'boottime': 86400.0}
+    """
+    offsets = {}
+    for clock, given in (("boottime", boottime), ("monotonic", monotonic)):
+        if given is None:
+            continue
+        try:
+            offsets[clock] = float(given)
+        except ValueError:
+            raise SpecError(f"{clock}-offset", "a number of seconds, such as 86400 or -3600",
+                            given) from None
+    if not (offsets or time_namespace):
+        return {"namespaces": namespaces}
+    from pycontain.spec import DEFAULT_NAMESPACES
+
+    chosen = ",".join(DEFAULT_NAMESPACES) if namespaces is None else namespaces
+    return {"namespaces": f"{chosen},time", "time_offsets": offsets or None}
 
 
 def _run(args: argparse.Namespace | SimpleNamespace) -> int:
@@ -164,17 +202,21 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
     # starts `/bin/true` in ~25 ms; a second interpreter alone costs ~20 ms here.
     try:
-        spec = runtime.Spec(command, namespaces=args.namespaces, hostname=args.hostname,
+        spec = runtime.Spec(command, hostname=args.hostname,
                             rootfs=args.rootfs, init=args.init, read_only=args.read_only,
                             overlay=bool(args.rootfs) and not args.no_overlay,
                             memory_max=args.memory, memory_high=args.memory_high,
                             memory_swap_max=args.memory_swap, pids_max=args.pids_limit,
-                            **_user_options(args.user_namespace, args.map_root))
+                            **_user_options(args.user_namespace, args.map_root),
+                            **_time_options(args.namespaces, args.time_namespace,
+                                            args.boottime_offset, args.monotonic_offset))
     except SpecError as e:
         from pycontain.cgroups.limits import FIELDS
 
         if e.parameter in FIELDS:
             e.add_note(f"given as {FIELDS[e.parameter][1]}")
+        elif e.parameter.startswith("time_offsets["):  # time_offsets['boottime']
+            e.add_note(f"given as --{e.parameter[14:-2]}-offset")
         raise
     container = runtime.spawn_forked(spec)
     interrupts = 0

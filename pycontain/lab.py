@@ -54,13 +54,16 @@ def host_allowed() -> bool:
     return os.environ.get(ALLOW_HOST_VARIABLE) == "1"
 
 
-def require_ready() -> None:
-    """The cheap checks every container start makes: root, and the lab VM (or permission)."""
-    if os.geteuid() != 0:
+def require_ready(user_namespace: bool = False) -> None:
+    """The cheap checks every container start makes: root, and the lab VM (or permission).
+
+    Without root only a rootless container starts: one with a user namespace, whose new
+    root may then create the other namespaces (lesson 09)."""
+    if os.geteuid() != 0 and not user_namespace:
         raise PreflightError(
             f"pycontain needs root to create namespaces (running as uid {os.geteuid()})",
             hint="inside the lab VM the notebooks already run as root; on the command line use "
-                 "`sudo` (lesson 00)")
+                 "`sudo` (lesson 00), or run rootless with `--user-namespace` (lesson 09)")
     if not (in_lab_vm() or host_allowed()):
         raise PreflightError("this machine is not the pycontain lab VM", hint=GET_INTO_THE_VM)
 
@@ -89,7 +92,9 @@ def preflight() -> list[Check]:
     checks = []
     uid = os.geteuid()
     checks.append(Check("root", uid == 0, f"running as uid {uid}",
-                        "run as root: the lab VM's Jupyter does; elsewhere use sudo"))
+                        "run as root: the lab VM's Jupyter does; elsewhere use sudo "
+                        "(without root only rootless runs work: `pycontain run "
+                        "--user-namespace`, no limits)"))
     lab = in_lab_vm()
     checks.append(Check(
         "lab VM", lab or host_allowed(),

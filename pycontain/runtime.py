@@ -17,10 +17,10 @@ import sys
 from collections import namedtuple
 from collections.abc import Callable, Collection
 
+from pycontain import fresh_python
 from pycontain.errors import from_wire
 from pycontain.spec import (  # noqa: F401  (the namespace sets: re-exported)
     DEFAULT_NAMESPACES,
-    LATER_NAMESPACES,
     SUPPORTED_NAMESPACES,
     Spec,
 )
@@ -41,12 +41,8 @@ if TYPE_CHECKING:
 # the values of subprocess.PIPE and subprocess.DEVNULL, which `spawn` passes on to it
 PIPE, DEVNULL = -1, -3
 
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# -I -S: no site-packages scan, no user site, no PYTHON* variables: the lean start-up is most of a
-# container's start-up time (notes/reference-runtimes.md). The package is found by path instead.
-# Appended, not prepended: the standard library is searched first, and nothing in the
-# checkout can shadow it.
-_BOOT = f"import sys;sys.path.append({_PACKAGE_PARENT!r});from pycontain.init import main;main()"
+#: the container's first process: a fresh, lean interpreter (pycontain.fresh_python)
+_INIT = fresh_python("from pycontain.init import main;main()")
 
 
 def __getattr__(name: str) -> Any:
@@ -223,7 +219,7 @@ def spawn(argv: Collection[str] | Spec, *, stdin: Any = DEVNULL, stdout: Any = P
         import subprocess
 
         return subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _BOOT, str(spec_r), str(report_w)],
+            [*_INIT, str(spec_r), str(report_w)],
             pass_fds=(spec_r, report_w), stdin=stdin, stdout=stdout, stderr=stderr, text=True)
 
     return _start(spec, start, on_created)
@@ -247,7 +243,7 @@ def spawn_forked(argv: Collection[str] | Spec, **options: Any) -> Container:
         for stream in (sys.stdout, sys.stderr):  # or the child could write our buffers again
             stream.flush()
         pid = os.fork()
-        if pid == 0:  # the child: what `python -I -S -c _BOOT` would do, without starting up
+        if pid == 0:  # the child: what the `_INIT` interpreter would do, without starting up
             try:
                 os.close(spec_w)  # so that init sees EOF on the spec pipe if we die, as in spawn
                 os.close(report_r)
@@ -302,7 +298,7 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse."""
     from pycontain import lab
 
-    lab.require_ready()
+    lab.require_ready(user_namespace="user" in spec.namespaces)
     cgroup = None
     if spec.limits:
         cgroup, on_created = _cgroup_for(spec.limits, on_created)

@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 SUPPORTED_NAMESPACES = frozenset({"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"})
 #: what a container gets unless told otherwise: cgroup and time are opt-in, as in Docker
 DEFAULT_NAMESPACES = frozenset({"ipc", "mnt", "net", "pid", "uts"})
-#: the namespaces still to come, and the lesson that brings each
-LATER_NAMESPACES: dict[str, str] = {}
 
 
 def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) -> Limits | None:
@@ -52,6 +50,10 @@ def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) 
         chosen = limits
     else:
         raise SpecError("limits", "a Limits(...) or a dict of its fields", limits)
+    if chosen and os.geteuid() != 0:
+        raise SpecError("limits", "set only when pycontain runs as root", chosen.settings(),
+                        hint="limits need a cgroup of the container's own, and only root may "
+                             "create one here: a rootless run has none (lessons 09, 12)")
     if chosen:
         chosen.check_host(detect())
     return chosen or None
@@ -65,9 +67,6 @@ def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
     chosen = frozenset(namespaces)
     accepted = f"a subset of {{{', '.join(sorted(SUPPORTED_NAMESPACES))}}}"
     for name in sorted(chosen):
-        if name in LATER_NAMESPACES:
-            raise SpecError("namespaces", accepted, name,
-                            hint=f"the {name} namespace arrives in lesson {LATER_NAMESPACES[name]}")
         if name not in SUPPORTED_NAMESPACES:
             raise SpecError("namespaces", accepted, name,
                             hint="namespace names are those of /proc/self/ns (lesson 01)")
@@ -100,6 +99,11 @@ def _id_maps(uid_map: Collection[Any] | None, gid_map: Collection[Any] | None,
         return None
     from pycontain.namespaces import user
 
+    if os.geteuid() != 0:  # rootless: only the caller's own ids, one line each
+        from pycontain.namespaces import rootless
+
+        uids, gids = rootless.own_maps(uid_map, gid_map)
+        return tuple(tuple(m) for m in uids), tuple(tuple(m) for m in gids)
     uids = user.validate_map("uid_map", user.DEFAULT_MAP if uid_map is None else uid_map)
     gids = uids if gid_map is None else user.validate_map("gid_map", gid_map)
     return tuple(tuple(m) for m in uids), tuple(tuple(m) for m in gids)
