@@ -26,19 +26,22 @@ __version__ = "0.1.0"
 PACKAGE_PARENT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 
 
-def fresh_python(statement: str, *args: str, site: bool = False) -> list[str]:
+def fresh_python(statement: str, *args: str, same_path: bool = False) -> list[str]:
     """The argv of a new, lean interpreter that imports pycontain by path and runs `statement`.
 
     `-I -S`: no site-packages scan, no user site, no PYTHON* variables: the lean start-up is most
-    of a container's start-up time (notes/reference-runtimes.md); `site=True` keeps
-    site-packages for code that needs a dependency. The package path is appended, not
-    prepended: the standard library is searched first and nothing in the checkout shadows it.
+    of a container's start-up time (notes/reference-runtimes.md). The package path is appended,
+    not prepended: the standard library is searched first and nothing in the checkout shadows
+    it. `same_path=True` gives the new interpreter this one's whole import path instead (for
+    code that needs a dependency, wherever this process found it: venv, PYTHONPATH, ...).
     """
     import sys
 
-    flags = ["-I"] if site else ["-I", "-S"]
-    return [sys.executable, *flags, "-c",
-            f"import sys;sys.path.append({PACKAGE_PARENT!r});{statement}", *args]
+    path = [p for p in sys.path if p] if same_path else []  # '': the cwd, never wanted
+    setup = f"sys.path[:]={[*path, PACKAGE_PARENT]!r}" if same_path else \
+        f"sys.path.append({PACKAGE_PARENT!r})"
+    return [sys.executable, "-I", "-S", "-c", f"import sys;{setup};{statement}", *args]
+
 
 _EXPORTS = {
     "run": "runtime", "spawn": "runtime", "Spec": "runtime", "Result": "runtime",

@@ -43,7 +43,14 @@ RUN_OPTIONS = {
                                      "implies --time-namespace)"),
     "--monotonic-offset": ("SECONDS", "with a time namespace, shift CLOCK_MONOTONIC by SECONDS "
                                       "(implies --time-namespace)"),
+    "--network": ("MODE", "none (default: an own network namespace with only lo, down), "
+                          "bridge (eth0 on pycontain-br0, 10.207.0.0/24 or $PYCONTAIN_SUBNET, "
+                          "with NAT out) or host (the host's network)"),
+    "--publish": ("HOST:CONTAINER[/tcp|udp]", "-p: forward a host port to the container "
+                                              "(DNAT; repeatable; needs --network bridge)"),
 }
+#: options given more than once collect a list; their short spellings
+RUN_REPEATED = {"--publish": "-p"}
 #: the options of `pycontain run` that take no value: flag -> help. Both parsers read this too.
 RUN_FLAGS = {
     "--init": "run a minimal init as PID 1 that reaps zombies and forwards signals; "
@@ -89,8 +96,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run CMD as the first process of a new container, like `docker run`.")
     for flag, (metavar, text) in RUN_OPTIONS.items():
-        run.add_argument(flag, metavar=metavar, help=text.format(supported=supported,
-                                                                     default=default))
+        short = [RUN_REPEATED[flag]] if flag in RUN_REPEATED else []
+        run.add_argument(*short, flag, metavar=metavar,
+                         action="append" if short else "store",
+                         help=text.format(supported=supported, default=default))
     for flag, text in RUN_FLAGS.items():
         run.add_argument(flag, action="store_true", help=text)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
@@ -140,9 +149,14 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
             options[words.pop(0)[2:].replace("-", "_")] = True
             continue
         flag, equals, value = words.pop(0).partition("=")
+        flag = {short: long for long, short in RUN_REPEATED.items()}.get(flag, flag)
         if flag not in RUN_OPTIONS or not (equals or words):
             return None
-        options[flag[2:].replace("-", "_")] = value if equals else words.pop(0)
+        name, value = flag[2:].replace("-", "_"), value if equals else words.pop(0)
+        if flag in RUN_REPEATED:
+            options[name] = [*(options[name] or []), value]  # type: ignore[misc]
+        else:
+            options[name] = value
     return SimpleNamespace(verb="run", **options, command=argv[end + 1:])
 
 
@@ -167,7 +181,7 @@ def _user_options(user_namespace: bool, map_root: str | None) -> dict[str, Any]:
 
 
 def _time_options(namespaces: str | None, time_namespace: bool, boottime: str | None,
-                  monotonic: str | None) -> dict[str, Any]:
+                  monotonic: str | None, network: str | None = None) -> dict[str, Any]:
     """`--time-namespace`, `--boottime-offset S`, `--monotonic-offset S` as Spec options
     (lesson 11); Spec checks the offsets' range.
 
@@ -187,8 +201,24 @@ def _time_options(namespaces: str | None, time_namespace: bool, boottime: str | 
         return {"namespaces": namespaces}
     from pycontain.spec import DEFAULT_NAMESPACES
 
-    chosen = ",".join(DEFAULT_NAMESPACES) if namespaces is None else namespaces
+    default = DEFAULT_NAMESPACES - {"net"} if network == "host" else DEFAULT_NAMESPACES
+    chosen = ",".join(sorted(default)) if namespaces is None else namespaces
     return {"namespaces": f"{chosen},time", "time_offsets": offsets or None}
+
+
+def _network_options(network: str | None, publish: list[str] | None) -> dict[str, Any]:
+    """`--network MODE` and `-p HOST:CONTAINER` as Spec options (lesson 08); none given:
+    nothing, so that the default start never loads the network code.
+
+    >>> _network_options(None, None), _network_options("bridge", ["8080:80"])
+    ({}, {'network': 'bridge', 'publish': ['8080:80']})
+    """
+    options: dict[str, Any] = {}
+    if network is not None:
+        options["network"] = network
+    if publish:
+        options["publish"] = publish
+    return options
 
 
 def _run(args: argparse.Namespace | SimpleNamespace) -> int:
@@ -208,8 +238,10 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                             memory_max=args.memory, memory_high=args.memory_high,
                             memory_swap_max=args.memory_swap, pids_max=args.pids_limit,
                             **_user_options(args.user_namespace, args.map_root),
+                            **_network_options(args.network, args.publish),
                             **_time_options(args.namespaces, args.time_namespace,
-                                            args.boottime_offset, args.monotonic_offset))
+                                            args.boottime_offset, args.monotonic_offset,
+                                            args.network))
     except SpecError as e:
         from pycontain.cgroups.limits import FIELDS
 

@@ -179,6 +179,17 @@ HINTS: dict[tuple[str, str], str] = {
         "(cgroup.events says populated 0, cgroup.procs is empty), remove children first "
         "(lesson 12)"
     ),
+    ("RTM_NEWLINK", "EEXIST"): (
+        "a link of that name exists already in that network namespace; `ip -br link` lists "
+        "them, and `pycontain cleanup` removes pycontain- leftovers (lesson 08)"
+    ),
+    ("RTM_NEWLINK", "ENODEV"): (
+        "no link of that name in that network namespace: a veth goes with its container's "
+        "namespace; `ip -br link` lists what is there (lesson 08)"
+    ),
+    ("RTM_NEWADDR", "EEXIST"): (
+        "that address is on the link already; pick another one or delete it first (lesson 08)"
+    ),
     ("fork", "ENOMEM"): (
         "not out of memory: the PID namespace's init (PID 1) has exited, and a namespace without "
         "its init takes no new process; start a new container (lesson 03)"

@@ -270,7 +270,8 @@ def table(checks: list[Check] | None = None) -> Table:
 def leftovers() -> list[str]:
     """Everything named `pycontain-…` still on this machine: mounts, temp dirs, netns, links,
     cgroups below this process's own cgroup, and in this IPC namespace SysV segments with a
-    pycontain key (0x7063xxxx) and POSIX queues `/pycontain-…` (where /dev/mqueue is mounted)."""
+    pycontain key (0x7063xxxx) and POSIX queues `/pycontain-…` (where /dev/mqueue is mounted);
+    the bridge network's saved state and its nft table `ip pycontain`."""
     import tempfile
     from pathlib import Path
 
@@ -288,7 +289,16 @@ def leftovers() -> list[str]:
     found += [f"cgroup {p}" for p in _own_cgroups()]
     found += [f"shm {s.shmid}" for s in ipc.segments() if s.key in ipc.KEYS]
     found += [f"mqueue {p}" for p in sorted(Path("/dev/mqueue").glob(f"{PREFIX}*"))]
+    found += _network_leftovers()
     return found
+
+
+def _network_leftovers() -> list[str]:
+    """The bridge network's state (saved ip_forward, records) and its nft table (lesson 08)."""
+    from pycontain import bridge, nft
+
+    found = [f"netstate {bridge.STATE}"] if bridge.STATE.exists() else []
+    return found + ([f"nft table {nft.TABLE}"] if nft.table_exists() else [])
 
 
 def _own_cgroups() -> list[Path]:
@@ -342,6 +352,14 @@ def sweep() -> list[str]:
                 syscalls.shmctl(int(target), syscalls.IpcCmd.IPC_RMID)
             elif kind == "mqueue":
                 os.unlink(target)  # a file of the mqueue filesystem: unlink is mq_unlink(3)
+            elif kind == "netstate":  # the bridge, the nft table, ip_forward as it was
+                from pycontain import bridge
+
+                bridge.teardown()
+            elif kind == "nft":
+                from pycontain import nft
+
+                nft.remove()
             report.append(f"removed {item}")
         except Exception as e:  # report and go on, like Lab.close()
             report.append(f"could not remove {item}: {e}, ignoring")

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pycontain import layers, procfs
+    from pycontain.bridge import Attachment
     from pycontain.cgroups import Cgroup
     from pycontain.cgroups.limits import Limits
 
@@ -119,6 +120,7 @@ class Container:
         self.result: Result | None = None
         self.layer: layers.WritableLayer | None = None  # set by _start when spec.overlay
         self.cgroup: Cgroup | None = None  # set by _start when spec.limits: lessons 12-14
+        self.network: Attachment | None = None  # set by _start for network="bridge": lesson 08
 
     def __repr__(self) -> str:
         state = "running" if self.running else "ended"
@@ -178,6 +180,8 @@ class Container:
                              self.spec.limits.settings() if self.spec.limits else None)
         if self.cgroup is not None:
             self.cgroup.remove()  # kills what is left, waits until empty, rmdir depth-first
+        if self.network is not None:
+            self.network.release()  # the veth; with the last container the bridge and NAT
         return self.result
 
     def _cgroup_report(self) -> tuple[int, int | None]:
@@ -302,6 +306,12 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     cgroup = None
     if spec.limits:
         cgroup, on_created = _cgroup_for(spec.limits, on_created)
+    network = None
+    if spec.network == "bridge":  # wired at "created", before the command runs (lesson 08)
+        from pycontain import bridge
+
+        network = bridge.Attachment(spec.subnet or bridge.DEFAULT_SUBNET, spec.publish)
+        on_created = bridge.hook(network, on_created)
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
     layer = None
@@ -323,6 +333,8 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
             layer.discard()
         if cgroup is not None:
             cgroup.remove()
+        if network is not None:
+            network.release()
         os.close(spec_w)
         os.close(report_r)
         raise
@@ -336,6 +348,8 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
             layer.discard()  # init failed and was reaped: its mount namespace, and mount, went
         if cgroup is not None:
             cgroup.remove()
+        if network is not None:
+            network.release()
         raise
     finally:
         os.close(spec_w)
@@ -343,6 +357,7 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     container = Container(spec, pid, process)
     container.layer = layer
     container.cgroup = cgroup
+    container.network = network
     return container
 
 

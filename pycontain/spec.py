@@ -164,11 +164,19 @@ class Spec:
         time_offsets: shift the container's clocks, `{"boottime": 86400}` for a container
             that booted a day ago (lesson 11): seconds for "monotonic" and "boottime", at most
             ten years either way; needs the time namespace. The wall clock is never shifted.
+        network: "none" (the default with 'net' among the namespaces: its own network
+            namespace, only `lo`, down), "bridge" (eth0 on the pycontain-br0 bridge, with an
+            address, a default route and outbound NAT) or "host" (the host's network, no net
+            namespace); lesson 08.
+        publish: host ports forwarded to the container, `["8080:80", (5353, 53, "udp")]`
+            (DNAT, like `docker run -p`); needs network="bridge".
+        subnet: the bridge's private IPv4 subnet (default $PYCONTAIN_SUBNET or 10.207.0.0/24);
+            refused when a route of the host overlaps it. Needs network="bridge".
     """
 
     __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
                  "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
-                 "executable")
+                 "network", "publish", "subnet", "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -183,6 +191,9 @@ class Spec:
     limits: Limits | None
     time_offsets: dict[str, float]
     id_maps: tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]] | None
+    network: str | None
+    publish: tuple[tuple[int, int, str], ...]
+    subnet: str | None
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
@@ -198,10 +209,17 @@ class Spec:
                  pids_max: str | int | None = None,
                  time_offsets: Mapping[str, float] | None = None,
                  user_namespace: bool = False, uid_map: Collection[Any] | None = None,
-                 gid_map: Collection[Any] | None = None) -> None:
+                 gid_map: Collection[Any] | None = None, network: str | None = None,
+                 publish: Collection[Any] = (), subnet: str | None = None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)
+        ports: tuple[tuple[int, int, str], ...] = ()
+        if network is not None or publish or subnet is not None:  # lesson 08; else stay cheap
+            from pycontain.namespaces import net
+
+            chosen, network, ports, subnet = net.validate(network, publish, subnet, chosen,
+                                                          namespaces is not None)
         if not isinstance(user_namespace, bool):
             raise SpecError("user_namespace", "True or False", user_namespace)
         if user_namespace:
@@ -267,6 +285,9 @@ class Spec:
         set_(self, "limits", chosen_limits)
         set_(self, "time_offsets", offsets)
         set_(self, "id_maps", id_maps)
+        set_(self, "network", network)  # None: as the namespaces say ("none" with net)
+        set_(self, "publish", ports)
+        set_(self, "subnet", subnet)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:

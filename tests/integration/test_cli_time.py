@@ -63,3 +63,12 @@ def test_the_flags_are_in_the_help(cli):
     done = cli("run", "--help")
     for flag in ("--time-namespace", "--boottime-offset SECONDS", "--monotonic-offset SECONDS"):
         assert flag in done.stdout
+
+
+def test_an_offset_with_the_hosts_network_keeps_the_host_network(cli):
+    done = cli("run", "--network", "host", "--boottime-offset", str(DAY), "--", "readlink",
+               "/proc/self/ns/net", "/proc/self/ns/time")
+    assert done.returncode == 0, done.stderr
+    net, timens = done.stdout.splitlines()
+    assert net == f"net:[{procfs.namespace('self', 'net').inode}]"  # the host's network
+    assert timens != f"time:[{procfs.namespace('self', 'time').inode}]"

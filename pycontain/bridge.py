@@ -1,0 +1,160 @@
+"""The bridge network: containers wired to `pycontain-br0`, one veth each (lesson 08).
+
+The first container on the bridge creates it (with the subnet's first address), turns on IPv4
+forwarding and writes the nft table; each container gets a veth pair whose host end
+`pycontain-xxxxx` is a bridge port and whose other end is born inside its network namespace as
+`eth0`, with the next free address and a default route via the bridge; the last one to go takes
+the bridge, the table and ip_forward back. Which containers are attached is kept in
+/run/pycontain-net (one JSON record each, under flock(2)), so that separate `pycontain run`
+processes share the bridge and `pycontain cleanup` can repair a crashed run.
+
+Docker's default `bridge` network (docker0, 172.17.0.0/16) and the CNI `bridge` plugin do the
+same. See also: bridge(8), veth(4), ip-link(8), nft(8).
+Left out: IPAM beyond "next free address", several bridges, IPv6.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+from pathlib import Path
+
+from pycontain.errors import SpecError
+from pycontain.namespaces.net import BRIDGE, DEFAULT_SUBNET, PREFIX, in_netns  # noqa: F401
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+    from typing import Any
+
+STATE = Path("/run/pycontain-net")  # one JSON record per attached container, ip_forward, lock
+
+
+def _exists(link: str) -> bool:
+    """Whether the host's network namespace has `link` (sysfs lists it: no netlink needed)."""
+    return os.path.exists(f"/sys/class/net/{link}")
+
+
+def records() -> list[dict[str, Any]]:
+    """The containers attached to the bridge, one record each (a crashed run's included)."""
+    return [json.loads(p.read_text()) for p in sorted(STATE.glob(f"{PREFIX}*.json"))]
+
+
+class _Locked:
+    """flock(2) on the state directory: two `pycontain run` never pick the same address."""
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        STATE.mkdir(mode=0o700, exist_ok=True)
+        self.fd = os.open(STATE / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+class Attachment:
+    """One container's place on the bridge: its veth, address and published ports.
+
+    `attach(pid)` runs at the "created" sync point (runtime's on_created chain); `release()`
+    runs when the container has ended, and takes the bridge, the nft table and ip_forward back
+    with the last container."""
+
+    def __init__(self, subnet: str, publish: Collection[tuple[int, int, str]] = ()) -> None:
+        self.subnet = ipaddress.IPv4Network(subnet)
+        self.publish = [list(p) for p in publish]
+        self.veth: str | None = None
+        self.address: str | None = None  # the container's, without the prefix length
+
+    def __repr__(self) -> str:
+        return f"<Attachment {self.veth} {self.address} publish={self.publish}>"
+
+    def attach(self, pid: int) -> None:
+        with _Locked():
+            try:
+                self._attach(pid)
+            except BaseException:
+                self._detach()
+                raise
+
+    def _attach(self, pid: int) -> None:
+        from pycontain import nft
+
+        gateway = str(next(self.subnet.hosts()))
+        for stale in [r for r in records() if not _exists(r["veth"])]:  # died with its netns
+            (STATE / f"{stale['veth']}.json").unlink(missing_ok=True)
+        used = {r["address"] for r in records()} | {gateway}
+        self.address = next((str(a) for a in self.subnet.hosts() if str(a) not in used), None)
+        if self.address is None:
+            raise SpecError("subnet", "a subnet with a free address", str(self.subnet))
+        self.veth = f"{PREFIX}{secrets.token_hex(3)[:5]}"
+        (STATE / f"{self.veth}.json").write_text(json.dumps(
+            {"veth": self.veth, "pid": pid, "address": self.address,
+             "subnet": str(self.subnet), "publish": self.publish}))
+        first = [] if _exists(BRIDGE) else [  # the first container makes the bridge
+            ["bridge", BRIDGE, f"{gateway}/{self.subnet.prefixlen}"]]
+        # One helper process does both sides: the veth's peer is born inside the container's
+        # namespace as eth0 (never on the host), then the helper enters that namespace too.
+        in_netns(None, *first, ["veth", self.veth, pid], ["master", self.veth, BRIDGE],
+                 ["enter", pid], ["up", "lo"],
+                 ["address", "eth0", f"{self.address}/{self.subnet.prefixlen}"],
+                 ["up", "eth0"], ["route", gateway])
+        nft.forwarding_on()
+        nft.apply(records(), BRIDGE)
+
+    def release(self) -> None:
+        """Remove the veth and the record; with the last container, the bridge, the nft table
+        and the saved ip_forward too. Idempotent."""
+        if self.veth is not None:
+            with _Locked():
+                self._detach()
+
+    def _detach(self) -> None:
+        if self.veth is None:
+            return
+        if _exists(self.veth):  # else gone already, with the container's namespace
+            in_netns(None, ["delete", self.veth])
+        (STATE / f"{self.veth}.json").unlink(missing_ok=True)
+        self.veth = None
+        if not records():
+            teardown()
+        else:
+            from pycontain import nft
+
+            nft.apply(records(), BRIDGE)
+
+
+def teardown() -> list[str]:
+    """Remove the bridge and the nft table, restore ip_forward and drop the state: what the
+    last container's release does, and `pycontain cleanup` after a crash. Returns what it did."""
+    from pycontain import nft
+
+    done = []
+    if _exists(BRIDGE):  # its ports went with their containers' namespaces
+        in_netns(None, ["delete", BRIDGE])
+        done.append(f"removed link {BRIDGE}")
+    if nft.table_exists():
+        nft.remove()
+        done.append(f"removed nft table {nft.TABLE}")
+    restored = nft.forwarding_restore()
+    if restored is not None:
+        done.append(f"restored net.ipv4.ip_forward = {restored}")
+    for path in STATE.glob("*"):
+        path.unlink()
+    if STATE.exists():
+        STATE.rmdir()
+    return done
+
+
+def hook(attachment: Attachment, then: Callable[[int], None] | None) -> Callable[[int], None]:
+    """The on_created hook: wire the container, then run `then` (cgroup placement, ...)."""
+
+    def created(pid: int) -> None:
+        attachment.attach(pid)
+        if then is not None:
+            then(pid)
+
+    return created

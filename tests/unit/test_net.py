@@ -1,0 +1,75 @@
+"""Lesson 08 without the kernel: parsing network options, and the nft ruleset they become."""
+
+from __future__ import annotations
+
+import pytest
+
+from pycontain import nft
+from pycontain.cli import _quick_run_args
+from pycontain.errors import SpecError
+from pycontain.namespaces import net
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("8080:80", (8080, 80, "tcp")),
+    ("5353:53/udp", (5353, 53, "udp")),
+    ((8080, 80), (8080, 80, "tcp")),
+    ([1, 65535, "udp"], (1, 65535, "udp")),
+])
+def test_published_ports_parse(given, expected):
+    assert net.parse_port(given) == expected
+
+
+@pytest.mark.parametrize("given", ["8080", "8080:80:1", "http:80", "0:80", "8080:65536",
+                                   "8080:80/sctp", "", (8080,), 8080, "-1:80"])
+def test_malformed_published_ports_name_the_parameter_and_the_form(given):
+    with pytest.raises(SpecError) as caught:
+        net.parse_port(given)
+    assert caught.value.parameter == "publish" and "HOST:CONTAINER" in str(caught.value)
+
+
+@pytest.mark.parametrize("mode", ["bridged", "", None, "Host"])
+def test_unknown_modes_are_refused(mode):
+    with pytest.raises(SpecError, match="one of none, bridge, host"):
+        net.validate_mode(mode)
+
+
+@pytest.mark.parametrize("subnet", ["10.207.0.0/33", "10.207.0.1/24", "8.8.8.0/24",
+                                    "10.0.0.0/8", "10.207.0.0/30", "fd00::/64"])
+def test_bad_subnets_are_refused(subnet):
+    with pytest.raises(SpecError) as caught:
+        net.validate_subnet(subnet)
+    assert caught.value.parameter == "subnet"
+
+
+def test_the_namespaces_follow_the_mode():
+    def chosen(network, namespaces=frozenset({"net", "uts"}), given=False):
+        return net.validate(network, (), None, frozenset(namespaces), given)[:2]
+
+    assert chosen(None) == ({"net", "uts"}, "none")
+    assert chosen(None, {"uts"}) == ({"uts"}, "host")
+    assert chosen("host") == ({"uts"}, "host")
+    assert chosen("none", {"uts"}) == ({"net", "uts"}, "none")
+    with pytest.raises(SpecError, match="without 'net'"):
+        chosen("host", given=True)
+
+
+def test_the_ruleset_masquerades_each_subnet_once_and_dnats_each_port():
+    records = [{"address": "10.207.0.2", "subnet": "10.207.0.0/24", "publish": []},
+               {"address": "10.207.0.3", "subnet": "10.207.0.0/24",
+                "publish": [[8080, 80, "tcp"], [5353, 53, "udp"]]}]
+    rules = nft.render(records, "pycontain-br0")
+    assert rules.count("masquerade") == 1
+    assert rules.count("udp dport 5353 dnat to 10.207.0.3:53") == 2  # prerouting and output
+    assert rules.startswith("table ip pycontain {}\nflush table ip pycontain\n")
+
+
+def test_no_container_leaves_empty_chains():
+    assert "dnat" not in nft.render([], "pycontain-br0")
+
+
+def test_the_quick_parser_collects_repeated_publish_options():
+    args = _quick_run_args(["run", "--network", "bridge", "-p", "8080:80", "--publish=53:53/udp",
+                            "--", "true"])
+    assert args is not None
+    assert (args.network, args.publish) == ("bridge", ["8080:80", "53:53/udp"])
