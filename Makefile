@@ -6,14 +6,16 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8888
 # Debian packages the lessons and tests use (installed with apt-get when missing)
-DEBS := busybox-static iproute2
+DEBS := busybox-static iproute2 nftables
 
-.PHONY: help lab test test-cgroup2 notebooks lint cleanup bench rootfs debs
+.PHONY: help lab test test-cgroup2 test-vagrant offline-bundle notebooks lint cleanup bench rootfs debs
 
 help:
 	@echo "make lab        set up everything and start JupyterLab on http://$(HOST):$(PORT)"
 	@echo "make test       install what the tests need and run all of them"
 	@echo "make test-cgroup2  run the kernel tests again in a throw-away cgroup-v2 VM (qemu)"
+	@echo "make test-vagrant  bring the lab VM up for real (vagrant + libvirt, offline) and check it"
+	@echo "make offline-bundle  the .debs and wheels to provision the lab VM without network (USB)"
 	@echo "make notebooks  regenerate notebooks/ from lessons/"
 	@echo "make lint       ruff and mypy"
 	@echo "make cleanup    remove every pycontain- leftover"
@@ -67,6 +69,17 @@ CGROUP_SUITE := tests/integration/test_cgroups.py tests/integration/test_cgroupn
 test-cgroup2: $(VENV)/.dev
 	bash tools/cgroup2-guest/run.sh tests/integration --nbval-lax notebooks/solutions
 	PYCONTAIN_VM_CGROUP=delegated bash tools/cgroup2-guest/run.sh $(CGROUP_SUITE)
+
+# The lab VM (vagrant/), for real: static checks, then `vagrant up` of vagrant/Vagrantfile with
+# libvirt in a network namespace, a locally built Debian 13 box, provisioning offline from the
+# bundle; checks inside; provision again (nothing changes); destroy (tools/lab-vm/test-vagrant.sh).
+test-vagrant: $(VENV)/bin/activate
+	bash tools/lab-vm/test-vagrant.sh
+
+# Everything vagrant/provision.sh downloads, for a Debian 13 amd64 guest, into vagrant/bundle/
+# (`vagrant up` uses it when present; hand it out on USB sticks). Needs the network.
+offline-bundle: $(VENV)/bin/activate
+	bash tools/lab-vm/offline-bundle.sh
 
 notebooks: $(VENV)/.dev
 	$(PY) tools/notebooks.py build

@@ -28,7 +28,7 @@ ip link set lo up
 hostname guest
 echo "guest: $(uname -r), $(python3 --version), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control), tests in $(cut -d: -f3 /proc/self/cgroup)"
 
-cd /mnt/project
+cd /mnt/project || exit 1
 # The checkout is read-only: no bytecode, no pytest cache. The tests run as on the host.
 eval "set -- $(cat /mnt/results/args)"
 export HOME=/root MPLCONFIGDIR=/tmp/matplotlib MPLBACKEND=Agg

@@ -21,31 +21,15 @@ cache=${PYCONTAIN_VM_CACHE:-/var/cache/pycontain/cgroup2-guest}
 timeout_s=${PYCONTAIN_VM_TIMEOUT:-2700}
 suite=trixie
 # what the image holds; bump when the image recipe below changes
-recipe=5
-debs=linux-image-amd64,initramfs-tools,kmod,udev,python3,python3-venv,procps,util-linux,iproute2,busybox-static,libc-bin
-# what the guest's tests and notebooks import: pytest, nbval and a Jupyter kernel, matplotlib
-wheels=(pytest nbval ipykernel nbclient nbformat matplotlib ipywidgets)
+recipe=6
+debs=linux-image-amd64,initramfs-tools,kmod,udev,python3,python3-venv,procps,util-linux,iproute2,nftables,busybox-static,libc-bin
+# what the guest's tests and notebooks import: pytest, nbval and a Jupyter kernel, matplotlib,
+# and pycontain's one dependency, pyroute2 (lesson 08)
+wheels=(pytest nbval ipykernel nbclient nbformat matplotlib ipywidgets pyroute2)
 
-log() { printf 'cgroup2-guest: %s\n' "$*" >&2; }
-
-need() {
-  local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-}
-
-# The Debian mirror this host's apt already uses (the guest is built from the same registry).
-mirror() {
-  local uri
-  uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -n1)
-  [[ -n $uri ]] || uri=$(grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}' | grep -v security | head -n1)
-  [[ -n $uri ]] || { log "no Debian mirror found in /etc/apt"; exit 2; }
-  echo "$uri"
-}
+log_tag=cgroup2-guest
+# shellcheck source=tools/lab-vm/common.sh
+source "$project/tools/lab-vm/common.sh"  # log, die, need, mirror
 
 build_image() {
   local root="$cache/root.partial"
