@@ -47,8 +47,8 @@ def draw(view: dict[str, Any]) -> Picture:
     bridges = [link for link in view["host"] if link["kind"] == "bridge"]
     by_index = {link["index"]: link for link in view["host"]}
     for bridge in bridges:
-        ax.text(0.5, height / 2, _label(bridge), fontsize=8, va="center",
-                bbox={"boxstyle": "round", "fc": "#ffe8b0"})
+        ax.text(2.3, height / 2, _label(bridge), fontsize=8, va="center", ha="right", ma="left",
+                bbox={"boxstyle": "round", "fc": "#ffe8b0"})  # its ports' lines start at 2.4
     for row, (name, links) in enumerate(boxes):
         y = height - 1 - 2 * row
         ax.add_patch(_box((6.2, y - 0.8), 3.7, 1.6, "#eaf6ea"))
