@@ -8,7 +8,6 @@ import pytest
 
 from pycontain import lab
 
-
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 
 
