@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable
 
 from pycontain import nft
-from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.checks import Passed, attempt, expect
 from pycontain.lab import Lab
 from pycontain.namespaces import net
 from pycontain.runtime import Container
@@ -44,17 +44,13 @@ def check_published(publish_page: Callable[[Lab, int], object], port: int) -> Pa
     """Call `publish_page(practice, port)`; it returns a running container on the bridge whose
     web server (port 80 inside) answers on host port `port`."""
     practice = Lab(check=False)
-    box: object = None
+    box: Container | None = None
     try:
-        try:
-            box = publish_page(practice, port)
-        except Exception as e:
-            raise CheckFailed(f"publish_page(practice, {port}) raised {type(e).__name__}: {e}"
-                              ) from e
-        expect(isinstance(box, Container) and box.running,
-               f"publish_page returned {box!r}: return the container you started with "
-               "pycontain.spawn(...), still running its web server")
-        assert isinstance(box, Container)
+        box = attempt(f"publish_page(practice, {port})", publish_page, practice, port,
+                      returns=Container, instead="return the container you started with "
+                      "pycontain.spawn(...), still running its web server")
+        expect(box.running, "the container you returned has ended already: keep its web "
+                            "server running (httpd -f stays in the foreground)")
         expect(box.spec.network == "bridge" and box.network is not None,
                "the container has no network but its own loopback: start it with "
                "network='bridge'")
