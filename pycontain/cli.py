@@ -180,13 +180,13 @@ def _user_options(user_namespace: bool, map_root: str | None) -> dict[str, Any]:
     return {"user_namespace": True, "uid_map": [(0, int(map_root), count)]}
 
 
-def _time_options(namespaces: str | None, time_namespace: bool, boottime: str | None,
-                  monotonic: str | None, network: str | None = None) -> dict[str, Any]:
+def _time_options(time_namespace: bool, boottime: str | None,
+                  monotonic: str | None) -> dict[str, Any]:
     """`--time-namespace`, `--boottime-offset S`, `--monotonic-offset S` as Spec options
-    (lesson 11); Spec checks the offsets' range.
+    (lesson 11): an offset implies the time namespace; Spec checks the offsets' range.
 
-    >>> _time_options(None, False, "86400", None)["time_offsets"]
-    {'boottime': 86400.0}
+    >>> _time_options(False, "86400", None)
+    {'time_namespace': True, 'time_offsets': {'boottime': 86400.0}}
     """
     offsets = {}
     for clock, given in (("boottime", boottime), ("monotonic", monotonic)):
@@ -198,27 +198,8 @@ def _time_options(namespaces: str | None, time_namespace: bool, boottime: str | 
             raise SpecError(f"{clock}-offset", "a number of seconds, such as 86400 or -3600",
                             given) from None
     if not (offsets or time_namespace):
-        return {"namespaces": namespaces}
-    from pycontain.spec import DEFAULT_NAMESPACES
-
-    default = DEFAULT_NAMESPACES - {"net"} if network == "host" else DEFAULT_NAMESPACES
-    chosen = ",".join(sorted(default)) if namespaces is None else namespaces
-    return {"namespaces": f"{chosen},time", "time_offsets": offsets or None}
-
-
-def _network_options(network: str | None, publish: list[str] | None) -> dict[str, Any]:
-    """`--network MODE` and `-p HOST:CONTAINER` as Spec options (lesson 08); none given:
-    nothing, so that the default start never loads the network code.
-
-    >>> _network_options(None, None), _network_options("bridge", ["8080:80"])
-    ({}, {'network': 'bridge', 'publish': ['8080:80']})
-    """
-    options: dict[str, Any] = {}
-    if network is not None:
-        options["network"] = network
-    if publish:
-        options["publish"] = publish
-    return options
+        return {}
+    return {"time_namespace": True, "time_offsets": offsets or None}
 
 
 def _run(args: argparse.Namespace | SimpleNamespace) -> int:
@@ -232,16 +213,15 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
     # starts `/bin/true` in ~25 ms; a second interpreter alone costs ~20 ms here.
     try:
-        spec = runtime.Spec(command, hostname=args.hostname,
+        spec = runtime.Spec(command, namespaces=args.namespaces, hostname=args.hostname,
                             rootfs=args.rootfs, init=args.init, read_only=args.read_only,
                             overlay=bool(args.rootfs) and not args.no_overlay,
                             memory_max=args.memory, memory_high=args.memory_high,
                             memory_swap_max=args.memory_swap, pids_max=args.pids_limit,
+                            network=args.network, publish=args.publish or (),
                             **_user_options(args.user_namespace, args.map_root),
-                            **_network_options(args.network, args.publish),
-                            **_time_options(args.namespaces, args.time_namespace,
-                                            args.boottime_offset, args.monotonic_offset,
-                                            args.network))
+                            **_time_options(args.time_namespace, args.boottime_offset,
+                                            args.monotonic_offset))
     except SpecError as e:
         from pycontain.cgroups.limits import FIELDS
 

@@ -164,6 +164,8 @@ class Spec:
         time_offsets: shift the container's clocks, `{"boottime": 86400}` for a container
             that booted a day ago (lesson 11): seconds for "monotonic" and "boottime", at most
             ten years either way; needs the time namespace. The wall clock is never shifted.
+        time_namespace: add the time namespace (lesson 11) to the others; the same as "time"
+            among the namespaces.
         network: "none" (the default with 'net' among the namespaces: its own network
             namespace, only `lo`, down), "bridge" (eth0 on the pycontain-br0 bridge, with an
             address, a default route and outbound NAT) or "host" (the host's network, no net
@@ -207,7 +209,7 @@ class Spec:
                  memory_max: str | int | None = None, memory_high: str | int | None = None,
                  memory_swap_max: str | int | None = None,
                  pids_max: str | int | None = None,
-                 time_offsets: Mapping[str, float] | None = None,
+                 time_offsets: Mapping[str, float] | None = None, time_namespace: bool = False,
                  user_namespace: bool = False, uid_map: Collection[Any] | None = None,
                  gid_map: Collection[Any] | None = None, network: str | None = None,
                  publish: Collection[Any] = (), subnet: str | None = None) -> None:
@@ -220,10 +222,12 @@ class Spec:
 
             chosen, network, ports, subnet = net.validate(network, publish, subnet, chosen,
                                                           namespaces is not None)
-        if not isinstance(user_namespace, bool):
-            raise SpecError("user_namespace", "True or False", user_namespace)
-        if user_namespace:
-            chosen |= {"user"}
+        for name, wanted, kind in (("user_namespace", user_namespace, "user"),
+                                   ("time_namespace", time_namespace, "time")):
+            if not isinstance(wanted, bool):
+                raise SpecError(name, "True or False", wanted)
+            if wanted:
+                chosen |= {kind}
         id_maps = _id_maps(uid_map, gid_map, chosen)
         if hostname is not None:
             uts.validate_hostname(hostname)

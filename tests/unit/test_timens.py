@@ -64,3 +64,13 @@ def test_time_and_cgroup_are_opt_in():
 def test_a_frozen_namespace_error_has_a_hint():
     e = SyscallError("write timens_offsets", ("/proc/self/timens_offsets", ""), errno.EACCES)
     assert "before the first fork" in str(e)
+
+
+def test_time_namespace_adds_time_to_the_other_namespaces():
+    from pycontain.spec import DEFAULT_NAMESPACES
+
+    spec = Spec(["true"], time_namespace=True, time_offsets={"boottime": 60})
+    assert spec.namespaces == DEFAULT_NAMESPACES | {"time"}
+    assert Spec(["true"], namespaces="uts", time_namespace=True).namespaces == {"uts", "time"}
+    with pytest.raises(SpecError, match="`time_namespace` must be True or False"):
+        Spec(["true"], time_namespace="yes")
