@@ -26,7 +26,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from pycontain import fresh_python
 from pycontain.errors import SpecError, from_wire
@@ -282,13 +281,9 @@ def _helper() -> None:
 
 
 def bridge_network() -> ipaddress.IPv4Network | None:
-    """The subnet of pycontain-br0, read from its address; None without the bridge."""
-    if not (Path("/sys/class/net") / BRIDGE).exists():
-        return None
-    for link in links():
-        if link["name"] == BRIDGE and link["addresses"]:
-            return ipaddress.IPv4Interface(link["addresses"][0]).network
-    return None
+    """The subnet of pycontain-br0: the route the kernel made for its address (read from
+    /proc/net/route, no netlink helper process needed); None without the bridge."""
+    return next((route for route, dev in _routes() if dev == BRIDGE and route.prefixlen), None)
 
 
 # ---- links between the host and a namespace ----------------------------------------------------

@@ -227,6 +227,16 @@ def test_a_subnet_that_overlaps_a_route_of_the_host_is_refused(scratch):
     assert caught.value.parameter == "subnet"
 
 
+@needs_nft
+def test_while_the_bridge_runs_another_subnet_is_refused():
+    with pycontain.spawn(["sleep", "30"], network="bridge") as box:
+        assert net.bridge_network() == box.network.subnet  # read from the kernel's routes
+        with pytest.raises(SpecError, match="the subnet of the running bridge, 10.207.0.0/24"):
+            pycontain.Spec(["true"], network="bridge", subnet="10.208.0.0/24")
+        box.kill()
+    assert net.bridge_network() is None  # the bridge went with its last container
+
+
 def test_a_host_port_in_use_is_refused():
     with socket.socket() as listening:
         listening.bind(("0.0.0.0", 0))
