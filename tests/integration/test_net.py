@@ -164,6 +164,8 @@ def test_unplugging_the_host_end_stops_pings_and_plugging_resumes_them(scratch, 
                              network="bridge", rootfs=embedded_rootfs, timeout_s=60).exit_code
 
     net.set_up(target.network.veth, False)
+    eth0 = {link["name"]: link for link in net.links(target.pid)}["eth0"]
+    assert eth0["up"] and eth0["state"] == "DOWN"  # still set up inside, but no carrier
     assert ping() != 0
     net.set_up(target.network.veth, True)
     assert ping() == 0
