@@ -317,5 +317,10 @@ def unwire(veth: str) -> None:
 
 
 def set_up(name: str, up: bool = True) -> None:
-    """Set the host's link `name` up or down (`ip link set NAME up|down`): pull the cable."""
+    """Set the host's link `name` up or down (`ip link set NAME up|down`): pull the cable.
+    Only pycontain's own links: the host's eth0 down would cut the lab VM off."""
+    if not name.startswith(PREFIX):
+        raise SpecError("name", "a link pycontain made, named pycontain-…", name,
+                        hint="the host's own links carry your way into the lab VM; pull a "
+                             "container's cable: its veth, box.network.veth (lesson 08)")
     in_netns(None, ["up" if up else "down", name])

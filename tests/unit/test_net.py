@@ -73,3 +73,8 @@ def test_the_quick_parser_collects_repeated_publish_options():
                             "--", "true"])
     assert args is not None
     assert (args.network, args.publish) == ("bridge", ["8080:80", "53:53/udp"])
+
+
+def test_only_pycontain_links_can_be_unplugged():
+    with pytest.raises(SpecError, match="`name` must be a link pycontain made"):
+        net.set_up("eth0", False)
