@@ -84,7 +84,10 @@ def test_limits_read_back_as_asked():
 def test_sigkill_mid_run_still_removes_the_cgroup():
     box = pycontain.spawn(["sh", "-c", "sleep 30 & sleep 30 & wait"], namespaces={"uts"},
                           pids_max=10)
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30  # wait for both children: the shell forks them after exec
+    while len(box.cgroup.procs()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(box.cgroup.procs()) == 3
     os.kill(box.pid, signal.SIGKILL)  # the first process only: its children stay, in the cgroup
     result = box.wait(30)
     assert result.signal == signal.SIGKILL and not ours()
