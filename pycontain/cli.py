@@ -23,45 +23,64 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, NoReturn
 
-#: the options of `pycontain run`: flag -> (metavar, help). Both parsers below read this table.
+#: the options of `pycontain run`: flag -> (metavar, the Spec parameter it sets, help). Both
+#: parsers read this table, and errors name the flag from it: one source of truth.
 RUN_OPTIONS = {
-    "--hostname": ("NAME", "the container's hostname (needs uts)"),
-    "--namespaces": ("LIST", "comma-separated namespaces to create "
-                             "from {supported} (default: {default})"),
-    "--rootfs": ("DIR", "make DIR the container's / (needs mnt)"),
-    "--memory": ("SIZE", "memory.max: the hard memory limit, past which the OOM killer acts "
-                         "(64M, 1.5G, max)"),
-    "--memory-high": ("SIZE", "memory.high: the throttle below --memory (cgroup v2 only)"),
-    "--memory-swap": ("SIZE", "memory.swap.max: the swap the container may use, 0 for none "
-                              "(unlike docker's --memory-swap, swap only, not memory + swap)"),
-    "--pids-limit": ("N", "pids.max: how many processes and threads the container may hold"),
-    "--map-root": ("UID", "with a user namespace, map root and 65535 more ids inside to UID "
-                          "and up outside (default 100000; implies --user-namespace); "
-                          "without root, only your own uid, which is the default then"),
-    "--boottime-offset": ("SECONDS", "with a time namespace, shift CLOCK_BOOTTIME, and so "
-                                     "/proc/uptime, by SECONDS (86400: booted a day earlier; "
-                                     "implies --time-namespace)"),
-    "--monotonic-offset": ("SECONDS", "with a time namespace, shift CLOCK_MONOTONIC by SECONDS "
-                                      "(implies --time-namespace)"),
-    "--network": ("MODE", "none (default: an own network namespace with only lo, down), "
-                          "bridge (eth0 on pycontain-br0, 10.207.0.0/24 or $PYCONTAIN_SUBNET, "
-                          "with NAT out) or host (the host's network)"),
-    "--publish": ("HOST:CONTAINER[/tcp|udp]", "-p: forward a host port to the container "
-                                              "(DNAT; repeatable; needs --network bridge)"),
+    "--hostname": ("NAME", "hostname", "the container's hostname (needs uts)"),
+    "--namespaces": ("LIST", "namespaces", "comma-separated namespaces to create "
+                                           "from {supported} (default: {default})"),
+    "--rootfs": ("DIR", "rootfs", "make DIR the container's / (needs mnt)"),
+    "--memory": ("SIZE", "memory_max", "memory.max: the hard memory limit, past which the OOM "
+                                       "killer acts (64M, 1.5G, max; at least 6M)"),
+    "--memory-high": ("SIZE", "memory_high", "memory.high: the throttle below --memory "
+                                             "(cgroup v2 only; at least 6M)"),
+    "--memory-swap": ("SIZE", "memory_swap_max", "memory.swap.max: the swap the container may "
+                                                 "use, 0 for none (unlike docker's "
+                                                 "--memory-swap, swap only, not memory + swap)"),
+    "--pids-limit": ("N", "pids_max", "pids.max: how many processes and threads the container "
+                                      "may hold"),
+    "--map-root": ("UID", "uid_map", "with a user namespace, map root and 65535 more ids inside "
+                                     "to UID and up outside (default 100000; implies "
+                                     "--user-namespace); without root, only your own uid, "
+                                     "which is the default then"),
+    "--boottime-offset": ("SECONDS", "time_offsets['boottime']",
+                          "with a time namespace, shift CLOCK_BOOTTIME, and so /proc/uptime, "
+                          "by SECONDS (86400: booted a day earlier; implies --time-namespace)"),
+    "--monotonic-offset": ("SECONDS", "time_offsets['monotonic']",
+                           "with a time namespace, shift CLOCK_MONOTONIC by SECONDS "
+                           "(implies --time-namespace)"),
+    "--network": ("MODE", "network", "none (default: an own network namespace with only lo, "
+                                     "down), bridge (eth0 on pycontain-br0, 10.207.0.0/24 or "
+                                     "$PYCONTAIN_SUBNET, with NAT out) or host (the host's "
+                                     "network)"),
+    "--publish": ("HOST:CONTAINER[/tcp|udp]", "publish",
+                  "-p: forward a host port to the container (DNAT; repeatable; needs "
+                  "--network bridge)"),
 }
 #: options given more than once collect a list; their short spellings
 RUN_REPEATED = {"--publish": "-p"}
-#: the options of `pycontain run` that take no value: flag -> help. Both parsers read this too.
+#: the options of `pycontain run` that take no value: flag -> (Spec parameter, help). Both
+#: parsers read this too.
 RUN_FLAGS = {
-    "--init": "run a minimal init as PID 1 that reaps zombies and forwards signals; "
-              "the command runs as PID 2 (needs pid)",
-    "--read-only": "make the rootfs read-only; /tmp stays a writable tmpfs (needs --rootfs)",
-    "--user-namespace": "add a user namespace: root inside is an unprivileged uid outside "
-                        "(see --map-root)",
-    "--time-namespace": "add a time namespace: the container's monotonic and boot-time clocks "
-                        "may be shifted, never the wall clock (see --boottime-offset)",
-    "--no-overlay": "let the container write into the rootfs directory itself, instead of a "
-                    "throw-away overlay that keeps it unchanged (needs --rootfs)",
+    "--init": ("init", "run a minimal init as PID 1 that reaps zombies and forwards signals; "
+                       "the command runs as PID 2 (needs pid)"),
+    "--read-only": ("read_only", "make the rootfs read-only; /tmp stays a writable tmpfs "
+                                 "(needs --rootfs)"),
+    "--user-namespace": ("user_namespace", "add a user namespace: root inside is an "
+                                           "unprivileged uid outside (see --map-root)"),
+    "--time-namespace": ("time_namespace", "add a time namespace: the container's monotonic and "
+                                           "boot-time clocks may be shifted, never the wall "
+                                           "clock (see --boottime-offset)"),
+    "--no-overlay": ("overlay", "let the container write into the rootfs directory itself, "
+                                "instead of a throw-away overlay that keeps it unchanged "
+                                "(needs --rootfs)"),
+}
+#: how an error names each Spec parameter: the flag that sets it (a repeated option by its
+#: short spelling, as it is mostly written: `-p 8080:80`), and the command by its place
+FLAG_OF = {
+    **{parameter: RUN_REPEATED.get(flag, flag) for flag, (_, parameter, _) in RUN_OPTIONS.items()},
+    **{parameter: flag for flag, (parameter, _) in RUN_FLAGS.items()},
+    "argv": "the command after --", "command": "the command after --",
 }
 
 RUN_EPILOG = """\
@@ -85,6 +104,15 @@ def _parser() -> argparse.ArgumentParser:
             self.print_usage(sys.stderr)
             self.exit(EXIT_RUNTIME_ERROR, f"pycontain: {message}\n")
 
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            # A verb refuses what it does not know itself, with its own usage and the nearest
+            # flag: left to the top-level parser, `run --hostnme` got the usage of `pycontain`.
+            parsed, extras = super().parse_known_args(args, namespace)
+            if extras:
+                self.error(f"unrecognized arguments: {' '.join(extras)}"
+                           + _nearest(extras[0], list(self._option_string_actions)))
+            return parsed, extras
+
     supported = ",".join(sorted(SUPPORTED_NAMESPACES))
     default = ",".join(sorted(DEFAULT_NAMESPACES))
     parser = Parser(
@@ -95,12 +123,12 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="run a command in a new container", epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run CMD as the first process of a new container, like `docker run`.")
-    for flag, (metavar, text) in RUN_OPTIONS.items():
+    for flag, (metavar, _, text) in RUN_OPTIONS.items():
         short = [RUN_REPEATED[flag]] if flag in RUN_REPEATED else []
         run.add_argument(*short, flag, metavar=metavar,
                          action="append" if short else "store",
                          help=text.format(supported=supported, default=default))
-    for flag, text in RUN_FLAGS.items():
+    for flag, (_, text) in RUN_FLAGS.items():
         run.add_argument(flag, action="store_true", help=text)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
@@ -119,13 +147,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _nearest(word: str, flags: list[str]) -> str:
+    """A hint naming the flag nearest to a mistyped one, or "".
+
+    >>> _nearest("--hostnme=box", ["-h", "--help", "--hostname"])
+    '\\n  hint: did you mean --hostname?'
+    """
+    import difflib
+
+    close = difflib.get_close_matches(word.partition("=")[0], flags, n=1)
+    return f"\n  hint: did you mean {close[0]}?" if close and word.startswith("-") else ""
+
+
+def _argparse_args(words: list[str]) -> argparse.Namespace:
+    """`words` parsed by argparse; a `run` command without the `--` that ends the options."""
+    args = _parser().parse_args(words)
+    if args.verb == "run" and args.command[:1] == ["--"]:
+        args.command = args.command[1:]
+    return args
+
+
 def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
     """`pycontain run [OPTION VALUE | FLAG]... -- CMD...` parsed without argparse, or None.
 
     Importing argparse and building its parser cost ~10 ms here, a third of the command's start-up
     (bench/start_latency.py): more than the kernel takes to build the container. So the common
-    form is parsed by hand from `RUN_OPTIONS`; anything else (help, a typo, another verb) returns
-    None and goes to argparse, which also writes every error and help message.
+    form is parsed by hand from `RUN_OPTIONS`; anything else (help, a typo, another verb, a
+    value that starts with `-`) returns None and goes to argparse, which also writes every error
+    and help message. So the two agree: this gives argparse's result or none
+    (tests/unit/test_cli.py feeds both the same words).
 
     >>> vars(_quick_run_args(["run", "--hostname=box", "--namespaces", "uts", "--", "true"]))
     ... # doctest: +ELLIPSIS
@@ -150,8 +200,8 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
             continue
         flag, equals, value = words.pop(0).partition("=")
         flag = {short: long for long, short in RUN_REPEATED.items()}.get(flag, flag)
-        if flag not in RUN_OPTIONS or not (equals or words):
-            return None
+        if flag not in RUN_OPTIONS or not (equals or words[:1] and words[0][:1] != "-"):
+            return None  # argparse decides: `--hostname --init` lacks a value, `-3600` is one
         name, value = flag[2:].replace("-", "_"), value if equals else words.pop(0)
         if flag in RUN_REPEATED:
             options[name] = [*(options[name] or []), value]  # type: ignore[misc]
@@ -171,10 +221,10 @@ def _user_options(user_namespace: bool, map_root: str | None) -> dict[str, Any]:
     from pycontain.errors import SpecError
 
     if not map_root.isdigit():
-        raise SpecError("map-root", "a uid outside, such as 100000", map_root)
+        raise SpecError("uid_map", "a uid outside, such as 100000", map_root)
     count = 65536 if os.geteuid() == 0 else 1
     if count == 1 and int(map_root) != os.geteuid():
-        raise SpecError("map-root", f"your own uid, {os.geteuid()}, when not root", map_root,
+        raise SpecError("uid_map", f"your own uid, {os.geteuid()}, when not root", map_root,
                         hint="without root, the kernel lets a process map only its own uid, "
                              "once (lesson 09)")
     return {"user_namespace": True, "uid_map": [(0, int(map_root), count)]}
@@ -195,7 +245,8 @@ def _time_options(time_namespace: bool, boottime: str | None,
         try:
             offsets[clock] = float(given)
         except ValueError:
-            raise SpecError(f"{clock}-offset", "a number of seconds, such as 86400 or -3600",
+            raise SpecError(f"time_offsets[{clock!r}]", "a number of seconds, such as 86400 or "
+                            "-3600",
                             given) from None
     if not (offsets or time_namespace):
         return {}
@@ -205,31 +256,21 @@ def _time_options(time_namespace: bool, boottime: str | None,
 def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     from pycontain import runtime
 
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.command
     if not command:
-        raise SpecError("command", "given after `--`, as in `pycontain run -- hostname`",
-                                "")
+        raise SpecError("command", "one or more words, as in `pycontain run -- hostname`", "")
     # This process is single-threaded, so init can run in a fork of it instead of a second
     # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
     # starts `/bin/true` in ~25 ms; a second interpreter alone costs ~20 ms here.
-    try:
-        spec = runtime.Spec(command, namespaces=args.namespaces, hostname=args.hostname,
-                            rootfs=args.rootfs, init=args.init, read_only=args.read_only,
-                            overlay=bool(args.rootfs) and not args.no_overlay,
-                            memory_max=args.memory, memory_high=args.memory_high,
-                            memory_swap_max=args.memory_swap, pids_max=args.pids_limit,
-                            network=args.network, publish=args.publish or (),
-                            **_user_options(args.user_namespace, args.map_root),
-                            **_time_options(args.time_namespace, args.boottime_offset,
-                                            args.monotonic_offset))
-    except SpecError as e:
-        from pycontain.cgroups.limits import FIELDS
-
-        if e.parameter in FIELDS:
-            e.add_note(f"given as {FIELDS[e.parameter][1]}")
-        elif e.parameter.startswith("time_offsets["):  # time_offsets['boottime']
-            e.add_note(f"given as --{e.parameter[14:-2]}-offset")
-        raise
+    spec = runtime.Spec(command, namespaces=args.namespaces, hostname=args.hostname,
+                        rootfs=args.rootfs, init=args.init, read_only=args.read_only,
+                        overlay=bool(args.rootfs) and not args.no_overlay,
+                        memory_max=args.memory, memory_high=args.memory_high,
+                        memory_swap_max=args.memory_swap, pids_max=args.pids_limit,
+                        network=args.network, publish=args.publish or (),
+                        **_user_options(args.user_namespace, args.map_root),
+                        **_time_options(args.time_namespace, args.boottime_offset,
+                                        args.monotonic_offset))
     container = runtime.spawn_forked(spec)
     interrupts = 0
 
@@ -294,12 +335,12 @@ def exit_status(exc: PycontainError) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     words = sys.argv[1:] if argv is None else argv
-    args = _quick_run_args(words) or _parser().parse_args(words)
+    args = _quick_run_args(words) or _argparse_args(words)
     verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup}[args.verb]
     try:
         code = verb(args)
     except PycontainError as exc:
-        print(f"pycontain: {format_error(exc)}", file=sys.stderr)
+        print(f"pycontain: {format_error(exc, FLAG_OF)}", file=sys.stderr)  # flags, not Python
         code = exit_status(exc)
     except KeyboardInterrupt:
         code = 128 + signal.SIGINT

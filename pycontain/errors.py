@@ -33,6 +33,7 @@ import os
 # this module; annotations are never evaluated at run time (PEP 563), so only checkers need it.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 # (call, errno name) -> "cause; fix (lesson NN)". Each entry is tested (tests/unit/test_errors.py).
@@ -101,6 +102,16 @@ HINTS: dict[tuple[str, str], str] = {
     ("execve", "ENOENT"): (
         "no such command in the container's PATH; check the spelling, or that the root "
         "filesystem contains it (lesson 02)"
+    ),
+    # the PATH search before the container exists (rootfs.resolve_command), as execvp(3) does
+    ("execvp", "ENOENT"): (
+        "it was looked up on PATH in the host's files, since the container has no rootfs of its "
+        "own; check the spelling with `command -v NAME`, or give a path (lesson 02)"
+    ),
+    ("execvp in rootfs", "ENOENT"): (
+        "it was looked up on PATH inside the rootfs only, never on the host, and the embedded "
+        "rootfs is busybox with few programs; see what it holds: "
+        "`pycontain run --rootfs \"$(pycontain rootfs)\" -- ls /bin` (lesson 02)"
     ),
     ("execve", "EACCES"): (
         "the file is not executable: chmod +x it, or check that its filesystem is not mounted "
@@ -315,20 +326,58 @@ class CgroupError(PycontainError, OSError):
 class SpecError(PycontainError, ValueError):
     """Bad input, caught in userspace before anything is created.
 
+    `needs` names what the parameter depends on, (parameter, value): `("network", "bridge")`,
+    `("namespaces", "uts")`, `("rootfs", None)`, so that a front door can say it its own way.
+
     >>> print(SpecError("hostname", "1-64 bytes", "x" * 10))
     `hostname` must be 1-64 bytes, got 'xxxxxxxxxx'
+    >>> e = SpecError("publish", "used only with network='bridge'", ["8080:80"],
+    ...               needs=("network", "bridge"))
+    >>> print(e.worded({"publish": "-p", "network": "--network"}))
+    -p 8080:80 needs --network bridge
     """
 
-    def __init__(self, parameter: str, accepted: str, got: object, hint: str | None = None):
+    def __init__(self, parameter: str, accepted: str, got: object, hint: str | None = None,
+                 *, needs: tuple[str, str | None] | None = None):
         super().__init__(parameter, accepted, got)
         self.parameter = parameter
         self.accepted = accepted
         self.got = got
         self.hint = hint
+        self.needs = needs
 
     def __str__(self) -> str:
-        line = f"`{self.parameter}` must be {self.accepted}, got {self.got!r}"
+        return self.worded()
+
+    def worded(self, names: Mapping[str, str] | None = None) -> str:
+        """The message, each parameter called by its name in `names` when it has one there:
+        the command line names its flags (`--memory`), not the Python parameters
+        (`memory_max`). Python callers see the parameters (`str(e)`)."""
+        name = (names or {}).get(self.parameter)
+        if names is None or name is None:
+            line = f"`{self.parameter}` must be {self.accepted}, got {self.got!r}"
+        elif self.needs is not None:
+            other, value = self.needs
+            wanted = names.get(other, other)
+            needed = (f"{value} in {wanted}" if other == "namespaces" else
+                      f"{wanted} {value}" if value is not None else wanted)
+            line = f"{_given(name, self.got)} needs {needed}"
+        else:  # a parameter named in `accepted` (`at most memory_max`) is an identifier
+            import re  # only here: init imports this module, and must start fast
+
+            accepted = re.sub(r"\b[a-z]+_[a-z_]+\b", lambda m: names.get(m[0], m[0]),
+                              self.accepted)
+            line = f"{name} must be {accepted}, got {self.got!r}"
         return f"{line}\n  hint: {self.hint}" if self.hint else line
+
+
+def _given(name: str, got: object) -> str:
+    """A value as it was given on the command line: `-p 80:80 -p 53:53/udp`, `--init`."""
+    if got is True:
+        return name
+    if isinstance(got, list | tuple):
+        return " ".join(f"{name} {value}" for value in got)
+    return f"{name} {got}"
 
 
 class CommandNotFoundError(SpecError, FileNotFoundError):
@@ -347,10 +396,12 @@ class PreflightError(PycontainError, RuntimeError):
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
 
 
-def format_error(exc: BaseException) -> str:
-    """The whole report for a person: the error, its hint, then every `while …` note."""
+def format_error(exc: BaseException, names: Mapping[str, str] | None = None) -> str:
+    """The whole report for a person: the error, its hint, then every `while …` note; `names`
+    as in `SpecError.worded`."""
     notes = getattr(exc, "__notes__", [])
-    return "\n".join([str(exc), *notes])
+    first = exc.worded(names) if isinstance(exc, SpecError) else str(exc)
+    return "\n".join([first, *notes])
 
 
 # --- crossing the process boundary -----------------------------------------------------------
@@ -388,7 +439,7 @@ def to_wire(exc: BaseException) -> dict[str, Any]:
                     arguments=_encode(exc.arguments))
     elif isinstance(exc, SpecError):
         wire.update(type=type(exc).__name__, parameter=exc.parameter, accepted=exc.accepted,
-                    got=_encode(exc.got), hint=exc.hint)
+                    got=_encode(exc.got), hint=exc.hint, needs=exc.needs)
     elif isinstance(exc, CgroupError):
         wire.update(type="CgroupError", message=exc.message, errno=exc.errno, hint=exc.hint)
     elif isinstance(exc, PreflightError):
@@ -396,6 +447,10 @@ def to_wire(exc: BaseException) -> dict[str, Any]:
     else:  # a bug, not a planned failure: keep its type name in the message
         wire.update(type="PycontainError", message=f"{type(exc).__name__}: {exc}")
     return wire
+
+
+def _needs(wire: Any) -> tuple[str, str | None] | None:
+    return None if wire is None else (wire[0], wire[1])  # JSON made the tuple a list
 
 
 def from_wire(wire: dict[str, Any]) -> PycontainError:
@@ -407,8 +462,9 @@ def from_wire(wire: dict[str, Any]) -> PycontainError:
         assert isinstance(arguments, list)
         exc = SyscallError(wire["call"], tuple(arguments), wire["errno"])
     elif kind in ("SpecError", "CommandNotFoundError"):
-        exc = _WIRE_TYPES[kind](wire["parameter"], wire["accepted"], _decode(wire["got"]),
-                                wire.get("hint"))  # type: ignore[call-arg]
+        exc = _WIRE_TYPES[kind](wire["parameter"], wire["accepted"],  # type: ignore[call-arg]
+                                _decode(wire["got"]), wire.get("hint"),
+                                needs=_needs(wire.get("needs")))
     elif kind == "CgroupError":
         exc = CgroupError(wire["message"], wire["errno"], wire.get("hint"))
     elif kind == "PreflightError":

@@ -30,7 +30,7 @@ from pycontain.embedded import (  # noqa: F401  (re-exported: `rootfs.build()` a
     parse_ldd,
     shared_libraries,
 )
-from pycontain.errors import CommandNotFoundError, SpecError
+from pycontain.errors import HINTS, CommandNotFoundError, SpecError
 from pycontain.syscalls import MountFlag, UmountFlag
 
 # Every container's first process imports this module for `enter()`, which needs only `os`:
@@ -152,11 +152,10 @@ def resolve_command(command: str, root: str | None = None, path: str = CONTAINER
         return found
     if root is None:
         raise CommandNotFoundError("command", f"a program on the container's PATH ({path}) or "
-                                   "a path", command)
+                                   "a path", command, hint=HINTS[("execvp", "ENOENT")])
     raise CommandNotFoundError(
         "command", f"a program inside the rootfs {root!r} (PATH={path})", command,
-        hint="the container sees only the files under its rootfs; "
-             "`ls` that directory to see what it holds (lesson 02)")
+        hint=HINTS[("execvp in rootfs", "ENOENT")])
 
 
 def enter(rootfs: str, *, mount_proc: bool, own_net: bool = False, read_only: bool = False,

@@ -50,8 +50,10 @@ def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) 
         chosen = limits
     else:
         raise SpecError("limits", "a Limits(...) or a dict of its fields", limits)
-    if chosen and os.geteuid() != 0:
-        raise SpecError("limits", "set only when pycontain runs as root", chosen.settings(),
+    if chosen and os.geteuid() != 0:  # named as the caller gave them: the flag, on the CLI
+        first = next(iter(given), "limits")
+        raise SpecError(first, "set only when pycontain runs as root",
+                        given[first] if given else chosen,
                         hint="limits need a cgroup of the container's own, and only root may "
                              "create one here: a rootless run has none (lessons 09, 12)")
     if chosen:
@@ -233,19 +235,22 @@ class Spec:
             uts.validate_hostname(hostname)
             if "uts" not in chosen:
                 raise SpecError("hostname", "set only with 'uts' among the namespaces", hostname,
+                                needs=("namespaces", "uts"),
                                 hint="without its own UTS namespace the container would "
                                      "rename the host (lesson 02)")
         if not isinstance(init, bool):
             raise SpecError("init", "True or False", init)
         if init and "pid" not in chosen:
             raise SpecError("init", "used only with 'pid' among the namespaces", init,
+                            needs=("namespaces", "pid"),
                             hint="a process is PID 1, with PID 1's duties, only in a new PID "
                                  "namespace (lesson 03)")
         root = None
         if rootfs is not None:
             if "mnt" not in chosen:
                 raise SpecError("rootfs", "used only with 'mnt' among the namespaces",
-                                str(rootfs), hint="changing the root needs a private mount "
+                                str(rootfs), needs=("namespaces", "mnt"),
+                                hint="changing the root needs a private mount "
                                                   "namespace (lesson 05)")
             root = rootfs_module.validate(os.fspath(rootfs))
         if root is not None and "user" in chosen and "net" not in chosen:
@@ -260,7 +265,7 @@ class Spec:
         for name, value, given in (("read_only", read_only, read_only),
                                    ("root_switch", switch != "pivot_root", root_switch)):
             if value and root is None:
-                raise SpecError(name, "used only with a rootfs", given,
+                raise SpecError(name, "used only with a rootfs", given, needs=("rootfs", None),
                                 hint="it changes how the rootfs is entered (lesson 05)")
         offsets = _time_offsets(time_offsets, chosen)
         search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)

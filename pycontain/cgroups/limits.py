@@ -27,13 +27,19 @@ if TYPE_CHECKING:
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 SIZE_FORM = "a size in bytes such as 64M, 1.5G, 65536 or 'max' (K, M, G, T are powers of 1024)"
-#: Limits field -> (the v2 knob it sets, the `pycontain run` option)
+#: Limits field -> the v2 knob it sets (the `pycontain run` flags for them live in cli)
 FIELDS = {
-    "memory_max": ("memory.max", "--memory"),
-    "memory_high": ("memory.high", "--memory-high"),
-    "memory_swap_max": ("memory.swap.max", "--memory-swap"),
-    "pids_max": ("pids.max", "--pids-limit"),
+    "memory_max": "memory.max",
+    "memory_high": "memory.high",
+    "memory_swap_max": "memory.swap.max",
+    "pids_max": "pids.max",
 }
+#: the least memory.max or memory.high accepted, as `docker run --memory` (6 MiB): the kernel
+#: charges the container's processes for their own pages, page tables and kernel stacks, so
+#: with 64 KiB even /bin/true is OOM-killed as it starts (measured on cgroup v1), and a real
+#: program needs megabytes; the kernel itself takes any value
+MIN_MEMORY_BYTES = 6 << 20
+MIN_MEMORY_FORM = "a size of at least 6M (e.g. 64M, 1G), or 'max'"
 
 
 def parse_size(text: str | int, parameter: str = "size", *, zero: bool = False) -> int | str:
@@ -81,6 +87,19 @@ def parse_count(value: str | int, parameter: str) -> int | str:
     return value
 
 
+def _at_least_the_minimum(name: str, given: object, size: int | str | None) -> None:
+    """Refuse a memory.max or memory.high below MIN_MEMORY_BYTES, saying what it would do."""
+    if not isinstance(size, int) or size >= MIN_MEMORY_BYTES:
+        return
+    bare = f"a bare number counts bytes (did you mean {given}M?); " if (
+        isinstance(given, str) and given.strip().isdigit()) else ""
+    fate = "OOM-killed" if name == "memory_max" else "throttled to a crawl"
+    raise SpecError(name, MIN_MEMORY_FORM, given,
+                    hint=f"{given} is {mib(size)}; {bare}the container's processes are charged "
+                         f"for their own pages, so with too little even /bin/true is {fate} as "
+                         "it starts: like Docker, pycontain takes 6 MiB or more (lesson 14)")
+
+
 def mib(value: int | str | None) -> str:
     """
     >>> mib(32 << 20), mib(1536), mib("max")
@@ -119,6 +138,8 @@ class Limits:
         for name, value in given.items():
             parsed = None if value is None else parse_size(
                 value, name, zero=name == "memory_swap_max")
+            if name != "memory_swap_max":
+                _at_least_the_minimum(name, value, parsed)
             object.__setattr__(self, name, parsed)
         object.__setattr__(self, "pids_max",
                            None if pids_max is None else parse_count(pids_max, "pids_max"))
@@ -147,7 +168,7 @@ class Limits:
 
     def settings(self) -> dict[str, str]:
         """The v2 knobs and the values to write: {'memory.max': '33554432', ...}."""
-        return {FIELDS[f][0]: str(v) for f in FIELDS if (v := getattr(self, f)) is not None}
+        return {FIELDS[f]: str(v) for f in FIELDS if (v := getattr(self, f)) is not None}
 
     def controllers(self) -> tuple[str, ...]:
         """The controllers these limits need, plus memory and pids to report on the container."""
@@ -157,7 +178,7 @@ class Limits:
         """Refuse, before anything is created, what this machine's cgroups cannot do."""
         from pycontain.cgroups import controllers
 
-        for field, (knob, _option) in FIELDS.items():
+        for field, knob in FIELDS.items():
             if getattr(self, field) is None:
                 continue
             controller = controllers.controller_of(knob)

@@ -122,14 +122,16 @@ def validate(network: object, publish: Collection[object], subnet: object,
     wanted = chosen - {"net"} if mode == "host" else chosen | {"net"}
     if namespaces_given and wanted != chosen:
         raise SpecError("network", f"{'without' if mode == 'host' else 'with'} 'net' among the "
-                        "namespaces", mode, hint="host shares the host's network namespace; "
+                        "namespaces", mode,
+                        needs=None if mode == "host" else ("namespaces", "net"),
+                        hint="host shares the host's network namespace; "
                         "none and bridge make one (lesson 08)")
     if isinstance(publish, (str, bytes)):
         publish = [publish]
     ports = tuple(parse_port(p) for p in publish)
     if mode != "bridge" and (ports or subnet is not None):
         raise SpecError("publish" if ports else "subnet", "used only with network='bridge'",
-                        list(publish) if ports else subnet,
+                        list(publish) if ports else subnet, needs=("network", "bridge"),
                         hint="ports are published and subnets routed through the bridge "
                              "(lesson 08)")
     if mode != "bridge":

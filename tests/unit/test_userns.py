@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pycontain.cli import _user_options
+from pycontain.cli import FLAG_OF, _user_options
 from pycontain.errors import SpecError
 from pycontain.namespaces import user
 from pycontain.runtime import DEFAULT_NAMESPACES, Spec
@@ -65,5 +65,6 @@ def test_cli_flags_become_spec_options():
     assert _user_options(True, None) == {"user_namespace": True}
     assert _user_options(False, "300000") == {"user_namespace": True,
                                                "uid_map": [(0, 300000, 65536)]}
-    with pytest.raises(SpecError, match="map-root"):
+    with pytest.raises(SpecError, match="`uid_map`") as caught:  # the Spec parameter it sets
         _user_options(False, "-5")
+    assert caught.value.worded(FLAG_OF).startswith("--map-root must be")  # the CLI's name
