@@ -140,3 +140,61 @@ def _wait_until_catching(pid: int, signum: int, timeout_s: float = 60) -> None:
             return
         time.sleep(0.01)
     raise AssertionError(f"process {pid} installed no handler for {signum!r} in {timeout_s} s")
+
+
+MIN_MEMORY = "must be a size of at least 6M (e.g. 64M, 1G), or 'max'"
+
+
+@pytest.mark.parametrize("args,first", [
+    (["--memory", "64"], f"--memory {MIN_MEMORY}, got '64'"),
+    (["--memory-high", "1M"], f"--memory-high {MIN_MEMORY}, got '1M'"),
+    (["--memory", "10XB"], "--memory must be a size in bytes such as 64M"),
+    (["--memory-swap", "-1"], "--memory-swap must be a positive size"),
+    (["--memory", "64M", "--memory-high", "128M"], "--memory-high must be at most --memory"),
+    (["--pids-limit", "0"], "--pids-limit must be a whole number of processes >= 1"),
+    (["--pids-limit", "-5"], "--pids-limit must be a whole number of processes >= 1"),
+    (["-p", "8080:80"], "-p 8080:80 needs --network bridge"),
+    (["--network", "bridge", "-p", "80"], "-p must be HOST:CONTAINER[/tcp|udp]"),
+    (["--hostname", "x" * 65], "--hostname must be 1-64 bytes"),
+    (["--namespaces", "pid", "--hostname", "box"], "--hostname box needs uts in --namespaces"),
+    (["--namespaces", "uts", "--init"], "--init needs pid in --namespaces"),
+    (["--read-only"], "--read-only needs --rootfs"),
+    (["--namespaces", "utc"], "--namespaces must be a subset of"),
+    (["--map-root", "abc"], "--map-root must be a uid outside"),
+    (["--boottime-offset", "x"], "--boottime-offset must be a number of seconds"),
+    (["--hostname", "box"], "the command after -- must be one or more words"),
+])
+def test_bad_input_names_the_flag_and_creates_nothing(cli, tmp_path, args, first):
+    command = [] if first.startswith("the command") else ["true"]
+    before = set(lab.leftovers())
+    done = cli("run", *args, "--", *command, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 125 and "Traceback" not in done.stderr
+    line = done.stderr.splitlines()[0]
+    assert line.startswith(f"pycontain: {first}"), done.stderr
+    assert not line.startswith("pycontain: `")  # not the Python parameter (`memory_max`)
+    assert "given as" not in done.stderr and "{'" not in done.stderr  # no note, no dict
+    assert not list(tmp_path.iterdir())  # no layer, no mount dir
+    assert not set(lab.leftovers()) - before  # no cgroup, netns, link either
+
+
+@pytest.mark.parametrize("args,where", [
+    ([], "hint: it was looked up on PATH in the host's files"),
+    (["--rootfs", "ROOTFS"], "hint: it was looked up on PATH inside the rootfs only"),
+])
+def test_command_not_found_says_where_it_looked_and_what_to_try(cli, embedded_rootfs, args,
+                                                                 where):
+    args = [embedded_rootfs if a == "ROOTFS" else a for a in args]
+    done = cli("run", *args, "--", "no-such-command")
+    assert done.returncode == 127 and "Traceback" not in done.stderr
+    first, hint = done.stderr.splitlines()
+    assert first.startswith("pycontain: the command after -- must be a program")
+    assert hint.startswith(f"  {where}")
+    if args:  # what to try names the command that lists the rootfs's programs
+        assert "pycontain run --rootfs" in hint and "ls /bin" in hint
+        listed = cli("run", "--rootfs", embedded_rootfs, "--", "ls", "/bin")
+        assert listed.returncode == 0 and "sh" in listed.stdout.split()
+
+
+def test_the_memory_minimum_lets_a_container_run(cli):
+    done = cli("run", "--memory", "6M", "--", "true")  # the least accepted is enough
+    assert done.returncode == 0, done.stderr

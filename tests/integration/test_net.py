@@ -249,9 +249,9 @@ def test_a_host_port_in_use_is_refused():
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--network", "wifi"], "network"),
-    (["--network", "bridge", "-p", "8080"], "publish"),
-    (["-p", "8080:80"], "publish"),
+    (["--network", "wifi"], "pycontain: --network must be one of none, bridge, host"),
+    (["--network", "bridge", "-p", "8080"], "pycontain: -p must be HOST:CONTAINER"),
+    (["-p", "8080:80"], "pycontain: -p 8080:80 needs --network bridge"),
 ])
 def test_the_cli_refuses_bad_network_options_with_125(cli, args, says):
     done = cli("run", *args, "--", "true")

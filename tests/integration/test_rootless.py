@@ -68,15 +68,19 @@ def test_rootless_map_root_takes_only_the_own_uid(cli):
 
 @pytest.mark.parametrize("args,parameter,words", [
     (["--namespaces", "uts"], "needs root", "--user-namespace"),
-    (["--map-root", "100000"], "`map-root`", f"your own uid, {UID}"),
-    (["--user-namespace", "--pids-limit", "10"], "`limits`", "only root may create"),
-    (["--user-namespace", "--memory", "64M"], "`limits`", "rootless run has none"),
+    (["--map-root", "100000"], "--map-root must be", f"your own uid, {UID}"),
+    (["--user-namespace", "--pids-limit", "10"], "--pids-limit must be set only when "
+                                                 "pycontain runs as root, got '10'",
+     "only root may create"),
+    (["--user-namespace", "--memory", "64M"], "--memory must be set only when pycontain runs "
+                                              "as root, got '64M'", "rootless run has none"),
 ])
 def test_rootless_refusals_name_the_rule_and_create_nothing(cli, args, parameter, words):
     before = lab.leftovers()
     done = nobody(cli, "run", *args, "--", "true")
     assert done.returncode == 125 and "Traceback" not in done.stderr
     assert parameter in done.stderr and words in done.stderr and "hint:" in done.stderr
+    assert "{'" not in done.stderr  # a sentence, not a Python dict
     assert lab.leftovers() == before
 
 

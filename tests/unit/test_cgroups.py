@@ -83,6 +83,21 @@ def test_bad_limits_name_the_parameter(field, value):
     assert caught.value.parameter == field and repr(value) in str(caught.value)
 
 
+@pytest.mark.parametrize("field", ["memory_max", "memory_high"])
+@pytest.mark.parametrize("value", ["64", "5M", 4096, "6291455"])
+def test_memory_below_6_mib_is_refused_with_the_reason(field, value):
+    with pytest.raises(SpecError) as caught:
+        Limits(**{field: value})
+    assert caught.value.parameter == field and "at least 6M" in str(caught.value)
+    assert "OOM-killed" in str(caught.value) or field == "memory_high"
+
+
+def test_6_mib_is_enough_and_swap_has_no_floor():
+    assert Limits(memory_max="6M", memory_high="6M").settings() == {
+        "memory.max": str(6 << 20), "memory.high": str(6 << 20)}
+    assert Limits(memory_swap_max="1K").settings() == {"memory.swap.max": "1024"}
+
+
 def test_memory_high_above_memory_max_is_refused():
     with pytest.raises(SpecError, match="at most memory_max"):
         Limits(memory_max="32M", memory_high="64M")

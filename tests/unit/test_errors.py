@@ -103,3 +103,29 @@ def test_errors_cross_the_process_boundary_unchanged(original):
 def test_a_bug_in_init_arrives_as_a_pycontain_error_naming_its_type():
     copy = from_wire(to_wire(KeyError("spec")))
     assert type(copy) is PycontainError and str(copy) == "KeyError: 'spec'"
+
+
+def test_a_command_not_found_says_where_it_was_looked_up(tmp_path):
+    from pycontain import rootfs
+
+    with pytest.raises(CommandNotFoundError) as on_host:
+        rootfs.resolve_command("no-such-command")
+    assert on_host.value.hint == errors.HINTS[("execvp", "ENOENT")]
+    assert "host's files" in str(on_host.value)
+    (tmp_path / "bin").mkdir()
+    with pytest.raises(CommandNotFoundError) as in_rootfs:
+        rootfs.resolve_command("no-such-command", str(tmp_path))
+    assert in_rootfs.value.hint == errors.HINTS[("execvp in rootfs", "ENOENT")]
+    assert "inside the rootfs only" in str(in_rootfs.value) and "ls /bin" in str(in_rootfs.value)
+
+
+def test_what_a_parameter_needs_crosses_the_process_boundary():
+    import json
+
+    original = SpecError("publish", "used only with network='bridge'", ["8080:80"],
+                         needs=("network", "bridge"))
+    copy = from_wire(json.loads(json.dumps(to_wire(original))))
+    assert copy.needs == ("network", "bridge")
+    assert copy.worded({"publish": "-p", "network": "--network"}) == (
+        "-p 8080:80 needs --network bridge")
+    assert str(copy) == "`publish` must be used only with network='bridge', got ['8080:80']"
