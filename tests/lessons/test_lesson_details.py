@@ -52,3 +52,13 @@ def test_lesson_00_does_not_claim_a_fix_on_green_lines_it_does_not_show():
     from pycontain.lab import Table
 
     assert Table.NOTHING_TO_DO in text_of(0)  # the text says what a green line's fix cell shows
+
+
+def test_lesson_12_explains_the_directories_create_makes_beyond_its_controllers():
+    from pycontain.cgroups import v1
+
+    made = v1._needed(("memory", "pids")) | {"unified"}  # what create makes on a hybrid host
+    text = text_of(12)
+    for name in sorted(made - {"memory", "pids"}):
+        assert f"`{name}`" in text, name
+    assert "cgroup.kill" in text and "cgroup.events" in text  # why the unified one is there
