@@ -165,13 +165,7 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
         syscalls.unshare(CloneFlag.CLONE_NEWUSER)
         channel.sync("userns", userns_pid=os.getpid())
         user.become_root()
-    first = [name for name in names if name not in ("cgroup", "user")]
-    if first:
-        try:
-            syscalls.unshare(flags_for(first))
-        except SyscallError as e:
-            e.add_note(f"while creating the namespaces {', '.join(first)}")
-            raise
+    unshare_namespaces([name for name in names if name not in ("cgroup", "user")])
     if "mnt" in names:
         # unshare(CLONE_NEWNS) copies the mounts with their propagation: on a shared "/", a mount
         # made now would appear on the host too. Make them all private first (lesson 04).
@@ -193,10 +187,7 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
         die_with_parent(None)  # the fork cleared PDEATHSIG
     else:
         channel.send(pid=os.getpid())
-    if spec.get("hostname"):
-        from pycontain.namespaces import uts
-
-        uts.set_hostname(spec["hostname"])
+    apply_hostname(spec.get("hostname"))
     if spec.get("rootfs"):
         from pycontain import rootfs
 
@@ -226,6 +217,28 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
             e.add_note("while creating the cgroup namespace")
             raise
     syscalls.chdir(spec.get("cwd") or "/")
+
+
+def unshare_namespaces(names: list[str]) -> None:
+    """Move this process into a new namespace of each type in `names`, with one unshare(2)
+    (lesson 02). It is this process's own namespaces that change: it becomes the container."""
+    if not names:
+        return
+    try:
+        syscalls.unshare(flags_for(names))  # "uts" -> CLONE_NEWUTS, "mnt" -> CLONE_NEWNS, ...
+    except SyscallError as e:
+        e.add_note(f"while creating the namespaces {', '.join(names)}")
+        raise
+
+
+def apply_hostname(hostname: str | None) -> None:
+    """sethostname(2), once this process is in its own UTS namespace: only the copy of the
+    name that unshare(CLONE_NEWUTS) made changes, the host keeps its own (lesson 02)."""
+    if not hostname:
+        return
+    from pycontain.namespaces import uts
+
+    uts.set_hostname(hostname)
 
 
 def become_init() -> None:

@@ -227,6 +227,8 @@ class Table:
     """The preflight table: coloured HTML in Jupyter, `render()`'s text everywhere else."""
 
     COLOURS = {"ok": "#e6f4ea", "FAIL": "#fce8e6", "warn": "#fef7e0"}  # green, red, yellow
+    #: the fix column of a green line: said, so that an empty cell never reads as a missing fix
+    NOTHING_TO_DO = "nothing to do"
 
     def __init__(self, checks: list[Check]) -> None:
         self.checks = checks
@@ -244,7 +246,7 @@ class Table:
             rows.append(
                 f'<tr style="background:{self.COLOURS[mark]};color:#202124"><td>{icon}</td>'
                 f"<td>{escape(c.name)}</td><td>{escape(c.detail)}</td>"
-                f"<td>{'' if c.ok else escape(c.fix)}</td></tr>")
+                f"<td>{self.NOTHING_TO_DO if c.ok else escape(c.fix)}</td></tr>")
         verdict = ("ready" if all(c.ok for c in self.checks) else
                    "ready (the ⚠️ lines are optional)" if ready(self.checks) else
                    "NOT ready: fix the ❌ lines")

@@ -298,13 +298,30 @@ def wait_until_empty(cgroup: str, *, timeout_s: float = 10.0) -> None:
                  timeout_s=timeout_s)
 
 
-def wait_for_count(path: str, key: str, *, above: float = 0, timeout_s: float = 10.0) -> float:
+def wait_for_count(path: str, key: str, *, above: float = 0, timeout_s: float = 10.0) -> int:
     """Sleep until the counter `key` of the flat-keyed file `path` exceeds `above`; return it.
 
     `wait_for_count(".../memory.events", "oom_kill")` wakes when the OOM killer has struck.
+    A count is a whole number: it is returned as an int (1 kill, not 1.0).
     """
     parse = keyed(key)
-    return parse(wait_for(path, lambda text: parse(text) > above, timeout_s=timeout_s))
+    return int(parse(wait_for(path, lambda text: parse(text) > above, timeout_s=timeout_s)))
+
+
+def rises(times_s: Sequence[float], counts: Sequence[float], start: float = 0) -> list[float]:
+    """The sample times at which a counter that was `start` went up: the first sample in which
+    the kernel had counted each new event (an OOM kill in `memory.events`). The event itself
+    happened in the sampling period before; gaps (NaN: the file was gone) are skipped.
+
+    >>> rises([0.0, 0.01, 0.02, 0.03, 0.04], [0, 0, 1, float("nan"), 2])
+    [0.02, 0.04]
+    """
+    found = []
+    for when, count in zip(times_s, counts, strict=True):
+        if count == count and count > start:  # not NaN, and up
+            found.append(when)
+            start = count
+    return found
 
 
 def rates(times_s: Sequence[float], values: Sequence[float]) -> list[float]:

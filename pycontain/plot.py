@@ -109,7 +109,10 @@ def timeline(times_s: Sequence[float], series: Mapping[str, Sequence[float]], *,
         ax.step(times_s, values, where="post", label=label, color=colour, linewidth=2)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel(ylabel)
-    ax.set_ylim(bottom=0)
+    # start a little below 0: a line that stays at 0 (the init that reaps every zombie) would
+    # otherwise lie on the x axis and vanish under it
+    top = max((v for vs in series.values() for v in vs), default=1)
+    ax.set_ylim(bottom=-0.05 * max(top, 1) - 0.25)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     ax.set_title(title)

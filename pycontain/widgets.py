@@ -162,12 +162,14 @@ class MemoryRun:
 
 
 def memory_experiment(memory_max: str | int | None = "64M", memory_high: str | int | None = None,
-                      *, hog: tuple[str, float, str] = ("4M", 0.05, "128M"), hold_s: float = 0.5,
-                      hz: float = 20.0, duration_s: float | None = None,
+                      *, hog: tuple[str, float, str] = ("4M", 0.1, "128M"), hold_s: float = 0.5,
+                      hz: float = 100.0, duration_s: float | None = None,
                       on_sample: Callable[[MemoryRun], None] | None = None,
                       every_s: float = 0.25) -> MemoryRun:
     """Run a memory hog (`hog` = step, seconds between steps, cap) in a container with these
-    limits, sample memory.current at `hz`, and return what happened. `on_sample(run)` is
+    limits, sample memory.current at `hz`, and return what happened. The defaults give about
+    ten samples per step, so the plot shows the staircase, and place the OOM kill within
+    1/hz s of the moment the kernel counted it (`monitor.rises`). `on_sample(run)` is
     called every `every_s` s while it runs (the widget redraws its plot there). The hog runs
     at most `duration_s` s (default: $PYCONTAIN_DURATION or 20) and then is killed.
 
@@ -196,10 +198,12 @@ def memory_experiment(memory_max: str | int | None = "64M", memory_high: str | i
     def snapshot(result: runtime.Result | None) -> MemoryRun:
         series = watch.series()
         times = watch.times_s()
-        kills = [t for t, k in zip(times, series["oom_kill"], strict=True) if k == k and k > 0]
+        # the first sample in which memory.events counted the kill: memory.current may still be
+        # at the limit there (the victim's pages are not freed yet), or already down
+        kills = monitor.rises(times, series["oom_kill"])
         return MemoryRun(times, series["current"],
                          {k: float(v) for k, v in limits.settings().items() if v != "max"},
-                         [(kills[0], "OOM kill")] if kills else [], {}, None, result,
+                         [(t, "OOM kill") for t in kills], {}, None, result,
                          workloads.allocated(result.stdout) if result else [], files)
 
     try:

@@ -20,6 +20,16 @@ HOSTNAME_HINT = (
     f"sethostname(2) takes 1-{HOST_NAME_MAX} bytes (HOST_NAME_MAX) and would fail with EINVAL; "
     "non-ASCII characters take 2-4 bytes each; pick a shorter name (lesson 02)"
 )
+# sethostname(2) itself takes a length of 0; pycontain refuses it because an empty name reads as
+# "no hostname set" to the programs inside, and is almost always a forgotten argument
+EMPTY_HOSTNAME_HINT = (
+    "the name is empty: type at least one character; a hostname is 1-"
+    f"{HOST_NAME_MAX} bytes (HOST_NAME_MAX) (lesson 02)"
+)
+NUL_HOSTNAME_HINT = (
+    "a NUL character ends a C string, so the kernel would keep only what comes before it; "
+    "remove it (lesson 02)"
+)
 
 
 def validate_hostname(hostname: str) -> str:
@@ -31,16 +41,15 @@ def validate_hostname(hostname: str) -> str:
     Traceback (most recent call last):
     ...
     pycontain.errors.SpecError: `hostname` must be 1-64 bytes without NUL, got ''
-      hint: sethostname(2) takes 1-64 bytes (HOST_NAME_MAX) ...; pick a shorter name (lesson 02)
+      hint: the name is empty: type at least one character; a hostname is 1-64 bytes ...
     """
-    if (
-        not isinstance(hostname, str)
-        or not 0 < len(hostname.encode()) <= HOST_NAME_MAX
-        or "\0" in hostname
-    ):
-        raise SpecError("hostname", f"1-{HOST_NAME_MAX} bytes without NUL", hostname,
-                        hint=HOSTNAME_HINT)
-    return hostname
+    if not isinstance(hostname, str) or not 0 < len(hostname.encode()) <= HOST_NAME_MAX:
+        hint = EMPTY_HOSTNAME_HINT if hostname == "" else HOSTNAME_HINT
+    elif "\0" in hostname:
+        hint = NUL_HOSTNAME_HINT
+    else:
+        return hostname
+    raise SpecError("hostname", f"1-{HOST_NAME_MAX} bytes without NUL", hostname, hint=hint)
 
 
 def set_hostname(hostname: str) -> None:

@@ -54,6 +54,15 @@ def test_render_marks_failures_with_their_fix():
     assert not lab.ready(checks) and lab.ready(checks[:1] + checks[2:])
 
 
+def test_the_html_table_says_nothing_to_do_on_a_green_line_and_the_fix_on_the_others():
+    checks = [lab.Check("root", True, "uid 0", "run as root: sudo -i"),
+              lab.Check("busybox", False, "absent", "apt-get install busybox-static", False)]
+    rows = lab.table(checks)._repr_html_().split("<tr")[2:]  # after the header row
+    assert rows[0].endswith("<td>nothing to do</td></tr>")  # not an empty cell (lesson 00)
+    assert "sudo -i" not in rows[0]  # a fix for what is fine would mislead
+    assert "<td>apt-get install busybox-static</td></tr>" in rows[1]
+
+
 @pytest.mark.parametrize("files,mode", [(["cgroup.controllers"], "v2"),
                                         (["unified/cgroup.controllers"], "hybrid"), ([], "v1")])
 def test_cgroup_mode(tmp_path, files, mode):

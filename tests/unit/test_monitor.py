@@ -92,8 +92,9 @@ def test_wait_for_samples_a_file_that_does_not_notify(tmp_path):
 
     later(0.2, kill)
     start = time.monotonic()
-    assert monitor.wait_for_count(str(events), "oom_kill", timeout_s=5) == 1
+    kills = monitor.wait_for_count(str(events), "oom_kill", timeout_s=5)
     assert 0.15 < time.monotonic() - start < 1
+    assert kills == 1 and type(kills) is int and str(kills) == "1"  # lesson 14 showed "1.0"
 
 
 def test_wait_for_sleeps_on_inotify_for_a_notifying_file(tmp_path):
@@ -119,3 +120,16 @@ def test_wait_for_times_out_with_the_last_contents(tmp_path):
     events.write_text("max 0\n")
     with pytest.raises(TimeoutError, match="max 0"):
         monitor.wait_for_count(str(events), "max", timeout_s=0.2)
+
+
+def test_rises_marks_the_sample_where_the_counter_went_up_not_a_later_one():
+    # lesson 14's OOM marker: samples of memory.current (MiB) and memory.events oom_kill; the
+    # kernel counted the kill at 0.33 s while usage was still at the limit, freed it at 0.34 s
+    times = [0.30, 0.31, 0.32, 0.33, 0.34, 0.35, 0.36]
+    current = [30, 31, 32, 32, 0.2, 0.2, math.nan]
+    oom_kill = [0, 0, 0, 1, 1, 1, math.nan]
+    assert monitor.rises(times, oom_kill) == [0.33]
+    assert current[times.index(0.33)] == 32  # the marker sits at the kill, before the drop
+    assert monitor.rises(times, [0, 1, 1, 2, math.nan, 2, 3]) == [0.31, 0.33, 0.36]
+    assert monitor.rises(times, [1] * 7) == [0.30]  # counted before the first sample
+    assert monitor.rises(times, [0] * 7) == []

@@ -56,3 +56,17 @@ def test_cgroup_timeline_labels_each_limit_with_its_file_and_has_units():
     assert labels == ["memory.current", "memory.max = 32 MiB"]  # an unlimited line is left out
     assert [line.get_ydata()[0] for line in ax.get_lines()][1] == 32
     assert fig._repr_png_().startswith(b"\x89PNG")
+
+
+def test_timeline_draws_a_line_at_zero_above_the_x_axis():
+    # lesson 03: the init that reaps every orphan counts 0 zombies all along; its line must not
+    # lie on the x axis, hidden by it
+    fig = plot.timeline([0, 0.1, 0.2], {"PID 1 = sleep": [0, 1, 2], "PID 1 = pycontain init":
+                                        [0, 0, 0]}, ylabel="zombies", title="t")
+    (ax,) = fig.axes
+    bottom, top = ax.get_ylim()
+    assert bottom < 0 < 2 <= top
+    gap = (0 - bottom) / (top - bottom)  # share of the plot's height between axis and line
+    assert gap >= 0.03
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["PID 1 = sleep", "PID 1 = pycontain init"]
