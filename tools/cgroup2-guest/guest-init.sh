@@ -28,12 +28,18 @@ ip link set lo up
 hostname guest
 echo "guest: $(uname -r), $(python3 --version), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control), tests in $(cut -d: -f3 /proc/self/cgroup)"
 
-cd /mnt/project || exit 1
-# The checkout is read-only: no bytecode, no pytest cache. The tests run as on the host.
+# A copy of the checkout on the guest's own disk (a few MB; the disk is a throw-away snapshot):
+# the 9p share is read-only, so Python could cache no bytecode there and every interpreter the
+# tests start (each container's init, each notebook kernel) compiled pycontain again, which
+# under TCG emulation cost more than most tests themselves.
+mkdir -p /srv/project
+tar -C /mnt/project --exclude=./.git --exclude=./.venv --exclude='*/__pycache__' -cf - . \
+  | tar -C /srv/project -xf - || exit 1
+cd /srv/project || exit 1
 eval "set -- $(cat /mnt/results/args)"
 export HOME=/root MPLCONFIGDIR=/tmp/matplotlib MPLBACKEND=Agg
 # pycontain itself from the checkout: the notebooks' kernels start in notebooks/, not here.
-PYCONTAIN_ALLOW_HOST=1 PYTHONPATH=/opt/pytest:/mnt/project PYTHONDONTWRITEBYTECODE=1 NO_COLOR=1 \
+PYCONTAIN_ALLOW_HOST=1 PYTHONPATH=/opt/pytest:/srv/project NO_COLOR=1 \
   python3 -m pytest -p no:cacheprovider -q -o addopts="-ra" "$@"
 status=$?
 # The status goes to the results share and, in case a test broke that mount, to the console too.
