@@ -131,11 +131,11 @@ def _rootfs_check(found: Any) -> Check:
     """The embedded rootfs line. Missing only warns: lessons 00-04 never need it and `make lab`
     builds it. Stale fails: lessons 05 and 08 would break on it in ways that name neither the
     rootfs nor the fix. A tree pycontain did not build is used as it is, with a warning."""
-    fix = {"missing": "run `pycontain rootfs` (make lab does)",
-           "stale": "run `pycontain rootfs`: it builds the rootfs again (make lab and make test "
+    fix = {"stale": "run `pycontain rootfs`: it builds the rootfs again (make lab and make test "
                     "do)",
            "foreign": "unset PYCONTAIN_ROOTFS, or point it at a new directory and run "
-                      "`pycontain rootfs`"}.get(found.state, "")
+                      "`pycontain rootfs`"}.get(found.state, "run `pycontain rootfs` (make lab "
+                                                             "does)")
     detail = found.why if found.state != "stale" else f"stale: {found.why}"
     return Check("embedded rootfs", found.state == "ready", detail, fix,
                  required=found.state == "stale")

@@ -202,3 +202,13 @@ def test_a_missing_tool_is_named_with_where_to_get_it(tmp_path):
         rootfs.require_tools(root, "sh", "httpd")
     assert "it has no httpd" in str(info.value) and "pycontain rootfs" in str(info.value)
     assert "busybox" in str(info.value)
+
+
+def test_the_checks_of_lessons_05_and_08_name_the_tool_the_rootfs_lacks(monkeypatch, tmp_path):
+    from pycontain.checks import CheckFailed, lesson05, lesson08
+
+    monkeypatch.setenv("PYCONTAIN_ROOTFS", str(a_rootfs(tmp_path)))  # not ours: used as it is
+    with pytest.raises(CheckFailed, match="it has no busybox, nsenter;"):
+        lesson05.check_pivot_into(lambda root: None)
+    with pytest.raises(CheckFailed, match="it has no httpd;"):
+        lesson08.check_published(lambda practice, port: None, 18088)
