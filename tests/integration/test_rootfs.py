@@ -11,6 +11,7 @@ import pytest
 
 import pycontain
 from pycontain import rootfs
+
 from .conftest import PYCONTAIN
 
 
