@@ -134,7 +134,9 @@ def _parser() -> argparse.ArgumentParser:
 
     rootfs = verbs.add_parser("rootfs", help="print the embedded rootfs path, building it first",
                               description="Print the path of the embedded root filesystem, "
-                                          "building it offline when missing.")
+                                          "building it offline when missing, and again when "
+                                          "stale (built by an older recipe, or from host "
+                                          "programs while busybox is installed now).")
     rootfs.add_argument("--rebuild", action="store_true", help="build it again from scratch")
     rootfs.add_argument("--host-binaries", action="store_true",
                         help="build from host programs even when busybox is installed")
@@ -296,15 +298,18 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
 
 
 def _rootfs(args: argparse.Namespace | SimpleNamespace) -> int:
-    import shutil
-
     from pycontain import rootfs
 
     path = rootfs.default_path()
     if args.rebuild or args.host_binaries:
-        shutil.rmtree(path, ignore_errors=True)
         rootfs.build(path, use_busybox=not args.host_binaries)
-    print(rootfs.ensure(path))
+    else:
+        found = rootfs.status(path)
+        if found.state == "stale":  # one line on stderr: `$(pycontain rootfs)` reads stdout
+            print(f"pycontain: rebuilding the embedded rootfs at {path}: {found.why}",
+                  file=sys.stderr)
+        rootfs.ensure(path)
+    print(path)
     return 0
 
 

@@ -30,7 +30,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from pycontain import procfs, rootfs, runtime
-from pycontain.errors import PycontainError, SpecError
+from pycontain.errors import PycontainError
 
 #: the escape, run as `sh -c SCRIPT escape MARKER` inside the container (busybox rootfs)
 SCRIPT = r"""# 1. a second chroot(2), into /bin, that leaves the working directory at the old "/"
@@ -77,13 +77,8 @@ def place_marker(directory: str | os.PathLike[str]) -> Marker:
     return Marker(path, secret)
 
 
-def require_busybox(root: str) -> None:
-    """Refuse a rootfs without busybox's nsenter and sh: the escape is written for them."""
-    if not os.path.lexists(os.path.join(root, "bin/nsenter")) or \
-            not os.path.lexists(os.path.join(root, "bin/busybox")):
-        raise SpecError("rootfs", "a busybox rootfs (the escape runs its nsenter and sh)", root,
-                        hint="apt-get install busybox-static, then `pycontain rootfs --rebuild` "
-                             "(lesson 05)")
+#: what the escape runs inside the rootfs: busybox itself (as /busybox) and two applets
+TOOLS = ("busybox", "sh", "nsenter")
 
 
 def attempt(marker: Marker, rootfs_dir: str | os.PathLike[str] | None = None, *,
@@ -95,7 +90,7 @@ def attempt(marker: Marker, rootfs_dir: str | os.PathLike[str] | None = None, *,
     options go to `pycontain.run`.
     """
     root = str(rootfs_dir if rootfs_dir is not None else rootfs.ensure())
-    require_busybox(os.path.realpath(root))
+    rootfs.require_tools(root, *TOOLS)
     result = runtime.run(["sh", "-c", SCRIPT, "escape", marker.path], rootfs=root,
                          root_switch=root_switch, timeout_s=timeout_s, **options)
     listing, separator, rest = result.stdout.partition(f"\n{SEPARATOR}\n")

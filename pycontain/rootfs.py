@@ -23,12 +23,17 @@ from pycontain import syscalls
 from pycontain.embedded import (  # noqa: F401  (re-exported: `rootfs.build()` and friends)
     BUSYBOX_CANDIDATES,
     HOST_PROGRAMS,
+    MANIFEST,
+    RECIPE,
+    Status,
     build,
     default_path,
     ensure,
     find_busybox,
+    origin,
     parse_ldd,
     shared_libraries,
+    status,
 )
 from pycontain.errors import HINTS, CommandNotFoundError, SpecError
 from pycontain.syscalls import MountFlag, UmountFlag
@@ -67,6 +72,20 @@ def find_command(command: str, root: str = "/", path: str = CONTAINER_PATH) -> s
         if os.path.lexists(os.path.join(root, candidate.lstrip("/"))):
             return candidate
     return None
+
+
+def require_tools(root: str | os.PathLike[str], *tools: str) -> str:
+    """Return `root` as a string when each of `tools` is a program inside it; else say which
+    are missing and where to get them (busybox-static has every tool the lessons use)."""
+    where = str(root)
+    missing = [tool for tool in tools if find_command(tool, where) is None]
+    if missing:
+        get = ("busybox is installed: `pycontain rootfs` rebuilds the embedded rootfs from it"
+               if find_busybox() else "busybox has them: `apt-get install "
+               "busybox-static`, then `pycontain rootfs` rebuilds the embedded rootfs from it")
+        raise SpecError("rootfs", f"a root filesystem with {', '.join(tools)}", where,
+                        hint=f"it has no {', '.join(missing)}; {get} (lesson 05)")
+    return where
 
 
 def validate(rootfs: str) -> str:

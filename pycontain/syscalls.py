@@ -13,6 +13,7 @@ of `Syscalls`, and `LINUX` is the instance that talks to the real kernel.
 See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
 shmget(2), shmctl(2), shmat(2), mq_open(3), mq_unlink(3) (lesson 07).
 inotify_init1(2), inotify_add_watch(2) (lesson 14: waiting for cgroup events).
+renameat2(2) (swapping a rebuilt root filesystem into place in one step).
 Left out: clone3(2) (CPython cannot continue safely in a raw clone child; we re-exec instead).
 """
 
@@ -112,6 +113,16 @@ class InotifyFlag(enum.IntFlag):
     IN_NONBLOCK = os.O_NONBLOCK
     IN_CLOEXEC = os.O_CLOEXEC
 
+
+class RenameFlag(enum.IntFlag):
+    """renameat2(2) flags, from <linux/fs.h>."""
+
+    RENAME_NOREPLACE = 1
+    RENAME_EXCHANGE = 2
+
+
+#: the dirfd that means "relative to the working directory" (<fcntl.h>)
+AT_FDCWD = -100
 
 #: namespace name as in /proc/<pid>/ns/<name> -> its clone flag
 NAMESPACE_FLAGS: dict[str, CloneFlag] = {
@@ -244,6 +255,15 @@ class Syscalls:
         except OSError as e:
             raise SyscallError("execve", (path, argv), e.errno or 0) from None
 
+    def renameat2(self, olddirfd: int, oldpath: str, newdirfd: int, newpath: str,
+                  flags: RenameFlag | int = 0) -> None:
+        """renameat2(2): rename(2) with flags; RENAME_EXCHANGE swaps two existing paths."""
+        args = (olddirfd, oldpath, newdirfd, newpath, RenameFlag(flags))
+        result = self.libc.renameat2(ctypes.c_int(olddirfd), os.fsencode(oldpath),
+                                     ctypes.c_int(newdirfd), os.fsencode(newpath),
+                                     ctypes.c_uint(int(flags)))
+        self._check(result, "renameat2", args)
+
     # System V shared memory and POSIX message queues (lesson 07): objects of an IPC namespace.
 
     def shmget(self, key: int, size: int, shmflg: IpcFlag | int = 0) -> int:
@@ -305,8 +325,8 @@ LINUX = Syscalls()
 
 #: the system calls as module functions (`syscalls.mount(...)`), bound to `LINUX`
 CALLS = ("unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "chdir",
-         "chroot", "execve", "shmget", "shmctl", "shmat", "shmdt", "mq_open", "mq_close",
-         "mq_unlink", "inotify_init1", "inotify_add_watch")
+         "chroot", "execve", "renameat2", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
+         "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch")
 
 
 def use(kernel: Syscalls) -> Syscalls:
@@ -330,6 +350,7 @@ prctl = LINUX.prctl
 chdir = LINUX.chdir
 chroot = LINUX.chroot
 execve = LINUX.execve
+renameat2 = LINUX.renameat2
 shmget = LINUX.shmget
 shmctl = LINUX.shmctl
 shmat = LINUX.shmat

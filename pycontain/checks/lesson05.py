@@ -20,7 +20,10 @@ def check_pivot_into(pivot_into: Callable[[str], object]) -> Passed:
     """Record the calls `pivot_into(root)` makes, replay them in a fresh container as its root
     switch, and require that the container sees only its rootfs, that no mount of the old root
     is left in its mount namespace, and that the chroot escape cannot read a host marker."""
-    root = str(rootfs.ensure())
+    try:
+        root = rootfs.require_tools(rootfs.ensure(), *escape.TOOLS)  # what the escape runs
+    except SpecError as e:
+        raise CheckFailed(f"the check cannot run the escape yet: {format_error(e)}") from e
     try:
         steps = rootfs.record(pivot_into, root)
     except SpecError as e:

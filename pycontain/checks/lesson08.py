@@ -13,8 +13,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from pycontain import nft
-from pycontain.checks import Passed, attempt, expect
+from pycontain import nft, rootfs
+from pycontain.checks import CheckFailed, Passed, attempt, expect
+from pycontain.errors import SpecError, format_error
 from pycontain.lab import Lab
 from pycontain.namespaces import net
 from pycontain.runtime import Container
@@ -43,6 +44,10 @@ def _tidy(box: object) -> None:
 def check_published(publish_page: Callable[[Lab, int], object], port: int) -> Passed:
     """Call `publish_page(practice, port)`; it returns a running container on the bridge whose
     web server (port 80 inside) answers on host port `port`."""
+    try:
+        rootfs.require_tools(rootfs.ensure(), "httpd")
+    except SpecError as e:
+        raise CheckFailed(f"the embedded rootfs cannot serve a page: {format_error(e)}") from e
     practice = Lab(check=False)
     box: Container | None = None
     try:

@@ -12,7 +12,11 @@ refused before anything exists. Traffic goes only to namespaces these tests made
 from __future__ import annotations
 
 import errno
+import ipaddress
+import os
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,10 +25,13 @@ from pathlib import Path
 import pytest
 
 import pycontain
-from pycontain import bridge, lab, nft
+from pycontain import bridge, lab, nft, rootfs
 from pycontain.checks import CheckFailed, lesson08
 from pycontain.errors import SpecError, SyscallError
 from pycontain.namespaces import net
+
+from .conftest import PYCONTAIN
+from .test_cli import _wait_until_catching
 
 pytest.importorskip("pyroute2", reason="lesson 08 needs pyroute2 (pip install pyroute2)")
 pytestmark = [pytest.mark.root, pytest.mark.netns]
@@ -306,3 +313,35 @@ def test_the_check_fails_each_mistake(embedded_rootfs, mistake):
 
     with pytest.raises(CheckFailed):
         lesson08.check_published(publish_page, free_port())
+
+
+def readme_web_server() -> tuple[list[str], str]:
+    """The README's web-server line: the command (shell words) and the URL its comment names."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("pycontain run") and "httpd" in x)
+    command, _, comment = line.partition("  # ")
+    return shlex.split(command), comment.rpartition(" ")[2]
+
+
+@needs_nft
+@pytest.mark.skipif(not rootfs.find_busybox(), reason="httpd is busybox's (apt-get install "
+                                                      "busybox-static)")
+def test_the_readme_web_server_serves_the_rootfs_page(embedded_rootfs):
+    words, url = readme_web_server()
+    assert words[:2] == ["pycontain", "run"] and url.startswith("http://")
+    argv = [*PYCONTAIN, *[embedded_rootfs if w == "$(pycontain rootfs)" else w
+                          for w in words[1:]]]
+    if os.environ.get(net.SUBNET_VARIABLE):  # the README speaks of the default subnet
+        gateway = next(ipaddress.IPv4Network(os.environ[net.SUBNET_VARIABLE]).hosts())
+        url = url.replace("10.207.0.1", str(gateway))
+    with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) as cli:
+        try:
+            page = lesson08._fetch(url, timeout_s=30)
+        finally:
+            _wait_until_catching(cli.pid, signal.SIGINT)
+            cli.send_signal(signal.SIGINT)  # Ctrl-C twice, as a user ends it
+            assert "Ctrl-C again kills it" in cli.stderr.readline()
+            cli.send_signal(signal.SIGINT)
+            assert cli.wait(timeout=30) == 128 + signal.SIGKILL
+    assert page == (Path(embedded_rootfs) / "var/www/index.html").read_text()
+    assert "Hello from a pycontain container" in page

@@ -75,3 +75,21 @@ def test_cgroup_mode(tmp_path, files, mode):
 def test_preflight_on_this_machine_names_every_check():
     names = [c.name for c in lab.preflight()]
     assert names[:2] == ["root", "lab VM"] and "namespaces" in names and "cgroups" in names
+
+
+def test_a_stale_rootfs_is_not_ready_a_missing_one_only_warns(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYCONTAIN_ROOTFS", str(tmp_path / "rootfs"))
+    monkeypatch.setenv(lab.ALLOW_HOST_VARIABLE, "1")
+
+    def line():
+        checks = lab.preflight()
+        return next(c for c in checks if c.name == "embedded rootfs"), lab.ready(checks)
+
+    missing, _ = line()
+    assert (missing.ok, missing.required) == (False, False)
+    (tmp_path / "rootfs/etc").mkdir(parents=True)  # an older pycontain's tree: no record
+    (tmp_path / "rootfs/etc/os-release").write_text("ID=pycontain\n")
+    stale, ready = line()
+    assert (stale.ok, stale.required) == (False, True)
+    assert stale.detail.startswith("stale: ") and "`pycontain rootfs`" in stale.fix
+    assert not ready  # whatever the other lines say

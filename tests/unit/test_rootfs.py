@@ -3,6 +3,7 @@ rootfs before anything is created, and the order in which `enter` prepares and s
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -140,3 +141,74 @@ def test_spec_options_of_lesson_05_need_a_rootfs_and_plain_values(tmp_path):
         Spec(["sh"], rootfs=root, read_only="yes")
     with pytest.raises(SpecError, match="`root_switch` must be one of"):
         Spec(["sh"], rootfs=root, root_switch="switch_root")
+
+
+# --- the embedded rootfs records how it was built; a tree that no longer matches is stale -----
+
+
+def built_tree(tmp_path, **record):
+    """A tree as `build()` leaves it, with `record` changed in its manifest."""
+    (tmp_path / "rootfs/etc").mkdir(parents=True)
+    root = a_rootfs(tmp_path / "rootfs")
+    manifest = {"recipe": rootfs.RECIPE, "origin": rootfs.origin(), "version": "x", **record}
+    (root / rootfs.MANIFEST).write_text(json.dumps(manifest))
+    return root
+
+
+def test_nothing_or_an_empty_directory_is_missing(tmp_path):
+    assert rootfs.status(tmp_path / "none").state == "missing"
+    assert rootfs.status(tmp_path).state == "missing"
+
+
+def test_the_tree_a_build_would_make_now_is_ready(tmp_path):
+    assert rootfs.status(built_tree(tmp_path)).state == "ready"
+
+
+def test_another_recipe_a_lost_shell_or_no_record_make_a_pycontain_tree_stale(tmp_path):
+    old = built_tree(tmp_path, recipe=rootfs.RECIPE - 1)
+    assert rootfs.status(old)[:2] == ("stale", f"built by recipe {rootfs.RECIPE - 1}, this "
+                                               f"pycontain builds recipe {rootfs.RECIPE}")
+    (old / rootfs.MANIFEST).write_text(json.dumps({"recipe": rootfs.RECIPE,
+                                                   "origin": rootfs.origin()}))
+    (old / "bin/sh").unlink()
+    assert rootfs.status(old).why == "incomplete: it has no /bin/sh"
+    (old / rootfs.MANIFEST).unlink()  # as pycontain built it before the manifest existed
+    (old / "etc/os-release").write_text('NAME="pycontain embedded rootfs"\nID=pycontain\n')
+    assert rootfs.status(old) == ("stale", "built by an older pycontain, with no record of how",
+                                  None)
+
+
+def test_a_changed_origin_makes_the_tree_stale(tmp_path):
+    now = rootfs.origin()
+    changed = {**now, "programs": {}} if now["from"] == "host binaries" else \
+        {**now, "size": now["size"] + 1}
+    assert rootfs.status(built_tree(tmp_path, origin=changed)).state == "stale"
+
+
+def test_files_pycontain_did_not_build_are_foreign_and_never_replaced(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine/notes.txt").write_text("keep me")
+    assert rootfs.status(tmp_path / "mine").state == "foreign"
+    with pytest.raises(SpecError, match="`rootfs` must be an empty or new directory") as info:
+        rootfs.build(tmp_path / "mine")
+    assert "PYCONTAIN_ROOTFS" in str(info.value)
+    assert os.listdir(tmp_path / "mine") == ["notes.txt"]
+
+
+def test_a_missing_tool_is_named_with_where_to_get_it(tmp_path):
+    root = a_rootfs(tmp_path)
+    assert rootfs.require_tools(root, "sh") == str(root)
+    with pytest.raises(SpecError, match="a root filesystem with sh, httpd") as info:
+        rootfs.require_tools(root, "sh", "httpd")
+    assert "it has no httpd" in str(info.value) and "pycontain rootfs" in str(info.value)
+    assert "busybox" in str(info.value)
+
+
+def test_the_checks_of_lessons_05_and_08_name_the_tool_the_rootfs_lacks(monkeypatch, tmp_path):
+    from pycontain.checks import CheckFailed, lesson05, lesson08
+
+    monkeypatch.setenv("PYCONTAIN_ROOTFS", str(a_rootfs(tmp_path)))  # not ours: used as it is
+    with pytest.raises(CheckFailed, match="it has no busybox, nsenter;"):
+        lesson05.check_pivot_into(lambda root: None)
+    with pytest.raises(CheckFailed, match="it has no httpd;"):
+        lesson08.check_published(lambda practice, port: None, 18088)
