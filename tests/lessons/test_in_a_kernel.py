@@ -11,9 +11,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from .lessonlib import builder
 
 TIMEOUT_S = 60
 MESSAGE = "pids.max is 'max': write 10 to it, then run this cell again"
@@ -55,6 +58,26 @@ def test_run_all_stops_at_a_failed_check():
 def test_other_errors_keep_their_traceback():
     (error,) = run("def f():\n    return 1 / 0\nf()").cells[0].outputs
     assert error.ename == "ZeroDivisionError" and "return 1 / 0" in text(error)
+
+
+def test_the_builds_write_the_metadata_jupyterlab_sets():
+    """On connecting a kernel JupyterLab writes its kernelspec and language_info into the
+    notebook, and marks it modified when they differ from what the file holds."""
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert builder.KERNELSPEC == {"name": "python3", "display_name": spec.display_name,
+                                  "language": spec.language}
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=TIMEOUT_S)
+        info = kc.kernel_info(reply=True, timeout=TIMEOUT_S)["content"]["language_info"]
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+    # the Python version is the lab VM's (this machine's may differ): everything else is equal
+    assert {**info, "version": builder.LAB_PYTHON} == builder.LANGUAGE_INFO
 
 
 def _tempdir_in_a_kernel(km: KernelManager) -> Path:
