@@ -6,11 +6,17 @@ newest-first, keeps going when one fails (a warning ending in ", ignoring"), and
 Everything pycontain creates is named `pycontain-…`, so `sweep()` (and `pycontain cleanup`) can
 find and remove leftovers after a crash without touching anything else.
 
+A lesson's clean-up cell is often never reached: "Run All" stops at the first failing check. So
+a `Lab` also closes when its process exits (atexit: a Jupyter kernel runs the handlers when it is
+shut down or restarted), and every new `Lab` removes the temp dirs of Labs whose process is gone
+(killed, crashed): their names end in `.pid<owner>`, and a live owner's are never touched.
+
 See also: namespaces(7), cgroups(7), the lab VM in vagrant/ (DESIGN §4, §7).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from collections import namedtuple
@@ -177,6 +183,70 @@ def render(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
+#: how a `Lab.tempdir()` name ends, followed by the pid of the process whose Lab made it
+OWNER = ".pid"
+#: every Lab of this process not closed yet: closed, newest first, when the process exits
+_OPEN: list[Lab] = []
+
+
+def _close_open_labs() -> None:
+    for lab in reversed(_OPEN[:]):
+        if lab._pid == os.getpid():  # a forked child that exits must not undo its parent's work
+            lab.close()
+
+
+atexit.register(_close_open_labs)
+
+
+def owner(name: str) -> int | None:
+    """The pid that made a `Lab.tempdir()` of this name, or None for any other name.
+
+    >>> owner("pycontain-scratch-k2j3h4a1.pid4242"), owner("pycontain-layer-0a1b2c3d4e")
+    (4242, None)
+    """
+    pid = name.rpartition(OWNER)[2] if OWNER in name else ""
+    return int(pid) if pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_orphans() -> list[str]:
+    """Remove the temp dirs of Labs whose process has ended; return what was removed.
+
+    A dir whose owner still runs (another notebook) is kept. A pid reused since only keeps a dir
+    longer, never removes a live one. Mounts below a dir are detached first: rmtree would
+    otherwise delete what a bind mount shows (lesson 04 mounts inside its temp dir).
+    """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from pycontain import procfs, syscalls
+
+    removed = []
+    for path in sorted(Path(tempfile.gettempdir()).glob(f"{PREFIX}*{OWNER}*")):
+        pid = owner(path.name)
+        if pid is None or not path.is_dir() or _alive(pid):
+            continue
+        try:
+            for m in reversed(procfs.mountinfo("self")):  # children before their parents
+                if m.mount_point == str(path) or m.mount_point.startswith(f"{path}/"):
+                    syscalls.umount2(m.mount_point, syscalls.UmountFlag.MNT_DETACH)
+            shutil.rmtree(path)
+            removed.append(f"removed dir {path}")
+        except Exception as e:  # report and go on, like Lab.close()
+            removed.append(f"could not remove dir {path}: {e}, ignoring")
+    return removed
+
+
 class Lab:
     """A lesson's safety net: preflight on creation, and an undo stack for what it creates.
 
@@ -195,23 +265,31 @@ class Lab:
                 "the lab is not ready: " + "; ".join(f"{c.name} ({c.detail})" for c in failed),
                 hint=failed[0].fix + " (lesson 00)")
         self._undo: list[tuple[str, Callable[[], object]]] = []
+        self._pid = os.getpid()
+        #: what this Lab removed on creation: temp dirs of Labs whose process is gone
+        self.swept = sweep_orphans()
+        _OPEN.append(self)
 
     def defer(self, undo: Callable[[], object], what: str) -> None:
         """Register `undo`, to run at `close()`; `what` names it in warnings."""
         self._undo.append((what, undo))
 
     def tempdir(self, name: str = "") -> Path:
-        """A fresh `/tmp/pycontain-…` directory, removed at `close()`."""
+        """A fresh `/tmp/pycontain-….pid<this process>` directory, removed at `close()`, at exit,
+        or by the next `Lab` once this process is gone."""
         import shutil
         import tempfile
         from pathlib import Path
 
-        path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{name}{'-' if name else ''}"))
+        path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{name}{'-' if name else ''}",
+                                     suffix=f"{OWNER}{os.getpid()}"))
         self.defer(lambda: shutil.rmtree(path, ignore_errors=True), f"remove {path}")
         return path
 
     def close(self) -> None:
         """Undo everything, newest first; a failing step is reported and skipped."""
+        if self in _OPEN:
+            _OPEN.remove(self)
         while self._undo:
             what, undo = self._undo.pop()
             try:

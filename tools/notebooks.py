@@ -7,13 +7,19 @@ Sources are `lessons/NN-verb-phrase.md`, MyST Markdown read with jupytext (`md:m
 two notebooks, committed without outputs:
 
 - `notebooks/NN-verb-phrase.ipynb`, the LEARNER build: every block between a `# BEGIN SOLUTION`
-  and an `# END SOLUTION` line (markers included) becomes one line `...  # YOUR CODE HERE`,
-  indented like the BEGIN marker, so the cell still runs and the check cell after it fails;
+  and an `# END SOLUTION` line (markers included) becomes one line `pass  # YOUR CODE HERE`,
+  indented like the BEGIN marker, so the cell still runs, shows nothing (a bare `...` as a cell's
+  last line would display `Ellipsis`), and the check cell after it fails;
 - `notebooks/solutions/NN-verb-phrase.ipynb`, the SOLUTION build: the marker lines are dropped
   and the code between them kept.
 
 The output is deterministic: cell ids are numbered, metadata holds only the kernelspec, the
-lesson's front matter and where the notebook came from, and nothing records a time. The jupytext
+language, the lesson's front matter and where the notebook came from, and nothing records a time.
+It is what JupyterLab itself saves for the same notebook (nbformat 4.5 written by `nbformat`, as
+Jupyter Server writes it), so that opening a notebook does not mark it modified: on connecting a
+kernel JupyterLab sets `kernelspec` and `language_info` to what the kernel reports, and any
+difference, even the Python version, makes the notebook "unsaved". So both are written as the
+lab VM's ipykernel reports them. The jupytext
 metadata is dropped on purpose: a generated notebook is not paired with its source, so a
 learner's edits can never flow back into a lesson.
 
@@ -46,10 +52,23 @@ SOLUTIONS = NOTEBOOKS / "solutions"
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
-STUB = "...  # YOUR CODE HERE"
+STUB = "pass  # YOUR CODE HERE"
 CHECK_TAG = "check"
 LESSON_GLOB = "[0-9][0-9]-*.md"
-KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+#: what JupyterLab writes once a kernel connects: the kernelspec ipykernel installs, and the
+#: `language_info` of its kernel_info reply, with the lab VM's Python (Debian 13's python3.13 is
+#: 3.13.5, patched as 3.13.5-2+deb13uN); tests/lessons/test_sync.py compares them with a kernel
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LAB_PYTHON = "3.13.5"
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+    "version": LAB_PYTHON,
+}
 
 
 class LessonError(ValueError):
@@ -92,7 +111,7 @@ def split_solution(source: str, *, solution: bool) -> str:
     >>> code = "def f():\\n    # BEGIN SOLUTION\\n    return 1\\n    # END SOLUTION\\nf()"
     >>> print(split_solution(code, solution=False))
     def f():
-        ...  # YOUR CODE HERE
+        pass  # YOUR CODE HERE
     f()
     >>> print(split_solution(code, solution=True))
     def f():
@@ -183,8 +202,8 @@ def build(lesson: Lesson, *, solution: bool, nb: nbformat.NotebookNode | None = 
     out = nbformat.v4.new_notebook(cells=cells)
     out.nbformat, out.nbformat_minor = 4, 5
     out.metadata = {
-        "kernelspec": dict(nb.metadata.get("kernelspec", KERNELSPEC)),
-        "language_info": {"name": "python"},
+        "kernelspec": dict(KERNELSPEC),
+        "language_info": copy.deepcopy(LANGUAGE_INFO),
         "lesson": nb.metadata["lesson"],
         "pycontain": {
             "build": "solution" if solution else "learner",

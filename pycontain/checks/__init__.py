@@ -3,16 +3,79 @@
 A check looks at kernel state or behaviour, never at the learner's code. It returns a short
 success message, or raises `CheckFailed` whose text says what is missing and how to get there.
 One module per lesson: `pycontain.checks.lesson02` holds the checks of lesson 02.
+
+In a notebook a `CheckFailed` shows its message only, as "❌ Not yet: …", not a traceback through
+this package that buries it; the traceback is one click away below it, and `%tb` prints it. It is
+still an *error* output, so "Run All" stops there and graders (nbval, nbclient) see the failure.
+Importing this package installs that display, as every check cell imports its lesson's checks.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 
 class CheckFailed(AssertionError):
     """An exercise is not done yet. The message teaches: what was expected, what was seen."""
+
+
+NOT_YET = "❌ Not yet: "
+RED, BOLD_RED, RESET = "\x1b[31m", "\x1b[1;31m", "\x1b[0m"  # ANSI: Jupyter colours error text
+
+
+def not_yet(message: str) -> list[str]:
+    """The lines a notebook shows for a failed check: the message, in red, and nothing else.
+
+    >>> import re
+    >>> [re.sub(r"\x1b\\[[0-9;]*m", "", line) for line in not_yet("pids.max is 'max'")]
+    ["❌ Not yet: pids.max is 'max'"]
+    """
+    return [f"{BOLD_RED}{NOT_YET}{RESET}{RED}{message}{RESET}"]
+
+
+def _show_check_failed(shell: Any, etype: type, value: BaseException, tb: Any,
+                       tb_offset: int | None = None) -> list[str]:
+    """IPython's handler for a `CheckFailed` (`InteractiveShell.set_custom_exc`).
+
+    IPython calls it instead of printing a traceback and ignores what it returns, so it shows
+    the error itself, with `_showtraceback`: the one call that both the terminal and ipykernel
+    implement, and that makes ipykernel send an `error` output (ename, evalue, these lines).
+    """
+    import html
+    import traceback
+
+    # the first frame is IPython's run_code, which exec'd the cell: not the learner's business
+    tb = tb.tb_next or tb
+    # what `%tb` (and pdb) read: IPython's own showtraceback() sets them, this handler replaces it
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
+    if sys.version_info >= (3, 12):
+        sys.last_exc = value
+    shell._showtraceback(etype, value, not_yet(str(value)))
+    if type(shell).__name__ == "ZMQInteractiveShell":  # a notebook: the traceback, folded
+        from IPython.display import display
+
+        text = html.escape("".join(traceback.format_exception(etype, value, tb)))
+        display({"text/html": "<details><summary>where the check stopped (the traceback; "
+                              f"<code>%tb</code> prints it too)</summary><pre>{text}</pre>"
+                              "</details>",
+                 "text/plain": "%tb prints the traceback"}, raw=True)
+    return []
+
+
+def _install_display() -> None:
+    """Show `CheckFailed` as `not_yet()` in the IPython shell that imports this, if any."""
+    if "IPython" not in sys.modules:  # the CLI and the tests never import IPython: no shell
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((CheckFailed,), _show_check_failed)
+
+
+_install_display()
 
 
 class Passed(str):

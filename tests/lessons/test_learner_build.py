@@ -1,14 +1,17 @@
 """Run every LEARNER notebook: each `check` cell must fail, and nothing else may (DESIGN §3).
 
-In the learner build every exercise is a stub (`...  # YOUR CODE HERE`), so a check that passes
+In the learner build every exercise is a stub (`pass  # YOUR CODE HERE`), so a check that passes
 there cannot tell a finished exercise from an untouched one: that is a defect. A cell other than
-a check that fails is a defect too: the learner would meet an error before the exercise. The
+a check that fails is a defect too: the learner would meet an error before the exercise. A failed
+check shows its message and nothing else (no traceback through pycontain/checks/), still as an
+error output so that "Run All" stops there; and no stub shows `Ellipsis`. The
 SOLUTION build is run by `pytest --nbval-lax notebooks/solutions` (`make test`), not here.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 import nbformat
 import pytest
@@ -29,8 +32,8 @@ pytestmark = [
 ]
 
 
-def errors_by_cell(path) -> list[tuple[int, nbformat.NotebookNode, str | None]]:
-    """Execute the notebook at `path` as a learner would; (index, cell, error name or None)."""
+def errors_by_cell(path) -> list[tuple[int, nbformat.NotebookNode, nbformat.NotebookNode | None]]:
+    """Execute the notebook at `path` as a learner would; (index, cell, error output or None)."""
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}})
@@ -40,8 +43,19 @@ def errors_by_cell(path) -> list[tuple[int, nbformat.NotebookNode, str | None]]:
         if cell.cell_type != "code":
             continue
         error = next((o for o in cell.outputs if o.output_type == "error"), None)
-        found.append((index, cell, f"{error.ename}: {error.evalue}" if error else None))
+        found.append((index, cell, error))
     return found
+
+
+def shown(output: nbformat.NotebookNode) -> str:
+    """The text a learner sees for one output, without the ANSI colour codes."""
+    if output.output_type == "error":
+        text = "\n".join(output.traceback)
+    elif output.output_type == "stream":
+        text = output.text
+    else:
+        text = output.get("data", {}).get("text/plain", "")
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 @pytest.mark.parametrize("lesson", lesson_params())
@@ -51,11 +65,16 @@ def test_every_check_fails_and_nothing_else(lesson):
     problems = []
     for index, cell, error in errors_by_cell(path):
         where = f"cell {index} ({cell.source.strip().splitlines()[0][:60]!r})"
+        raised = f"{error.ename}: {error.evalue}" if error else ""
         if builder.is_check(cell):
             if error is None:
                 problems.append(f"{where}: a check that passes on the stub cannot fail")
-            elif not error.startswith("CheckFailed"):
-                problems.append(f"{where}: the check raised {error}, not CheckFailed")
+            elif error.ename != "CheckFailed":
+                problems.append(f"{where}: the check raised {raised}, not CheckFailed")
+            elif shown(error) != f"❌ Not yet: {error.evalue}":
+                problems.append(f"{where}: shows more than its message:\n{shown(error)}")
         elif error is not None:
-            problems.append(f"{where}: raised {error}")
+            problems.append(f"{where}: raised {raised}")
+        if any(shown(o).strip() == "Ellipsis" for o in cell.outputs):
+            problems.append(f"{where}: shows Ellipsis (a stub's bare `...`)")
     assert not problems, f"{path.name}:\n" + "\n".join(problems)

@@ -38,6 +38,21 @@ def test_notebooks_match_their_source(lesson):
             "never the notebook, then run `make notebooks`")
 
 
+@pytest.mark.parametrize("path", GENERATED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebooks_are_written_as_jupyter_saves_them(path, tmp_path):
+    """Saving a generated notebook through Jupyter Server, as JupyterLab does, changes no byte:
+    the contents manager reads it with nbformat, validates it and writes it back."""
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+    from nbformat.sign import NotebookNotary
+
+    copy = tmp_path / path.name
+    copy.write_bytes(path.read_bytes())
+    notary = NotebookNotary(db_file=":memory:")  # trusting it must not write to ~/.local
+    contents = FileContentsManager(root_dir=str(tmp_path), notary=notary)
+    contents.save(contents.get(path.name, type="notebook"), path.name)
+    assert copy.read_bytes() == path.read_bytes(), f"saving {path.name} in Jupyter rewrites it"
+
+
 def test_every_notebook_has_a_source():
     assert builder.orphans() == [], "generated notebooks without a lesson source"
 
@@ -100,7 +115,7 @@ def test_lesson_has_the_anatomy(lesson):
 
 def test_learner_build_stubs_the_solution():
     code = "def f():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\nf()"
-    stub = "def f():\n    ...  # YOUR CODE HERE\nf()"
+    stub = "def f():\n    pass  # YOUR CODE HERE\nf()"
     assert builder.split_solution(code, solution=False) == stub
     assert builder.split_solution(code, solution=True) == "def f():\n    return 1\nf()"
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from pycontain import lab
+from pycontain import lab, procfs
 from pycontain.errors import PreflightError
 
 
@@ -93,3 +98,43 @@ def test_a_stale_rootfs_is_not_ready_a_missing_one_only_warns(monkeypatch, tmp_p
     assert (stale.ok, stale.required) == (False, True)
     assert stale.detail.startswith("stale: ") and "`pycontain rootfs`" in stale.fix
     assert not ready  # whatever the other lines say
+
+
+def _lab_in_a_child() -> tuple[subprocess.Popen[str], Path]:
+    """A child Python that makes a Lab temp dir, prints it and waits (never closing the Lab)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from pycontain.lab import Lab; import sys, time; "
+         "print(Lab(check=False).tempdir('child'), flush=True); time.sleep(300)"],
+        stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    return child, Path(child.stdout.readline().strip())
+
+
+def _kill(child: subprocess.Popen[str]) -> None:
+    child.kill()  # SIGKILL: no atexit handler runs, as when a kernel is killed or crashes
+    child.wait()
+
+
+def test_a_new_lab_removes_the_dirs_of_a_dead_labs_process_only():
+    dead, dead_dir = _lab_in_a_child()
+    live, live_dir = _lab_in_a_child()
+    try:
+        assert lab.owner(dead_dir.name) == dead.pid and lab.owner(live_dir.name) == live.pid
+        _kill(dead)
+        assert dead_dir.is_dir()                         # nothing removed it at the kill
+        mounted = dead_dir / "mounted"
+        if os.geteuid() == 0:  # lesson 04 mounts inside its temp dir: rmtree must not go there
+            mounted.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "pycontain-test", str(mounted)], check=True)
+            (mounted / "file").write_text("on the tmpfs")
+        with lab.Lab(check=False) as scratch:            # the next lesson's setup cell
+            assert f"removed dir {dead_dir}" in scratch.swept
+        assert not dead_dir.exists()
+        assert not any(str(dead_dir) in m.mount_point for m in procfs.mountinfo("self"))
+        assert live_dir.is_dir()                         # another live notebook's: kept
+    finally:
+        _kill(live)
+        if dead.poll() is None:
+            _kill(dead)
+    lab.sweep_orphans()                                  # the live child is dead now: its turn
+    assert not live_dir.exists()
