@@ -8,7 +8,7 @@ PORT ?= 8888
 # Debian packages the lessons and tests use (installed with apt-get when missing)
 DEBS := busybox-static iproute2 nftables
 
-.PHONY: help lab test test-cgroup2 test-vagrant offline-bundle notebooks lint cleanup bench rootfs debs
+.PHONY: help path lab test test-cgroup2 test-vagrant offline-bundle notebooks lint cleanup bench rootfs debs
 
 help:
 	@echo "make lab        set up everything and start JupyterLab on http://$(HOST):$(PORT)"
@@ -45,18 +45,41 @@ debs:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# `pycontain` on PATH, as the README writes it: a link in /usr/local/bin to this checkout's
+# command (made when absent or already a link; a program of that name that is not a link is
+# left alone).
+PATH_LINK := /usr/local/bin/pycontain
+path: $(VENV)/.lab
+	@want=$(CURDIR)/$(VENV)/bin/pycontain; \
+	if [ "$$(readlink $(PATH_LINK))" != "$$want" ]; then \
+	  if [ -e $(PATH_LINK) ] && [ ! -L $(PATH_LINK) ]; then \
+	    echo "make: $(PATH_LINK) is not pycontain's link, left alone: run $$want"; \
+	  else ln -sfn "$$want" $(PATH_LINK) && echo "pycontain is on PATH: $(PATH_LINK) -> $$want"; fi; \
+	fi
+
 rootfs: $(VENV)/.lab debs
 	$(VENV)/bin/pycontain rootfs
 
-lab: $(VENV)/.lab rootfs
+# Learners get the learner notebooks only; `make lab SOLUTIONS=1` (an instructor) serves the
+# solutions too. The token travels in Jupyter's environment, readable by root only, never on
+# its command line, where any local user's `ps` would show it (the lab VM's service does the same).
+SOLUTIONS ?= 0
+# what learners see: links to the learner notebooks (their edits land in notebooks/ as before)
+LEARNER_DIR := build/lab
+lab: $(VENV)/.lab path
+	@$(PY) -c 'from pycontain import lab; exit(not (lab.in_lab_vm() or lab.host_allowed()))' \
+	  || { echo "make lab: this is not the lab VM; to run the lessons here anyway: export PYCONTAIN_ALLOW_HOST=1, then make lab (in that same shell)" >&2; exit 2; }
+	@$(MAKE) --no-print-directory rootfs >/dev/null
 	@$(VENV)/bin/pycontain doctor || true
-	@token=$${PYCONTAIN_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(24))')}; \
+	@export JUPYTER_TOKEN=$${PYCONTAIN_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(24))')}; \
+	if [ "$(SOLUTIONS)" = 1 ]; then root=notebooks; else root=$(LEARNER_DIR); \
+	  rm -rf $$root && mkdir -p $$root && for nb in notebooks/*.ipynb; do ln -s "$$PWD/$$nb" $$root/; done; fi; \
 	echo; echo "  JupyterLab is starting. Open this URL in your browser:"; \
-	echo "    http://$(HOST):$(PORT)/lab?token=$$token"; echo; \
+	echo "    http://$(HOST):$(PORT)/lab?token=$$JUPYTER_TOKEN"; echo; \
 	exec $(VENV)/bin/jupyter lab --allow-root --no-browser --ip=$(HOST) --port=$(PORT) \
-	  --ServerApp.root_dir=notebooks --IdentityProvider.token=$$token
+	  --ServerApp.root_dir=$$root --ServerApp.log_level=WARN --LabApp.log_level=WARN
 
-test: $(VENV)/.dev debs
+test: $(VENV)/.dev debs path
 	$(VENV)/bin/pycontain rootfs >/dev/null
 	$(PY) -m pytest tests pycontain --nbval-lax notebooks/solutions
 

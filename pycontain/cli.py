@@ -143,9 +143,16 @@ def _parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("doctor", help="check whether this machine is ready for the lab",
                      description="Print the preflight table; exit 0 only when the lab is ready.")
-    verbs.add_parser("cleanup", help="remove every pycontain- leftover",
-                     description="Remove every pycontain- mount, directory, network namespace, "
-                                 "link and cgroup left behind, and print what was removed.")
+    cleanup = verbs.add_parser(
+        "cleanup", help="remove every pycontain- leftover on this machine",
+        description="Remove every pycontain- mount, directory, network namespace, link and "
+                    "cgroup on this machine, and print what was removed. This is machine-wide: "
+                    "it also removes what another user's notebook, another checkout's tests or "
+                    "a running container use right now. --orphans removes only what notebooks "
+                    "that have ended left behind.")
+    cleanup.add_argument("--orphans", action="store_true",
+                         help="only the temp dirs of labs whose process has ended (a notebook "
+                              "killed before its clean-up cell); nothing anyone still uses")
     return parser
 
 
@@ -324,7 +331,7 @@ def _doctor(args: argparse.Namespace | SimpleNamespace) -> int:
 def _cleanup(args: argparse.Namespace | SimpleNamespace) -> int:
     from pycontain import lab
 
-    report = lab.sweep()
+    report = lab.sweep_orphans() if args.orphans else lab.sweep()
     print("\n".join(report) if report else "nothing to clean up")
     return 1 if any(line.startswith("could not") for line in report) else 0
 

@@ -41,7 +41,8 @@ ALLOW_HOST_VARIABLE = "PYCONTAIN_ALLOW_HOST"
 GET_INTO_THE_VM = (
     "the lessons change kernel state as root, so they run inside the throw-away lab VM: "
     "`cd vagrant && vagrant up`, then open the URL it prints (README, 'Start the lab'); "
-    f"to run on this machine anyway, set {ALLOW_HOST_VARIABLE}=1"
+    f"to run on this machine anyway, `export {ALLOW_HOST_VARIABLE}=1` in the shell that then "
+    "starts `make lab` (set in a Jupyter terminal, it never reaches a running notebook)"
 )
 
 

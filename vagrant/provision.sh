@@ -189,13 +189,21 @@ if [[ $(cat "$etc/lab-vm" 2>/dev/null) != "$marker" ]]; then
   echo "$marker" >"$etc/lab-vm"
   changed+=(marker)
 fi
-if [[ ! -e /var/lib/pycontain/rootfs/bin/sh ]]; then
-  "$venv/bin/pycontain" rootfs >/dev/null
-  changed+=(rootfs)
+# `pycontain` on PATH, as the README writes it
+if [[ $(readlink /usr/local/bin/pycontain) != "$venv/bin/pycontain" ]]; then
+  ln -sfn "$venv/bin/pycontain" /usr/local/bin/pycontain
+  changed+=(path)
 fi
+# Built once, and again when it no longer matches how this pycontain builds it (its record).
+record=/var/lib/pycontain/rootfs/etc/pycontain-rootfs.json
+before=$(cat "$record" 2>/dev/null || true)
+"$venv/bin/pycontain" rootfs >/dev/null
+[[ $(cat "$record" 2>/dev/null) == "$before" ]] || changed+=(rootfs)
 mkdir -p "$workspace"
 # New lessons are added; a notebook the learner has is never overwritten (reset: vagrant/README.md).
-out=$(rsync -a --ignore-existing --itemize-changes --exclude=.ipynb_checkpoints "$home/notebooks/" "$workspace/")
+# The solutions stay in $home/notebooks/solutions, for the instructor (lessons/instructor/).
+out=$(rsync -a --ignore-existing --itemize-changes --exclude=.ipynb_checkpoints \
+  --exclude=/solutions "$home/notebooks/" "$workspace/")
 [[ -z $out ]] || changed+=(notebooks)
 
 # --- the token and the Jupyter service ----------------------------------------------------------

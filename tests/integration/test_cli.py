@@ -12,7 +12,7 @@ import pytest
 
 from pycontain import lab
 
-from .conftest import PYCONTAIN
+from .conftest import PYCONTAIN, run_cli
 
 
 @pytest.mark.parametrize("args,status", [
@@ -198,3 +198,25 @@ def test_command_not_found_says_where_it_looked_and_what_to_try(cli, embedded_ro
 def test_the_memory_minimum_lets_a_container_run(cli):
     done = cli("run", "--memory", "6M", "--", "true")  # the least accepted is enough
     assert done.returncode == 0, done.stderr
+
+
+def test_cleanup_says_it_is_machine_wide_and_orphans_removes_only_ended_notebooks_dirs(tmp_path):
+    assert "machine-wide" in run_cli("cleanup", "--help").stdout
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # confined: never the machine's own leftovers
+    make_a_lab = ("from pycontain.lab import Lab; import time; "
+                  "print(Lab(check=False).tempdir('orphan'), flush=True); time.sleep(300)")
+    ended, running = (subprocess.Popen([sys.executable, "-c", make_a_lab], env=env,
+                                       stdout=subprocess.PIPE, text=True) for _ in range(2))
+    try:
+        ended_dir, running_dir = (p.stdout.readline().strip() for p in (ended, running))
+        ended.kill()  # as a kernel killed before its clean-up cell: no exit handler runs
+        ended.wait()
+        done = run_cli("cleanup", "--orphans", env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [f"removed dir {ended_dir}"]
+        assert not os.path.exists(ended_dir) and os.path.isdir(running_dir)  # still in use
+    finally:
+        running.kill()
+        running.wait()
+    assert run_cli("cleanup", "--orphans", env=env).stdout.splitlines() == [
+        f"removed dir {running_dir}"]  # ended now: its turn

@@ -25,6 +25,7 @@ SERVICE_CGROUP = f"/system.slice/{SERVICE}"
 BASE = "http://127.0.0.1:8888"
 VENV = Path("/opt/pycontain/.venv/bin")
 WORKSPACE = Path("/srv/lab/notebooks")
+SOLUTIONS = Path("/opt/pycontain/notebooks/solutions")
 TOKEN_FILE = Path("/etc/pycontain/jupyter-token")
 failures: list[str] = []
 
@@ -120,7 +121,10 @@ def main() -> int:
           props.get("Delegate") == "yes" and main_cgroup == f"0::{SERVICE_CGROUP}/supervisor",
           f"Delegate={props.get('Delegate')}, Jupyter in {main_cgroup}")
 
-    doctor = subprocess.run([VENV / "pycontain", "doctor"], capture_output=True, text=True)
+    # as the README writes it: a bare `pycontain` on a root login's PATH
+    doctor = subprocess.run(["pycontain", "doctor"], capture_output=True, text=True,
+                            env=dict(os.environ, PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                                                      "/usr/bin:/sbin:/bin"))
     check("pycontain doctor green", doctor.returncode == 0,
           f"exit {doctor.returncode}" + ("" if doctor.returncode == 0 else "\n" + doctor.stdout))
 
@@ -153,7 +157,9 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     notebook = work / "00-set-up-the-lab.ipynb"
-    shutil.copy(WORKSPACE / "solutions" / notebook.name, notebook)
+    check("learners are not served the solutions", not (WORKSPACE / "solutions").exists(),
+          sorted(p.name for p in WORKSPACE.iterdir()))
+    shutil.copy(SOLUTIONS / notebook.name, notebook)
     env = dict(os.environ, PYCONTAIN_CGROUP_PARENT=SERVICE_CGROUP, HOME="/root")
     run = subprocess.run([VENV / "jupyter", "nbconvert", "--to", "notebook", "--execute",
                           "--inplace", "--ExecutePreprocessor.timeout=900", str(notebook)],
