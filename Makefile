@@ -21,28 +21,37 @@ help:
 	@echo "make cleanup    remove every pycontain- leftover"
 	@echo "make bench      start-up time against runc, crun, bwrap, unshare; monitor overhead"
 
+# Installs print one line each; what pip and apt say goes to a log, shown when they fail, so
+# that a learner sees a few lines of progress and then the URL.
+LOGS := $(VENV)/logs
+QUIETLY = mkdir -p $(LOGS); log=$(LOGS)/$(1).log; ( $(2) ) >$$log 2>&1 || { tail -n 30 $$log; \
+  echo "make: $(1) failed; the whole log is $$log" >&2; exit 1; }
+
 $(VENV)/bin/activate:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "pycontain needs Python >= 3.11, this is " + sys.version.split()[0]'
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	@echo "creating $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(call QUIETLY,pip,$(PY) -m pip install --upgrade pip)
 
 # editable_mode=compat: a plain path entry instead of setuptools' import finder, which costs
 # ~10 ms at every start of the `pycontain` command (bench/start_latency.py).
 EDITABLE := --config-settings editable_mode=compat
 
 $(VENV)/.lab: pyproject.toml | $(VENV)/bin/activate
-	$(PY) -m pip install -q $(EDITABLE) -e '.[lab]'
+	@echo "installing pycontain and JupyterLab into $(VENV)"
+	@$(call QUIETLY,pip,$(PY) -m pip install $(EDITABLE) -e '.[lab]')
 	@touch $@
 
 $(VENV)/.dev: pyproject.toml | $(VENV)/bin/activate
-	$(PY) -m pip install -q $(EDITABLE) -e '.[dev]'
+	@echo "installing pycontain, JupyterLab and the test tools into $(VENV)"
+	@$(call QUIETLY,pip,$(PY) -m pip install $(EDITABLE) -e '.[dev]')
 	@touch $@ $(VENV)/.lab
 
-debs:
+debs: | $(VENV)/bin/activate
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages: $$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  echo "installing Debian packages:" $$missing; \
+	  $(call QUIETLY,apt,apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing); \
 	fi
 
 # `pycontain` on PATH, as the README writes it: a link in /usr/local/bin to this checkout's
@@ -66,10 +75,11 @@ rootfs: $(VENV)/.lab debs
 SOLUTIONS ?= 0
 # what learners see: links to the learner notebooks (their edits land in notebooks/ as before)
 LEARNER_DIR := build/lab
-lab: $(VENV)/.lab path
+lab: $(VENV)/.lab
 	@$(PY) -c 'from pycontain import lab; exit(not (lab.in_lab_vm() or lab.host_allowed()))' \
 	  || { echo "make lab: this is not the lab VM; to run the lessons here anyway: export PYCONTAIN_ALLOW_HOST=1, then make lab (in that same shell)" >&2; exit 2; }
-	@$(MAKE) --no-print-directory rootfs >/dev/null
+	@$(MAKE) --no-print-directory debs path
+	@$(VENV)/bin/pycontain rootfs >/dev/null
 	@$(VENV)/bin/pycontain doctor || true
 	@export JUPYTER_TOKEN=$${PYCONTAIN_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(24))')}; \
 	if [ "$(SOLUTIONS)" = 1 ]; then root=notebooks; else root=$(LEARNER_DIR); \
