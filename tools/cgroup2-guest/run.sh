@@ -4,7 +4,7 @@
 # The development and CI machines are hybrid (cgroup v1 controllers); the lab VM is Debian 13 on
 # cgroup v2. This proves v2 behaviour on a real v2 kernel: a Debian 13 guest (kernel, Python,
 # busybox from the Debian registry, cached outside the checkout) boots under qemu's TCG emulation
-# (this host's /dev/kvm stalls a stock kernel: ../shared/notes/vm-lab.md), mounts the checkout
+# (this host's /dev/kvm stalls a stock kernel: docs/DESIGN.md, "The test machines"), mounts the checkout
 # read-only over 9p, runs guest-init.sh from it, and powers off. The guest's exit status is ours.
 #
 # Usage: tools/cgroup2-guest/run.sh [PYTEST ARGS...]     (default: tests/integration)

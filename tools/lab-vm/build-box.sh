@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a Debian 13 Vagrant box for the libvirt provider, offline from the Debian registry
-# (`make test-vagrant` uses it; ../shared/notes/vm-lab.md).
+# (`make test-vagrant` uses it; docs/DESIGN.md, "The test machines").
 #
 # The box holds about what a stock Debian box (bento's) holds: a kernel, systemd, sshd, sudo,
 # rsync, e2fsprogs, ca-certificates and python3 - but not python3-venv, busybox, nftables or anything from PyPI,
