@@ -109,3 +109,17 @@ def test_make_lab_outside_the_vm_without_the_variable_stops_with_what_to_do():
     assert done.stderr.splitlines()[0] == (
         "make lab: this is not the lab VM; to run the lessons here anyway: "
         "export PYCONTAIN_ALLOW_HOST=1, then make lab (in that same shell)")
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_a_fresh_install_says_one_line_a_step(tmp_path):
+    """What a learner sees of `make lab`'s installs: a line per step, not pip's and setuptools'
+    warnings (the URL must not drown at line 180); their log is kept for when one fails."""
+    venv = tmp_path / "venv"
+    done = subprocess.run(["make", "--no-print-directory", f"VENV={venv}", f"{venv}/.lab"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (done.stdout + done.stderr).splitlines() == [
+        f"creating {venv}", f"installing pycontain and JupyterLab into {venv}"]
+    log = (venv / "logs/pip.log").read_text()
+    assert "Successfully installed" in log and "project.license" not in log  # no deprecation
