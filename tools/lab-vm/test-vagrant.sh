@@ -33,7 +33,7 @@ trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # --- 1. static checks ---------------------------------------------------------------------------
 static() {
-  need shellcheck vagrant
+  need shellcheck vagrant vagrant-libvirt
   local scripts
   mapfile -t scripts < <(find "$project/vagrant" "$project/tools" -name '*.sh' | sort)
   for s in "${scripts[@]}"; do bash -n "$s"; done
