@@ -76,7 +76,7 @@ SOLUTIONS ?= 0
 # what learners see: links to the learner notebooks (their edits land in notebooks/ as before)
 LEARNER_DIR := build/lab
 lab: $(VENV)/.lab
-	@$(PY) -c 'from pycontain import lab; exit(not (lab.in_lab_vm() or lab.host_allowed()))' \
+	@$(PY) -c 'from pycontain import lab, settings; exit(not (lab.in_lab_vm() or settings.host_allowed()))' \
 	  || { echo "make lab: this is not the lab VM; to run the lessons here anyway: export PYCONTAIN_ALLOW_HOST=1, then make lab (in that same shell)" >&2; exit 2; }
 	@$(MAKE) --no-print-directory debs path
 	@$(VENV)/bin/pycontain rootfs >/dev/null

@@ -1,4 +1,5 @@
-"""What does watching a cgroup cost? CPU time and clock jitter of `pycontain.monitor.Monitor`.
+"""What does watching a cgroup cost? CPU time and clock jitter of
+`pycontain.observe.monitor.Monitor`.
 
 A benchmark, not a test: it prints numbers and never fails because of them.
 
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 
 from pycontain import lab
-from pycontain.monitor import Monitor, Probe
+from pycontain.observe.monitor import Monitor, Probe
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_HZ, TARGET_CPU_PERCENT = 20.0, 2.0

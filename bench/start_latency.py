@@ -46,8 +46,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pycontain
-from pycontain import lab, rootfs, syscalls
+from pycontain import lab, syscalls
 from pycontain.errors import PycontainError
+from pycontain.fs import rootfs
 from pycontain.syscalls import CloneFlag, MountFlag, UmountFlag
 
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net")

@@ -7,7 +7,7 @@ imports nothing it does not need::
     result = pycontain.run(["hostname"], namespaces={"uts"}, hostname="box-1")
 
 `run`, `spawn`, `Spec`, `Result`, `Container` come from `runtime`; `Lab` and `preflight` from
-`lab`; `show` from `display`; the errors from `errors`.
+`lab`; `show` from `observe.display`; the errors from `errors`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ _EXPORTS = {
     "run": "runtime", "spawn": "runtime", "Spec": "runtime", "Result": "runtime",
     "Container": "runtime", "Limits": "cgroups.limits",
     "Lab": "lab", "preflight": "lab",
-    "show": "display",
+    "show": "observe.display",
     "PycontainError": "errors", "SyscallError": "errors", "SpecError": "errors",
     "CgroupError": "errors", "PreflightError": "errors", "CommandNotFoundError": "errors",
 }

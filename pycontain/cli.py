@@ -305,7 +305,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
 
 
 def _rootfs(args: argparse.Namespace | SimpleNamespace) -> int:
-    from pycontain import rootfs
+    from pycontain.fs import rootfs
 
     path = rootfs.default_path()
     if args.rebuild or args.host_binaries:

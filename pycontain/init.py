@@ -189,11 +189,11 @@ def setup(spec: dict[str, Any], channel: Channel) -> None:
         channel.send(pid=os.getpid())
     apply_hostname(spec.get("hostname"))
     if spec.get("rootfs"):
-        from pycontain import rootfs
+        from pycontain.fs import rootfs
 
         root = spec["rootfs"]
         if spec.get("overlay"):  # the image stays read-only under a writable layer (lesson 06)
-            from pycontain import layers
+            from pycontain.fs import layers
 
             overlay = spec["overlay"]
             layers.mount_overlay(overlay["merged"], overlay["lowers"], overlay["upper"],

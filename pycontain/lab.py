@@ -22,6 +22,7 @@ import sys
 from collections import namedtuple
 
 from pycontain.errors import PreflightError
+from pycontain.settings import ALLOW_HOST_VARIABLE, PREFIX, host_allowed
 
 # Every container start calls `require_ready()`, so this module imports almost nothing at the top:
 # the `pycontain` command pays for each import before its container starts (bench/). What only
@@ -32,11 +33,9 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-PREFIX = "pycontain-"
 
 #: written by vagrant/provision.sh; its presence means "this is the throw-away lab VM"
 LAB_MARKER = "/etc/pycontain/lab-vm"
-ALLOW_HOST_VARIABLE = "PYCONTAIN_ALLOW_HOST"
 
 GET_INTO_THE_VM = (
     "the lessons change kernel state as root, so they run inside the throw-away lab VM: "
@@ -55,10 +54,6 @@ class Check(namedtuple("Check", "name ok detail fix required", defaults=("", Tru
 
 def in_lab_vm() -> bool:
     return os.path.exists(LAB_MARKER)
-
-
-def host_allowed() -> bool:
-    return os.environ.get(ALLOW_HOST_VARIABLE) == "1"
 
 
 def require_ready(user_namespace: bool = False) -> None:
@@ -94,7 +89,8 @@ def _read(path: str) -> str:
 
 def preflight() -> list[Check]:
     """Every check, in the order a newcomer should fix them."""
-    from pycontain import procfs, rootfs  # lab sits below rootfs only for this report
+    from pycontain import procfs
+    from pycontain.fs import rootfs  # lab sits below rootfs only for this report
 
     checks = []
     uid = os.geteuid()
@@ -387,7 +383,7 @@ def leftovers() -> list[str]:
 
 def _network_leftovers() -> list[str]:
     """The bridge network's state (saved ip_forward, records) and its nft table (lesson 08)."""
-    from pycontain import bridge, nft
+    from pycontain.network import bridge, nft
 
     found = [f"netstate {bridge.STATE}"] if bridge.STATE.exists() else []
     return found + ([f"nft table {nft.TABLE}"] if nft.table_exists() else [])
@@ -445,11 +441,11 @@ def sweep() -> list[str]:
             elif kind == "mqueue":
                 os.unlink(target)  # a file of the mqueue filesystem: unlink is mq_unlink(3)
             elif kind == "netstate":  # the bridge, the nft table, ip_forward as it was
-                from pycontain import bridge
+                from pycontain.network import bridge
 
                 bridge.teardown()
             elif kind == "nft":
-                from pycontain import nft
+                from pycontain.network import nft
 
                 nft.remove()
             report.append(f"removed {item}")

@@ -17,7 +17,7 @@ import sys
 from collections import namedtuple
 from collections.abc import Callable, Collection
 
-from pycontain import fresh_python
+from pycontain import fresh_python, settings
 from pycontain.errors import from_wire
 from pycontain.spec import (  # noqa: F401  (the namespace sets: re-exported)
     DEFAULT_NAMESPACES,
@@ -34,10 +34,11 @@ if TYPE_CHECKING:
     import subprocess
     from typing import Any
 
-    from pycontain import layers, procfs
-    from pycontain.bridge import Attachment
+    from pycontain import procfs
     from pycontain.cgroups import Cgroup
     from pycontain.cgroups.limits import Limits
+    from pycontain.fs import layers
+    from pycontain.network.bridge import Attachment
 
 # the values of subprocess.PIPE and subprocess.DEVNULL, which `spawn` passes on to it
 PIPE, DEVNULL = -1, -3
@@ -144,7 +145,10 @@ class Container:
     def signal(self, sig: int = signal.SIGTERM) -> None:
         """Send `sig` to the container's first process (PID 1 inside a PID namespace)."""
         if self.running:
-            os.kill(self.pid, sig)
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:  # it ended and was reaped between the two lines
+                pass
 
     def kill(self) -> None:
         """SIGKILL the first process; in a PID namespace that ends every process in it.
@@ -308,15 +312,15 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         cgroup, on_created = _cgroup_for(spec.limits, on_created)
     network = None
     if spec.network == "bridge":  # wired at "created", before the command runs (lesson 08)
-        from pycontain import bridge
+        from pycontain.network import bridge
 
-        network = bridge.Attachment(spec.subnet or bridge.DEFAULT_SUBNET, spec.publish)
+        network = bridge.Attachment(spec.subnet or settings.subnet(), spec.publish)
         on_created = bridge.hook(network, on_created)
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
     layer = None
     if spec.overlay and spec.rootfs:
-        from pycontain.layers import writable_layer
+        from pycontain.fs.layers import writable_layer
 
         layer = writable_layer(None if spec.overlay is True else spec.overlay)
         wire["overlay"] = layer.wire([*spec.layers, spec.rootfs])

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Mapping
 
-from pycontain import rootfs as rootfs_module
 from pycontain.errors import SpecError
+from pycontain.fs import rootfs as rootfs_module
 from pycontain.namespaces import uts
 
 # Imported by every `pycontain run`: heavy modules are imported where they are used.
@@ -116,7 +116,7 @@ def _writable_layer(overlay: object, layers: object, root: str | None
     """Check `overlay` and `layers` (lesson 06); return them as a Spec keeps them."""
     if overlay is False and not layers:
         return False, ()
-    from pycontain import layers as layers_module
+    from pycontain.fs import layers as layers_module
 
     overlay = layers_module.validate_overlay(overlay)
     if overlay is not False and root is None:
@@ -220,10 +220,10 @@ class Spec:
         chosen = _namespace_set(namespaces)
         ports: tuple[tuple[int, int, str], ...] = ()
         if network is not None or publish or subnet is not None:  # lesson 08; else stay cheap
-            from pycontain.namespaces import net
+            from pycontain.network import options
 
-            chosen, network, ports, subnet = net.validate(network, publish, subnet, chosen,
-                                                          namespaces is not None)
+            chosen, network, ports, subnet = options.validate(network, publish, subnet, chosen,
+                                                              namespaces is not None)
         for name, wanted, kind in (("user_namespace", user_namespace, "user"),
                                    ("time_namespace", time_namespace, "time")):
             if not isinstance(wanted, bool):
@@ -274,7 +274,7 @@ class Spec:
                                          "memory_swap_max": memory_swap_max,
                                          "pids_max": pids_max})
         if lowers and root:  # the command may come from any layer
-            from pycontain import layers as layers_module
+            from pycontain.fs import layers as layers_module
 
             executable = layers_module.resolve_command(list(argv)[0], [*lowers, root], search)
         else:

@@ -19,7 +19,7 @@ from pycontain.errors import CgroupError, hint_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pycontain.cgroups import Layout
+    from pycontain.cgroups.layout import Layout
 
 
 class Cgroup:

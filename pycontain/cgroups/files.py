@@ -14,10 +14,7 @@ import time
 
 from pycontain.errors import CgroupError, hint_for
 from pycontain.kernfs import write_once
-
-PREFIX = "pycontain-"
-#: the leaf a v2 caller moves into when its own cgroup must hand out controllers (delegation)
-SELF_LEAF = "pycontain-self"
+from pycontain.settings import PREFIX, SELF_LEAF
 
 
 def _read_text(path: str) -> str:

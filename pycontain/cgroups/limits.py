@@ -23,7 +23,7 @@ from pycontain.errors import SpecError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pycontain.cgroups import Layout
+    from pycontain.cgroups.layout import Layout
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 SIZE_FORM = "a size in bytes such as 64M, 1.5G, 65536 or 'max' (K, M, G, T are powers of 1024)"

@@ -20,11 +20,10 @@ import errno
 import os
 import time
 
-from pycontain.cgroups import (
-    Cgroup,
-    Layout,
+from pycontain.cgroups import controllers
+from pycontain.cgroups.base import Cgroup
+from pycontain.cgroups.files import (
     _read_text,
-    controllers,
     make_dir,
     procs,
     read_file,
@@ -32,6 +31,7 @@ from pycontain.cgroups import (
     walk_up,
     write_file,
 )
+from pycontain.cgroups.layout import Layout
 from pycontain.errors import CgroupError
 
 

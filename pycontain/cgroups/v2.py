@@ -17,18 +17,12 @@ import errno
 import os
 import time
 
-from pycontain.cgroups import (
-    SELF_LEAF,
-    Cgroup,
-    Layout,
-    _read_text,
-    controllers,
-    make_dir,
-    procs,
-    read_file,
-    write_file,
-)
+from pycontain.cgroups import controllers
+from pycontain.cgroups.base import Cgroup
+from pycontain.cgroups.files import _read_text, make_dir, procs, read_file, write_file
+from pycontain.cgroups.layout import Layout
 from pycontain.errors import CgroupError, hint_for
+from pycontain.settings import SELF_LEAF
 
 
 def delegate(parent_dir: str, wanted: tuple[str, ...], *, is_root: bool) -> None:

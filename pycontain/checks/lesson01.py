@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from pycontain import probe, procfs
+from pycontain import procfs
 from pycontain.checks import CheckFailed, Passed, expect
+from pycontain.observe import probe
 
 
 def check_same_namespace(same_namespace: Callable[[int, int, str], object]) -> Passed:

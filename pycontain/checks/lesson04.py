@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from pycontain import procfs, syscalls
+from pycontain import helper, procfs, syscalls
 from pycontain.checks import CheckFailed, Passed, attempt, expect
 from pycontain.errors import PycontainError, format_error
 from pycontain.namespaces import mnt
@@ -63,7 +63,7 @@ def validate_calls(calls: object, base: str) -> list[tuple[Any, ...]]:
 
 
 def replay(calls: list[list[Any]], base: str, host_pid: int) -> dict[str, Any]:
-    """Make `calls` in this process (a fresh one: `probe.in_fresh_process`), then report what it
+    """Make `calls` in this process (a fresh one: `helper.in_fresh_process`), then report what it
     and the host (process `host_pid`) see on base/secret."""
     base = mnt.demo_dir(base)
     for name, *args in validate_calls([tuple(c) for c in calls], base):
@@ -79,19 +79,18 @@ def check_hide_mount(hide_mount: Callable[[str], object]) -> Passed:
     """Make a fresh shared mount `base`, get the calls from `hide_mount(base)`, make them in a
     fresh process, and require: a tmpfs on base/secret there, none on the host (neither while
     that process runs nor after), and the host's `base` still shared."""
-    from pycontain import probe
     from pycontain.lab import Lab
 
     with Lab(check=False) as lab:
         base = mnt.demo_dir(lab.tempdir("check04"))
         secret = os.path.join(base, SECRET)
         os.mkdir(secret)
-        probe.in_fresh_process(mnt.share, base)
-        lab.defer(lambda: probe.in_fresh_process(mnt.release, base), f"unmount {base}")
+        helper.in_fresh_process(mnt.share, base)
+        lab.defer(lambda: helper.in_fresh_process(mnt.release, base), f"unmount {base}")
         returned = attempt(f"hide_mount({base!r})", hide_mount, base)
         calls = validate_calls(returned, base)
         try:
-            seen = probe.in_fresh_process(replay, calls, base, os.getpid())
+            seen = helper.in_fresh_process(replay, calls, base, os.getpid())
         except PycontainError as e:
             raise CheckFailed(f"making your calls failed:\n{format_error(e)}") from e
         expect(seen["fstype"] == "tmpfs",

@@ -7,9 +7,10 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
-from pycontain import escape, rootfs
+from pycontain.audit import escape
 from pycontain.checks import CheckFailed, Passed, expect
 from pycontain.errors import PycontainError, SpecError, format_error
+from pycontain.fs import rootfs
 from pycontain.lab import PREFIX
 
 HOW = ("chdir(root), pivot_root('.', '.'), umount2('.', MNT_DETACH), chdir('/'), each through "

@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pycontain import images, layers, probe, rootfs
 from pycontain.checks import CheckFailed, Passed, attempt, expect
+from pycontain.fs import images, layers, rootfs
+from pycontain.observe import probe
 from pycontain.runtime import Container
 
 NAMES = ("one", "two")

@@ -13,11 +13,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from pycontain import nft, rootfs
 from pycontain.checks import CheckFailed, Passed, attempt, expect
 from pycontain.errors import SpecError, format_error
+from pycontain.fs import rootfs
 from pycontain.lab import Lab
 from pycontain.namespaces import net
+from pycontain.network import nft
 from pycontain.runtime import Container
 
 

@@ -24,24 +24,21 @@ mount namespace, not this one; SysV message queues and semaphores are listed, ne
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from pycontain import fresh_python, syscalls
-from pycontain.errors import PycontainError, SpecError, from_wire, to_wire
+from pycontain import helper, syscalls
+from pycontain.errors import PycontainError, SpecError
+from pycontain.settings import QUEUE_PREFIX
 from pycontain.syscalls import CloneFlag, IpcCmd, IpcFlag, MountFlag, OpenFlag
 
 #: every SysV key pycontain uses is 0x7063xxxx ("pc"), easy to spot in `ipcs` and to clean up
 KEY_BASE = 0x70630000
 KEYS = range(KEY_BASE, KEY_BASE + 0x10000)
-QUEUE_PREFIX = "/pycontain-"
 NAME_MAX = 255  # a queue name is "/" and at most NAME_MAX more bytes (mq_overview(7))
 MAX_SEGMENT_BYTES = 256 << 20  # ours, to keep experiments small; the kernel's is shmmax
 #: where `queues()` puts a private tmpfs for its mqueue mount, in its own mount namespace
@@ -293,58 +290,52 @@ STEPS: dict[str, Callable[..., Any]] = {
                             open_queue, remove_queue, view)}
 
 
+def _plain_steps(steps: tuple[str | tuple[Any, ...], ...]) -> list[list[Any]]:
+    plain = [[s] if isinstance(s, str) else list(s) for s in steps]
+    for step in plain:
+        if not step or step[0] not in STEPS:
+            raise SpecError("steps", f"names in {sorted(STEPS)}", step)
+    return plain
+
+
 def command(*steps: str | tuple[Any, ...]) -> list[str]:
     """The argv that runs `steps` in a fresh interpreter, such as `("create_queue", "/p-q")`.
 
     Run it in a container (`pycontain.run(ipc.command("view"), namespaces={"ipc"})`) and read
     its output with `answer`. Steps are names in `STEPS`; each tuple is (name, *arguments).
     """
-    plain = [[s] if isinstance(s, str) else list(s) for s in steps]
-    for step in plain:
-        if not step or step[0] not in STEPS:
-            raise SpecError("steps", f"names in {sorted(STEPS)}", step)
-    return fresh_python("from pycontain.namespaces.ipc import main;main()", json.dumps(plain))
+    return helper.argv(run_steps, _plain_steps(steps))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The program `command` starts: run each step, print one JSON line, the results or error."""
-    steps = json.loads((sys.argv if argv is None else argv)[1])
+def run_steps(steps: list[list[Any]]) -> list[Any]:
+    """What `command` runs, in its own process: each step in turn; their results."""
     results = []
-    try:
-        for name, *args in steps:
-            try:
-                results.append(STEPS[name](*args))
-            except Exception as e:
-                e.add_note(f"while running {name} in {os.readlink('/proc/self/ns/ipc')}")
-                raise
-    except Exception as exc:
-        print(json.dumps({"error": to_wire(exc)}), flush=True)
-        raise SystemExit(1) from None
-    print(json.dumps({"results": results}), flush=True)
+    for name, *args in steps:
+        try:
+            results.append(STEPS[name](*args))
+        except Exception as e:
+            e.add_note(f"while running {name} in {os.readlink('/proc/self/ns/ipc')}")
+            raise
+    return results
 
 
 def answer(done: Any) -> list[Any]:
     """The results of a finished `command` (a `Result` or `CompletedProcess`), `view`s as
     `IpcView`s; an error raised inside is raised here again, same type, call and errno."""
-    lines = (done.stdout or "").strip().splitlines()
-    try:
-        reply = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        raise PycontainError(f"the IPC helper printed no answer (exit status "
-                             f"{done.returncode if hasattr(done, 'returncode') else done.status})"
-                             f": {(done.stderr or '').strip()[-500:]}") from None
-    if "error" in reply:
-        raise from_wire(reply["error"])
-    return [IpcView.from_wire(r) if isinstance(r, dict) else r for r in reply["results"]]
+    status = done.returncode if hasattr(done, "returncode") else done.status
+    return _views(helper.answer(done.stdout, status, done.stderr, "the IPC steps"))
+
+
+def _views(results: list[Any]) -> list[Any]:
+    return [IpcView.from_wire(r) if isinstance(r, dict) else r for r in results]
 
 
 def run_in(pid: int | None, *steps: str | tuple[Any, ...], timeout_s: float = 30.0) -> list[Any]:
     """Run `steps` in a fresh process in the IPC namespace of process `pid` (nsenter(1)
     --ipc), or in this process's namespaces when `pid` is None; return `answer`'s results."""
     prefix = [] if pid is None else ["nsenter", f"--target={int(pid)}", "--ipc", "--"]
-    done = subprocess.run([*prefix, *command(*steps)], capture_output=True, text=True,
-                          timeout=timeout_s, stdin=subprocess.DEVNULL)
-    return answer(done)
+    return _views(helper.in_fresh_process(run_steps, _plain_steps(steps), prefix=prefix,
+                                          timeout_s=timeout_s))
 
 
 def wait_for_shmem_below(limit_bytes: int, timeout_s: float = 10.0) -> int:

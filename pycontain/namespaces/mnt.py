@@ -23,19 +23,15 @@ mounts, and the locked mounts of less privileged namespaces (lesson 09).
 from __future__ import annotations
 
 import html
-import json
 import os
-import select
-import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 
-from pycontain import procfs, syscalls
-from pycontain.errors import PycontainError, SpecError, from_wire
-from pycontain.lab import PREFIX
+from pycontain import helper, procfs, syscalls
+from pycontain.errors import SpecError
 from pycontain.procfs import Mount
-from pycontain.syscalls import CloneFlag, MountFlag, PrctlOption, UmountFlag
+from pycontain.settings import PREFIX
+from pycontain.syscalls import CloneFlag, MountFlag, UmountFlag
 
 #: the propagation types of mount(2), each with the flag that sets it
 PROPAGATION_FLAGS: dict[str, MountFlag] = {
@@ -253,47 +249,16 @@ def enter_box(base: str, kind: str) -> None:
     mount_tmpfs(os.path.join(base, FROM_BOX))
 
 
-_BOX = ("import sys;sys.path.insert(0,{path!r});"
-        "from pycontain.namespaces.mnt import _box_main;_box_main(*sys.argv[1:])")
-
-
-def _box_main(base: str, kind: str) -> None:
-    """The box: `enter_box`, report on stdout (one JSON line), then wait until stdin closes."""
-    from pycontain.errors import to_wire
-
-    try:
-        syscalls.prctl(PrctlOption.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the caller
-        enter_box(base, kind)
-        print(json.dumps({"ready": True}), flush=True)
-    except Exception as exc:
-        print(json.dumps({"error": to_wire(exc)}), flush=True)
-        return
-    sys.stdin.read()
-
-
 def start_box(base: str, kind: str, *, timeout_s: float = 10.0) -> subprocess.Popen[str]:
     """Start a process that runs `enter_box(base, kind)` in a fresh interpreter, then waits;
     return it once its mount is made. Stop it with `stop_box`."""
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    box = subprocess.Popen([sys.executable, "-I", "-S", "-c", _BOX.format(path=package_parent),
-                            base, kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
-    assert box.stdout is not None
-    ready, _, _ = select.select([box.stdout], [], [], timeout_s)
-    answer = json.loads(box.stdout.readline() or "{}") if ready else {}
-    if answer.get("ready"):
-        return box
-    stop_box(box)
-    if "error" in answer:
-        raise from_wire(answer["error"])
-    raise PycontainError(f"the box for {base!r} did not start within {timeout_s} s "
-                         f"(exit status {box.returncode})")
+    box, _ = helper.start(enter_box, base, kind, timeout_s=timeout_s)
+    return box
 
 
 def stop_box(box: subprocess.Popen[str]) -> None:
     """End the box and reap it: its mount namespace, and every mount only it had, go with it."""
-    box.kill()
-    box.communicate()
+    helper.stop(box)
 
 
 @dataclass(frozen=True)
@@ -330,26 +295,24 @@ def experiment(base: str | os.PathLike[str], kind: str) -> Experiment:
         SpecError: `kind` is not a propagation type, or `base` is not a shared mount point inside
             /tmp/pycontain-* (call `share(base)` in another process first); nothing was mounted.
     """
-    from pycontain.probe import in_fresh_process
-
     base, _ = demo_dir(base), propagation_flag(kind)
     host_base = find_mount(base)
     if host_base is None or propagation(host_base) != "shared":
         raise SpecError("base", "a shared mount point", base,
-                        hint="make it one first: probe.in_fresh_process(mnt.share, base) "
+                        hint="make it one first: helper.in_fresh_process(mnt.share, base) "
                              "(lesson 04)")
     to_host, to_box = os.path.join(base, FROM_BOX), os.path.join(base, FROM_HOST)
     for path in (to_host, to_box):
         os.makedirs(path, exist_ok=True)
-    in_fresh_process(release, base, True)  # a clean slate after an interrupted run
+    helper.in_fresh_process(release, base, True)  # a clean slate after an interrupted run
     try:
         box = start_box(base, kind)
         try:
-            in_fresh_process(mount_tmpfs, to_box)  # a host process, in the host's namespace
+            helper.in_fresh_process(mount_tmpfs, to_box)  # a host process, in the host's namespace
             seen = (describe(find_mount(base, box.pid)), is_mount_point(to_host),
                     is_mount_point(to_box, box.pid))
         finally:
             stop_box(box)
         return Experiment(kind, *seen, outlived_box=is_mount_point(to_host))
     finally:
-        in_fresh_process(release, base, True)
+        helper.in_fresh_process(release, base, True)

@@ -6,8 +6,8 @@ and leaves it down). `network="host"` shares the host's namespace. `network="bri
 container as Docker's default network does: a veth pair whose host end `pycontain-xxxxx` is a
 port of the bridge `pycontain-br0` (the first address of the subnet, 10.207.0.1/24 unless
 PYCONTAIN_SUBNET or `subnet=` says otherwise) and whose other end is created inside, as `eth0`,
-with the next free address and a default route via the bridge (`pycontain.bridge`); NAT and
-published ports are nftables rules (`pycontain.nft`).
+with the next free address and a default route via the bridge (`pycontain.network.bridge`); NAT and
+published ports are nftables rules (`pycontain.network.nft`).
 
 Netlink is spoken by pyroute2, imported only here and only when a container gets a network.
 The calling process never enters a container's namespace (DESIGN, "The process model"): what
@@ -22,146 +22,16 @@ Left out: IPv6, several networks, DNS (/etc/resolv.conf), port ranges, userland 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
-import subprocess
-import sys
 
-from pycontain import fresh_python
-from pycontain.errors import SpecError, from_wire
+from pycontain import helper
+from pycontain.errors import SpecError
+from pycontain.settings import PREFIX
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Collection
     from typing import Any
 
-PREFIX = "pycontain-"
-BRIDGE = "pycontain-br0"
-MODES = ("none", "bridge", "host")
-DEFAULT_SUBNET = "10.207.0.0/24"
-SUBNET_VARIABLE = "PYCONTAIN_SUBNET"
-
-
-# ---- checking the options, before anything exists ----------------------------------------------
-
-def validate_mode(network: object) -> str:
-    if network not in MODES:
-        raise SpecError("network", "one of none, bridge, host", network,
-                        hint="none: own namespace, lo only; bridge: eth0 on pycontain-br0 with "
-                             "NAT; host: the host's network (lesson 08)")
-    return str(network)
-
-
-def parse_port(text: object) -> tuple[int, int, str]:
-    """A published port: "8080:80", "8080:80/udp" or (8080, 80[, "tcp"]).
-
-    >>> parse_port("8080:80"), parse_port((53, 53, "udp"))
-    ((8080, 80, 'tcp'), (53, 53, 'udp'))
-    """
-    accepted = "HOST:CONTAINER[/tcp|udp] such as 8080:80, ports 1-65535"
-    if isinstance(text, str):
-        ports, _, proto = text.partition("/")
-        fields: list[object] = [*ports.split(":"), proto or "tcp"]
-    elif isinstance(text, (tuple, list)) and len(text) in (2, 3):
-        fields = [*text, "tcp"][:3]
-    else:
-        raise SpecError("publish", accepted, text)
-    if len(fields) != 3 or fields[2] not in ("tcp", "udp"):
-        raise SpecError("publish", accepted, text)
-    try:
-        host, inside = int(str(fields[0])), int(str(fields[1]))
-    except ValueError:
-        raise SpecError("publish", accepted, text) from None
-    if not (0 < host < 65536 and 0 < inside < 65536):
-        raise SpecError("publish", accepted, text, hint="a port number is 1-65535 (lesson 08)")
-    return host, inside, str(fields[2])
-
-
-def _routes() -> list[tuple[ipaddress.IPv4Network, str]]:
-    """The host's IPv4 routes, from /proc/net/route: (destination, device)."""
-    found = []
-    with open("/proc/net/route") as f:
-        for line in f.readlines()[1:]:
-            dev, dest, _, _, _, _, _, mask = line.split()[:8]
-            net = ipaddress.IPv4Network(
-                (int.from_bytes(bytes.fromhex(dest), "little"),
-                 bin(int.from_bytes(bytes.fromhex(mask), "little")).count("1")), strict=False)
-            found.append((net, dev))
-    return found
-
-
-def validate_subnet(subnet: object) -> str:
-    """A private IPv4 subnet that no route of the host uses yet (but our bridge's own)."""
-    accepted = "a private IPv4 subnet of /16 to /29 such as 10.207.0.0/24"
-    try:
-        net = ipaddress.IPv4Network(str(subnet), strict=True)
-    except ValueError:
-        raise SpecError("subnet", accepted, subnet) from None
-    if not net.is_private or not 16 <= net.prefixlen <= 29:
-        raise SpecError("subnet", accepted, subnet)
-    for route, dev in _routes():
-        if route.prefixlen and dev != BRIDGE and route.overlaps(net):
-            raise SpecError("subnet", "one that overlaps no route of the host", str(net),
-                            hint=f"the host already routes {route} via {dev}: containers "
-                                 f"could not reach it; pick another subnet with "
-                                 f"{SUBNET_VARIABLE}= or subnet= (lesson 08)")
-    bridged = bridge_network()
-    if bridged is not None and bridged != net:
-        raise SpecError("subnet", f"the subnet of the running bridge, {bridged}", str(net),
-                        hint="every container on pycontain-br0 shares one subnet; end the "
-                             "others first (lesson 08)")
-    return str(net)
-
-
-def validate(network: object, publish: Collection[object], subnet: object,
-             chosen: frozenset[str], namespaces_given: bool
-             ) -> tuple[frozenset[str], str, tuple[tuple[int, int, str], ...], str | None]:
-    """Check `network`, `publish` and `subnet` for a Spec; return the namespace set to use."""
-    mode = validate_mode("none" if network is None and "net" in chosen else
-                         "host" if network is None else network)
-    wanted = chosen - {"net"} if mode == "host" else chosen | {"net"}
-    if namespaces_given and wanted != chosen:
-        raise SpecError("network", f"{'without' if mode == 'host' else 'with'} 'net' among the "
-                        "namespaces", mode,
-                        needs=None if mode == "host" else ("namespaces", "net"),
-                        hint="host shares the host's network namespace; "
-                        "none and bridge make one (lesson 08)")
-    if isinstance(publish, (str, bytes)):
-        publish = [publish]
-    ports = tuple(parse_port(p) for p in publish)
-    if mode != "bridge" and (ports or subnet is not None):
-        raise SpecError("publish" if ports else "subnet", "used only with network='bridge'",
-                        list(publish) if ports else subnet, needs=("network", "bridge"),
-                        hint="ports are published and subnets routed through the bridge "
-                             "(lesson 08)")
-    if mode != "bridge":
-        return wanted, mode, (), None
-    for host, _, proto in ports:
-        port_free(host, proto, [p for p in ports if p[:1] == (host,) and p[2] == proto])
-    return wanted, mode, ports, validate_subnet(subnet or os.environ.get(SUBNET_VARIABLE)
-                                                or DEFAULT_SUBNET)
-
-
-def port_free(port: int, proto: str, same: list[tuple[int, int, str]]) -> None:
-    """Refuse a host port that something listens on or that a container published already."""
-    import socket
-
-    from pycontain.bridge import records
-
-    taken = len(same) > 1 or any((port, proto) == (p[0], p[2]) for r in records()
-                                 for p in map(tuple, r["publish"]))
-    if not taken:
-        kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
-            try:
-                s.bind(("0.0.0.0", port))
-            except OSError:
-                taken = True
-    if taken:
-        raise SpecError("publish", "a host port nothing else uses", f"{port}/{proto}",
-                        hint="a process listens there or another container published it: "
-                             "`ss -lntup` shows which; pick another port (lesson 08)")
 
 
 # ---- speaking netlink, always from a helper process -------------------------------------------
@@ -177,16 +47,9 @@ def in_netns(pid: int | None, *steps: list[Any]) -> list[Any]:
     if pid is not None:
         steps = (["enter", pid], *steps)
     # same_path: pyroute2 is found where this process finds it
-    done = subprocess.run(fresh_python("from pycontain.namespaces.net import _helper;_helper()",
-                                       json.dumps(steps), same_path=True),
-                          capture_output=True, text=True, timeout=60)
-    try:
-        answer = json.loads(done.stdout)
-    except ValueError:
-        raise RuntimeError(f"the netlink helper failed: {done.stderr.strip()}") from None
-    if "error" in answer:
-        raise from_wire(answer["error"])
-    return [r for step, r in zip(steps, answer["results"], strict=True) if step[0] != "enter"]
+    results = helper.in_fresh_process(netlink, [list(s) for s in steps], timeout_s=60,
+                                      same_path=True)
+    return [r for step, r in zip(steps, results, strict=True) if step[0] != "enter"]
 
 
 def links(pid: int | None = None) -> list[dict[str, Any]]:
@@ -251,18 +114,18 @@ def _step(ipr: Any, verb: str, *args: Any) -> Any:
     return None
 
 
-def _helper() -> None:
+def netlink(steps: list[list[Any]]) -> list[Any]:
     """`in_netns`'s other half, in its own process: join namespaces, speak netlink there."""
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 
     from pycontain import syscalls
-    from pycontain.errors import SyscallError, to_wire
+    from pycontain.errors import SyscallError
 
     results: list[Any] = []
+    ipr = None
     try:
-        ipr = None
-        for verb, *args in json.loads(sys.argv[1]):
+        for verb, *args in steps:
             if verb == "enter":  # this process only, and it runs one thread
                 if ipr is not None:
                     ipr.close()
@@ -277,15 +140,10 @@ def _helper() -> None:
                 results.append(_step(ipr, verb, *args))
             except NetlinkError as e:
                 raise SyscallError(_MESSAGES.get(verb, verb), (verb, *args), e.code) from None
-        print(json.dumps({"results": results}))
-    except Exception as e:
-        print(json.dumps({"error": to_wire(e)}))
-
-
-def bridge_network() -> ipaddress.IPv4Network | None:
-    """The subnet of pycontain-br0: the route the kernel made for its address (read from
-    /proc/net/route, no netlink helper process needed); None without the bridge."""
-    return next((route for route, dev in _routes() if dev == BRIDGE and route.prefixlen), None)
+    finally:
+        if ipr is not None:
+            ipr.close()
+    return results
 
 
 # ---- links between the host and a namespace ----------------------------------------------------

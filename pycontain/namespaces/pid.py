@@ -114,7 +114,7 @@ def exit_status(wait_status: int) -> int:
 def fork_after_init_exited() -> int:
     """Create a PID namespace whose PID 1 exits at once, then try to fork(2) into it.
 
-    Meant for `probe.in_fresh_process`: it moves the calling process's children into a new PID
+    Meant for `helper.in_fresh_process`: it moves the calling process's children into a new PID
     namespace. The second fork fails with ENOMEM: once its init has gone, a namespace accepts
     no new process (pid_namespaces(7)). Returns the PID of that second child if it ever succeeds.
     """

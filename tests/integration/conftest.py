@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pycontain import rootfs
+from pycontain.fs import rootfs
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root on the real kernel", allow_module_level=True)

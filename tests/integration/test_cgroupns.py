@@ -6,17 +6,18 @@ from __future__ import annotations
 import pycontain
 from pycontain import procfs
 from pycontain.namespaces import cgroup
+from pycontain.observe import widgets
 
 
 def test_with_limits_every_hierarchy_shows_the_container_at_the_root():
-    view = cgroup.look_inside(pids_max=20)
+    view = widgets.look_inside(pids_max=20)
     assert view.cgroups and set(view.cgroups.values()) == {"/"}, view.cgroups
     assert view.children == []  # the mount shows the container's cgroup, with no sibling
     assert view.procs and set(view.procs) <= {1, 2, 3, 4, 5}  # only its own processes
 
 
 def test_without_the_namespace_the_host_path_shows():
-    view = cgroup.look_inside(pids_max=20, namespaces={"mnt", "pid"})
+    view = widgets.look_inside(pids_max=20, namespaces={"mnt", "pid"})
     [name] = {p.rsplit("/", 1)[-1] for c, p in view.cgroups.items() if c in ("pids", "")}
     assert name.startswith("pycontain-ctr-")
     assert view.shows_own  # the mount shows the host's tree, the container's cgroup in it

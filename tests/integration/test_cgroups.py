@@ -10,6 +10,7 @@ import pytest
 
 from pycontain import cgroups
 from pycontain.errors import CgroupError
+from pycontain.observe import cgroup_tree
 
 
 def own_cgroups() -> set[str]:
@@ -107,7 +108,7 @@ def test_this_process_never_joins(cgroup, sleeper):
 
 
 def test_tree_shows_our_cgroup(cgroup):
-    assert cgroup.name in cgroups.tree()
+    assert cgroup.name in cgroup_tree.tree()
 
 
 def test_cleanup_sweep_kills_then_removes_deepest_first(cgroup, sleeper):

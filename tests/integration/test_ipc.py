@@ -16,10 +16,11 @@ import threading
 import pytest
 
 import pycontain
-from pycontain import lab, probe, procfs, runtime
+from pycontain import lab, procfs, runtime
 from pycontain.checks import CheckFailed, lesson07
 from pycontain.errors import SpecError, SyscallError
 from pycontain.namespaces import ipc
+from pycontain.observe import probe
 
 ALL_BUT_IPC = runtime.DEFAULT_NAMESPACES - {"ipc"}
 

@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 
 import pycontain
-from pycontain import images, lab, layers, probe, procfs
+from pycontain import helper, lab, procfs
 from pycontain.errors import SpecError, SyscallError
+from pycontain.fs import images, layers
+from pycontain.observe import probe
 
 
 def snapshot(root: str | Path) -> dict[str, tuple[int, int, str]]:
@@ -142,7 +144,7 @@ def test_a_failed_start_removes_its_throwaway_layer(image):
 
 
 def test_copy_up_cost_grows_with_the_file(scratch):
-    measured = probe.in_fresh_process(layers.measure_copy_up, [1, 16], 1, timeout_s=60)
+    measured = helper.in_fresh_process(layers.measure_copy_up, [1, 16], 1, timeout_s=60)
     assert measured["sizes_mib"] == [1, 16]
     first, second = measured["first_ms"], measured["second_ms"]
     assert first[1] > second[1]  # 16 MiB copied up vs a file already in upper

@@ -10,10 +10,11 @@ import signal
 import pytest
 
 import pycontain
-from pycontain import monitor, widgets, workloads
+from pycontain import workloads
 from pycontain.cgroups import detect
 from pycontain.cgroups.limits import Limits
 from pycontain.checks import CheckFailed, lesson14
+from pycontain.observe import monitor, widgets
 
 MiB = 1 << 20
 V2 = detect().version("memory") == 2

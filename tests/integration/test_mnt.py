@@ -15,7 +15,7 @@ import sys
 import pytest
 
 import pycontain
-from pycontain import probe, procfs
+from pycontain import helper, procfs
 from pycontain.checks import CheckFailed, lesson04
 from pycontain.errors import SpecError, SyscallError
 from pycontain.namespaces import mnt
@@ -31,22 +31,22 @@ def mounted_at_or_below(base: str) -> list[str]:
 def base(scratch):
     """A shared mount point of our own; afterwards, nothing is mounted at or below it."""
     path = mnt.demo_dir(scratch.tempdir("test-mnt"))
-    probe.in_fresh_process(mnt.share, path)
+    helper.in_fresh_process(mnt.share, path)
     yield path
-    probe.in_fresh_process(mnt.release, path)
+    helper.in_fresh_process(mnt.release, path)
     assert mounted_at_or_below(path) == []
 
 
 def test_share_makes_a_directory_a_shared_mount_point_of_the_host(scratch):
     path = mnt.demo_dir(scratch.tempdir("test-mnt"))
     assert not mnt.is_mount_point(path)
-    probe.in_fresh_process(mnt.share, path)
-    probe.in_fresh_process(mnt.share, path)  # twice: still one mount, still shared
+    helper.in_fresh_process(mnt.share, path)
+    helper.in_fresh_process(mnt.share, path)  # twice: still one mount, still shared
     try:
         assert mounted_at_or_below(path) == [path]
         assert mnt.propagation(mnt.find_mount(path)) == "shared"
     finally:
-        probe.in_fresh_process(mnt.release, path)
+        helper.in_fresh_process(mnt.release, path)
     assert mounted_at_or_below(path) == []
 
 
@@ -95,7 +95,7 @@ def test_propagation_of_a_plain_directory_is_einval_with_a_hint(base):
     plain = os.path.join(base, "plain")
     os.mkdir(plain)
     with pytest.raises(SyscallError) as caught:
-        probe.in_fresh_process(mnt.set_propagation, plain, "private")
+        helper.in_fresh_process(mnt.set_propagation, plain, "private")
     assert (caught.value.call, caught.value.errno) == ("mount", errno.EINVAL)
     assert caught.value.arguments == (None, plain, None, MountFlag.MS_PRIVATE, None)
     assert "not a mount point" in caught.value.hint and "(lesson 04)" in caught.value.hint
@@ -118,7 +118,7 @@ def test_bad_input_is_refused_before_anything_is_mounted(base, call, args, param
         if call == "experiment":
             mnt.experiment(*args)
         else:
-            probe.in_fresh_process(getattr(mnt, call), *args)
+            helper.in_fresh_process(getattr(mnt, call), *args)
     assert caught.value.parameter == parameter
     assert procfs.mountinfo("self") == before
     assert sorted(os.listdir(base)) == []  # not even the experiment's directories
@@ -134,7 +134,7 @@ def test_experiment_on_a_directory_that_is_not_shared_is_refused(scratch):
 
 def test_the_widget_runs_the_experiment_headless(base):
     pytest.importorskip("ipywidgets")  # the [lab] extra; the v2 guest runs without it
-    from pycontain import widgets
+    from pycontain.observe import widgets
 
     widget = widgets.propagation_toggle(base, "slave")
     toggle, table = widget.children
@@ -176,15 +176,16 @@ def test_the_exercise_check_makes_the_calls_and_reads_the_host(calls, passes, wo
 
 SHARED_HOST = """
 import json, os, sys
-from pycontain import probe, procfs
+from pycontain import helper
+from pycontain import procfs
 from pycontain.namespaces import mnt
 parent = sys.argv[1]
 base = os.path.join(parent, "base")
 os.mkdir(base)
-probe.in_fresh_process(mnt.share, base)
+helper.in_fresh_process(mnt.share, base)
 groups = [mnt.find_mount(p).propagation for p in (parent, base)]
 seen = {k: mnt.experiment(base, k).box_to_host for k in ("shared", "private", "slave")}
-probe.in_fresh_process(mnt.release, base)
+helper.in_fresh_process(mnt.release, base)
 left = [m.mount_point for m in procfs.mountinfo("self") if m.mount_point.startswith(base)
         or m.mount_point.startswith(parent + "/copy/")]
 print(json.dumps({"groups": groups, "leaks": seen, "left": left}))

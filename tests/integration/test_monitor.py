@@ -15,8 +15,9 @@ import time
 import pytest
 
 import pycontain
-from pycontain import lab, monitor, workloads
-from pycontain.monitor import Monitor, Probe
+from pycontain import lab, workloads
+from pycontain.observe import monitor
+from pycontain.observe.monitor import Monitor, Probe
 
 MiB = 1 << 20
 

@@ -25,10 +25,12 @@ from pathlib import Path
 import pytest
 
 import pycontain
-from pycontain import bridge, lab, nft, rootfs
+from pycontain import lab, settings
 from pycontain.checks import CheckFailed, lesson08
 from pycontain.errors import SpecError, SyscallError
+from pycontain.fs import rootfs
 from pycontain.namespaces import net
+from pycontain.network import bridge, nft, options
 
 from .conftest import PYCONTAIN
 from .test_cli import _wait_until_catching
@@ -181,7 +183,7 @@ def test_unplugging_the_host_end_stops_pings_and_plugging_resumes_them(scratch, 
 @needs_nft
 def test_cleanup_repairs_a_crashed_run(scratch):
     before = forward()
-    attached = bridge.Attachment(bridge.DEFAULT_SUBNET)
+    attached = bridge.Attachment(settings.DEFAULT_SUBNET)
     box = start(scratch, ["sleep", "300"], on_created=attached.attach)
     assert forward() == "1" and bridge.records() and nft.table_exists()
     box.kill()
@@ -239,11 +241,11 @@ def test_a_subnet_that_overlaps_a_route_of_the_host_is_refused(scratch):
 @needs_nft
 def test_while_the_bridge_runs_another_subnet_is_refused():
     with pycontain.spawn(["sleep", "30"], network="bridge") as box:
-        assert net.bridge_network() == box.network.subnet  # read from the kernel's routes
+        assert options.bridge_network() == box.network.subnet  # read from the kernel's routes
         with pytest.raises(SpecError, match="the subnet of the running bridge, 10.207.0.0/24"):
             pycontain.Spec(["true"], network="bridge", subnet="10.208.0.0/24")
         box.kill()
-    assert net.bridge_network() is None  # the bridge went with its last container
+    assert options.bridge_network() is None  # the bridge went with its last container
 
 
 def test_a_host_port_in_use_is_refused():
@@ -331,8 +333,8 @@ def test_the_readme_web_server_serves_the_rootfs_page(embedded_rootfs):
     assert words[:2] == ["pycontain", "run"] and url.startswith("http://")
     argv = [*PYCONTAIN, *[embedded_rootfs if w == "$(pycontain rootfs)" else w
                           for w in words[1:]]]
-    if os.environ.get(net.SUBNET_VARIABLE):  # the README speaks of the default subnet
-        gateway = next(ipaddress.IPv4Network(os.environ[net.SUBNET_VARIABLE]).hosts())
+    if os.environ.get(settings.SUBNET_VARIABLE):  # the README speaks of the default subnet
+        gateway = next(ipaddress.IPv4Network(os.environ[settings.SUBNET_VARIABLE]).hosts())
         url = url.replace("10.207.0.1", str(gateway))
     with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) as cli:
         try:

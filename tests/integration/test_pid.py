@@ -10,7 +10,7 @@ import time
 import pytest
 
 import pycontain
-from pycontain import probe, procfs
+from pycontain import helper, procfs
 from pycontain.checks import CheckFailed, lesson03
 from pycontain.errors import SyscallError
 from pycontain.namespaces import pid
@@ -192,7 +192,7 @@ def test_every_process_dies_when_pid_1_exits():
 
 def test_fork_fails_with_enomem_once_the_namespaces_init_has_exited():
     with pytest.raises(SyscallError) as info:
-        probe.in_fresh_process(pid.fork_after_init_exited)
+        helper.in_fresh_process(pid.fork_after_init_exited)
     assert (info.value.call, info.value.errno) == ("fork", errno.ENOMEM)
     assert "PID 1" in str(info.value) and "(lesson 03)" in str(info.value)
 

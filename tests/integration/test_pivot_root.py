@@ -9,9 +9,11 @@ import os
 import pytest
 
 import pycontain
-from pycontain import escape, lab, procfs, rootfs, syscalls
+from pycontain import lab, procfs, syscalls
+from pycontain.audit import escape
 from pycontain.checks import CheckFailed, lesson05
 from pycontain.errors import SpecError
+from pycontain.fs import rootfs
 from pycontain.syscalls import UmountFlag
 
 pytestmark = pytest.mark.skipif(rootfs.find_busybox() is None,

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import pycontain
-from pycontain import rootfs
+from pycontain.fs import rootfs
 
 from .conftest import PYCONTAIN
 

@@ -9,10 +9,10 @@ pycontain is mapped to the module it reaches:
     from pycontain.X import Y          -> X.Y when that is a module, else X
     pycontain.X / pycontain.X.Y        -> the longest module prefix, or _EXPORTS[X]
 
-Always allowed: `pycontain` itself, `display` (`show`), the `checks` package (CheckFailed) and the
-lesson's own `checks.lessonNN`. A submodule counts as introduced with its package unless some
-lesson introduces it by name (then it waits for that lesson); a package counts as introduced as
-soon as any module inside it is.
+Always allowed: `pycontain` itself, `observe.display` (`show`), the `checks` package
+(CheckFailed) and the lesson's own `checks.lessonNN`. A submodule counts as introduced with
+its package unless some lesson introduces it by name (then it waits for that lesson); a
+package counts as introduced as soon as any module inside it is.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import pycontain
 
 from .lessonlib import LESSONS, ROOT, front_matter, lesson_params, number_of, read
 
-ALWAYS = {"display", "checks"}
+ALWAYS = {"observe.display", "checks"}
 
 
 def is_module(dotted: str) -> bool:

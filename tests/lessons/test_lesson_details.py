@@ -27,7 +27,7 @@ def text_of(number: int) -> str:
 def shown(number: int) -> list[object]:
     """The library objects a lesson shows with pycontain.show(...), resolved by their names."""
     modules = {"init": "pycontain.init", "uts": "pycontain.namespaces.uts",
-               "probe": "pycontain.probe", "widgets": "pycontain.widgets"}
+               "probe": "pycontain.observe.probe", "widgets": "pycontain.observe.widgets"}
     found = []
     for name in SHOWN.findall("\n".join(code_of(number))):
         head, *rest = name.split(".")

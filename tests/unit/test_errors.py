@@ -106,7 +106,7 @@ def test_a_bug_in_init_arrives_as_a_pycontain_error_naming_its_type():
 
 
 def test_a_command_not_found_says_where_it_was_looked_up(tmp_path):
-    from pycontain import rootfs
+    from pycontain.fs import rootfs
 
     with pytest.raises(CommandNotFoundError) as on_host:
         rootfs.resolve_command("no-such-command")

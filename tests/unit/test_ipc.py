@@ -147,7 +147,7 @@ def test_errors_show_flags_by_name():
 def test_command_runs_the_steps_in_a_fresh_interpreter():
     argv = ipc.command("view", ("create_queue", "/pycontain-q"))
     assert argv[:4] == [sys.executable, "-I", "-S", "-c"]
-    assert json.loads(argv[-1]) == [["view"], ["create_queue", "/pycontain-q"]]
+    assert json.loads(argv[-1])["args"] == [[["view"], ["create_queue", "/pycontain-q"]]]
     with pytest.raises(SpecError) as caught:
         ipc.command(("unshare", 0))
     assert caught.value.parameter == "steps"
@@ -167,7 +167,7 @@ def test_the_container_side_program_answers_with_results_or_the_error():
 def test_answer_rebuilds_views_and_kernel_errors():
     view = {"namespace": "ipc:[1]", "segments": [[0x70630001, 0, 4096, 0]], "queues": ["/q"],
             "message_queues": [], "semaphores": [7]}
-    ok = subprocess.CompletedProcess([], 0, json.dumps({"results": [3, view]}) + "\n", "")
+    ok = subprocess.CompletedProcess([], 0, json.dumps({"result": [3, view]}) + "\n", "")
     shmid, seen = ipc.answer(ok)
     assert shmid == 3 and seen.keys() == {0x70630001} and seen.semaphores == (7,)
     error = to_wire(SyscallError("shmat", (1, 0), errno.EINVAL))

@@ -8,9 +8,10 @@ import tarfile
 
 import pytest
 
-from pycontain import images, init, layers
+from pycontain import init
 from pycontain.cli import _quick_run_args
 from pycontain.errors import SpecError
+from pycontain.fs import images, layers
 from pycontain.runtime import Spec
 from pycontain.syscalls import MountFlag
 from pycontain.testing import recorded

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from pycontain import monitor
-from pycontain.monitor import Monitor, Probe
+from pycontain.observe import monitor
+from pycontain.observe.monitor import Monitor, Probe
 
 
 @pytest.fixture

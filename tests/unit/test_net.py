@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pycontain import nft
 from pycontain.cli import _quick_run_args
 from pycontain.errors import SpecError
 from pycontain.namespaces import net
+from pycontain.network import nft, options
 
 
 @pytest.mark.parametrize("given, expected", [
@@ -17,34 +17,34 @@ from pycontain.namespaces import net
     ([1, 65535, "udp"], (1, 65535, "udp")),
 ])
 def test_published_ports_parse(given, expected):
-    assert net.parse_port(given) == expected
+    assert options.parse_port(given) == expected
 
 
 @pytest.mark.parametrize("given", ["8080", "8080:80:1", "http:80", "0:80", "8080:65536",
                                    "8080:80/sctp", "", (8080,), 8080, "-1:80"])
 def test_malformed_published_ports_name_the_parameter_and_the_form(given):
     with pytest.raises(SpecError) as caught:
-        net.parse_port(given)
+        options.parse_port(given)
     assert caught.value.parameter == "publish" and "HOST:CONTAINER" in str(caught.value)
 
 
 @pytest.mark.parametrize("mode", ["bridged", "", None, "Host"])
 def test_unknown_modes_are_refused(mode):
     with pytest.raises(SpecError, match="one of none, bridge, host"):
-        net.validate_mode(mode)
+        options.validate_mode(mode)
 
 
 @pytest.mark.parametrize("subnet", ["10.207.0.0/33", "10.207.0.1/24", "8.8.8.0/24",
                                     "10.0.0.0/8", "10.207.0.0/30", "fd00::/64"])
 def test_bad_subnets_are_refused(subnet):
     with pytest.raises(SpecError) as caught:
-        net.validate_subnet(subnet)
+        options.validate_subnet(subnet)
     assert caught.value.parameter == "subnet"
 
 
 def test_the_namespaces_follow_the_mode():
     def chosen(network, namespaces=frozenset({"net", "uts"}), given=False):
-        return net.validate(network, (), None, frozenset(namespaces), given)[:2]
+        return options.validate(network, (), None, frozenset(namespaces), given)[:2]
 
     assert chosen(None) == ({"net", "uts"}, "none")
     assert chosen(None, {"uts"}) == ({"uts"}, "host")

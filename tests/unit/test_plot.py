@@ -6,8 +6,8 @@ import os
 
 from matplotlib.colors import to_rgb
 
-from pycontain import plot
-from pycontain.probe import NamespaceTable, ProcessNamespaces
+from pycontain.observe import plot
+from pycontain.observe.probe import NamespaceTable, ProcessNamespaces
 from pycontain.procfs import NamespaceId
 
 

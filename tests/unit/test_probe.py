@@ -13,10 +13,11 @@ import sys
 
 import pytest
 
-from pycontain import errors, probe, procfs
+from pycontain import errors, helper, procfs
 from pycontain.errors import SpecError, SyscallError
 from pycontain.namespaces import uts
-from pycontain.probe import NamespaceTable, ProcessNamespaces
+from pycontain.observe import probe
+from pycontain.observe.probe import NamespaceTable, ProcessNamespaces
 from pycontain.procfs import NamespaceId
 from pycontain.syscalls import CloneFlag
 
@@ -77,27 +78,27 @@ def test_stop_tolerates_a_process_that_already_ended():
 
 
 def test_in_fresh_process_returns_the_result():
-    assert probe.in_fresh_process(errors.errno_name, errno.EPERM) == "EPERM"
+    assert helper.in_fresh_process(errors.errno_name, errno.EPERM) == "EPERM"
 
 
 def test_in_fresh_process_runs_in_a_new_interpreter():
-    argv = probe.in_fresh_process(procfs.cmdline, "self")  # the child's /proc/self, not ours
+    argv = helper.in_fresh_process(procfs.cmdline, "self")  # the child's /proc/self, not ours
     assert argv[:4] == [sys.executable, "-I", "-S", "-c"]
 
 
 def test_in_fresh_process_raises_the_same_error_again():
     with pytest.raises(SpecError) as raised:
-        probe.in_fresh_process(uts.validate_hostname, "x" * 65)
+        helper.in_fresh_process(uts.validate_hostname, "x" * 65)
     assert raised.value.parameter == "hostname" and raised.value.hint == uts.HOSTNAME_HINT
 
 
 def test_in_fresh_process_takes_only_pycontain_functions():
     with pytest.raises(ValueError, match="function of the pycontain package"):
-        probe.in_fresh_process(os.getpid)
+        helper.in_fresh_process(os.getpid)
 
 
 def test_a_second_thread_is_enough_for_unshare_newuser_to_fail_with_einval():
     with pytest.raises(SyscallError) as raised:
-        probe.in_fresh_process(probe.unshare_with_threads, CloneFlag.CLONE_NEWUSER, 2)
+        helper.in_fresh_process(probe.unshare_with_threads, CloneFlag.CLONE_NEWUSER, 2)
     assert raised.value.call == "unshare" and raised.value.errno == errno.EINVAL
     assert "multi-threaded" in (raised.value.hint or "")

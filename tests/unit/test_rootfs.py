@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from pycontain import rootfs, syscalls
+from pycontain import syscalls
 from pycontain.errors import SpecError
+from pycontain.fs import rootfs
 from pycontain.syscalls import MountFlag, UmountFlag
 from pycontain.testing import recorded
 

@@ -48,7 +48,7 @@ def test_maps_need_the_user_namespace():
 
 
 def test_rootfs_with_user_needs_net(tmp_path):
-    from pycontain import rootfs
+    from pycontain.fs import rootfs
 
     with pytest.raises(SpecError, match="include 'net'"):
         Spec(["true"], namespaces="user,mnt", rootfs=rootfs.ensure())

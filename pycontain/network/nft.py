@@ -24,6 +24,7 @@ import subprocess
 from pathlib import Path
 
 from pycontain.errors import SpecError
+from pycontain.settings import NET_STATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 TABLE = "ip pycontain"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
-SAVED = Path("/run/pycontain-net/ip_forward")
+SAVED = Path(NET_STATE) / "ip_forward"
 
 
 def render(records: Iterable[dict[str, Any]], bridge: str) -> str:

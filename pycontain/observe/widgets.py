@@ -5,7 +5,9 @@ result that displays as a table: the function works headless (CI, a terminal), t
 calls it again when you press the button. `hostname_playground()` runs a container with the
 hostname you type and shows the host's and the container's names and UTS namespaces side by side.
 `memory_playground()` (lesson 14) runs a memory hog under the memory.max and memory.high you
-choose with sliders, and redraws its memory.current live while it allocates.
+choose with sliders, and redraws its memory.current live while it allocates. The other lessons'
+experiments that run a container and compare both sides live here too: a uid map (09), the
+cgroups a container sees (10), its clocks (11).
 
 See also: uts_namespaces(7), sethostname(2); ipywidgets (https://ipywidgets.readthedocs.io).
 """
@@ -16,12 +18,16 @@ import html
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pycontain import procfs, runtime
 from pycontain.errors import PycontainError, format_error
+from pycontain.namespaces import cgroup as cgroupns
+from pycontain.namespaces import time as timens
+from pycontain.namespaces import user
 from pycontain.procfs import NamespaceId
 
 #: what the container runs: print its hostname and its UTS namespace, as seen from inside
@@ -149,7 +155,7 @@ class MemoryRun:
         return max((v for v in self.current if v == v), default=0.0)
 
     def figure(self) -> Any:
-        from pycontain import plot
+        from pycontain.observe import plot
 
         ending = self.result.reason if self.result else "running"
         return plot.cgroup_timeline(
@@ -176,8 +182,9 @@ def memory_experiment(memory_max: str | int | None = "64M", memory_high: str | i
     Raises:
         SpecError: a bad size, memory_high above memory_max, or memory_high on cgroup v1.
     """
-    from pycontain import monitor, workloads
+    from pycontain import workloads
     from pycontain.cgroups.limits import Limits
+    from pycontain.observe import monitor
 
     limits = Limits(memory_max=memory_max, memory_high=memory_high, memory_swap_max=None)
     duration_s = duration_s or float(os.environ.get("PYCONTAIN_DURATION", DEFAULT_DURATION_S))
@@ -276,3 +283,169 @@ def memory_playground(memory_max_mib: int = 64, memory_high_mib: int = 0) -> Any
     return ipywidgets.VBox([ipywidgets.HBox([top, ipywidgets.Label("MiB"), high,
                                              ipywidgets.Label("MiB (0: not set)"), button]),
                             picture, status])
+
+
+# ---- lesson 09: both sides of a uid map ------------------------------------------------------
+
+def ids_both_sides(uid_map: Iterable[tuple[int, int, int]] = user.DEFAULT_MAP,
+                   namespaces: Iterable[str] = ("user", "uts", "mnt", "pid")) -> dict[str, str]:
+    """Start a container with `uid_map`; return its ids as it sees them and as the host does."""
+    with runtime.spawn(["sh", "-c", "id; exec sleep 60"], namespaces=set(namespaces),
+                       uid_map=list(uid_map)) as box:
+        outside = user.outside_ids(box.pid)
+        assert box.process.stdout is not None  # type: ignore[union-attr]
+        inside = box.process.stdout.readline().strip()  # type: ignore[union-attr]
+    return {"inside (id)": inside, "outside (/proc/<pid>/status)": f"uid={outside[0]} "
+            f"gid={outside[1]}", "uid_map": user.map_text(uid_map).strip()}
+
+
+def map_playground(outside: int = 100000) -> object:
+    """A slider for the outside id that root inside stands for, and a button: each press starts
+    a container with that map and shows its ids from both sides.
+
+    Without a front end (CI) the widget still builds and runs once, with `outside`.
+    """
+    import ipywidgets
+
+    slider = ipywidgets.IntSlider(value=outside, min=1000, max=2**32 - 65537, step=1000,
+                                  description="root inside = uid outside",
+                                  style={"description_width": "initial"},
+                                  layout={"width": "500px"})
+    button = ipywidgets.Button(description="run a container", icon="play")
+    table = ipywidgets.HTML()
+
+    def refresh(_: object = None) -> None:
+        try:
+            rows = ids_both_sides([(0, slider.value, 65536)])
+            table.value = "<table>" + "".join(
+                f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>"
+                for k, v in rows.items()) + "</table>"
+        except PycontainError as e:
+            table.value = f"<pre>{html.escape(format_error(e))}</pre>"
+
+    button.on_click(refresh)
+    refresh()
+    return ipywidgets.VBox([ipywidgets.HBox([slider, button]), table])
+
+
+# ---- lesson 11: a container's clocks next to the host's -------------------------------------
+
+#: what a container runs to report its clocks: CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME
+_CLOCKS_REPORT = "import time;print(time.clock_gettime(1), time.clock_gettime(7), time.time())"
+
+
+class Clocks(tuple):  # type: ignore[type-arg]
+    """The three clocks read on the host and in a container, in seconds: `host` and
+    `container` map "monotonic", "boottime" and "realtime" to what each side read; `shift`
+    is container minus host (the host read just before the container started)."""
+
+    host: dict[str, float]
+    container: dict[str, float]
+
+    def __new__(cls, host: dict[str, float], container: dict[str, float]) -> Clocks:
+        self = super().__new__(cls, (host, container))
+        self.host, self.container = host, container
+        return self
+
+    @property
+    def shift(self) -> dict[str, float]:
+        return {clock: self.container[clock] - self.host[clock] for clock in self.host}
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{clock}</td><td>{self.host[clock]:,.1f}</td>"
+            f"<td>{self.container[clock]:,.1f}</td><td>{self.shift[clock]:+,.1f}</td></tr>"
+            for clock in self.host)
+        return ("<table><tr><th>clock</th><th>host (s)</th><th>container (s)</th>"
+                f"<th>container − host</th></tr>{rows}</table>")
+
+
+def compare_clocks(offsets: Mapping[str, float] | None = None, **options: Any) -> Clocks:
+    """Read the three clocks here, then in a new container with its own time namespace and
+    `offsets` (other `pycontain.run` options may follow), and return both readings."""
+    import sys
+
+    host = {"monotonic": time.clock_gettime(timens.CLOCKS["monotonic"]),
+            "boottime": time.clock_gettime(timens.CLOCKS["boottime"]), "realtime": time.time()}
+    options.setdefault("namespaces", {"time"})
+    result = runtime.run([sys.executable, "-I", "-S", "-c", _CLOCKS_REPORT],
+                           time_offsets=dict(offsets or {}), timeout_s=60, **options)
+    if result.status != 0:
+        raise RuntimeError(f"the clock report {result.reason}: {result.stderr}")
+    values = [float(v) for v in result.stdout.split()]
+    return Clocks(host, dict(zip(("monotonic", "boottime", "realtime"), values, strict=True)))
+
+
+def uptime_playground(days: float = 1.0) -> object:
+    """A slider for the boottime offset, in days, and a button: each press starts a container
+    with that offset and shows its clocks next to the host's.
+
+    Without a front end (CI) the widget still builds and runs once, with `days`.
+    """
+    import ipywidgets
+
+    slider = ipywidgets.FloatSlider(value=days, min=0.0, max=3650.0, step=0.5,
+                                    description="booted days ago", style={"description_width":
+                                                                          "initial"})
+    button = ipywidgets.Button(description="run a container", icon="play")
+    table = ipywidgets.HTML()
+
+    def refresh(_: object = None) -> None:
+        try:
+            table.value = compare_clocks({"boottime": slider.value * 86400})._repr_html_()
+        except PycontainError as e:
+            table.value = f"<pre>{html.escape(format_error(e))}</pre>"
+
+    button.on_click(refresh)
+    refresh()
+    return ipywidgets.VBox([ipywidgets.HBox([slider, button]), table])
+
+
+# ---- lesson 10: a container's view of the cgroups ------------------------------------------
+
+#: where the view below mounts a cgroupfs inside the container: its private mount namespace
+#: hides the mount from the host, and the host's /mnt stays as it was
+MOUNT_POINT = "/mnt"
+
+
+class CgroupView(namedtuple("CgroupView", "cgroups mounted children procs shows_own")):
+    """What a container saw: `cgroups`, its /proc/self/cgroup (parsed); `mounted`, the
+    hierarchy it mounted ('v2' or a v1 controller); `children`, the cgroup directories at the
+    top of that mount; `procs`, the PIDs in the top cgroup.procs (its own numbering);
+    `shows_own`, whether its own cgroup path (as /proc/self/cgroup names it) is in the mount."""
+
+    __slots__ = ()
+
+
+def _script(version: int, controller: str) -> str:
+    options = f"-t cgroup -o {controller}" if version == 1 else "-t cgroup2"
+    line = "^0::" if version == 2 else f"^[0-9]*:([^:]*,)?{controller}(,[^:]*)?:"
+    return (f"cat /proc/self/cgroup; echo --; mount {options} none {MOUNT_POINT} && "
+            f"(cd {MOUNT_POINT} && for d in */; do [ -d \"$d\" ] && echo \"${{d%/}}\"; done; "
+            f"echo --; cat cgroup.procs; echo --; "
+            f"own=$(grep -E '{line}' /proc/self/cgroup | cut -d: -f3-); "
+            f"[ -d \"{MOUNT_POINT}$own\" ] && echo yes || echo no)")
+
+
+def look_inside(controller: str = "pids", **options: Any) -> CgroupView:
+    """Run a container that prints /proc/self/cgroup, mounts the cgroup hierarchy holding
+    `controller` (v2, or v1's) at /mnt inside, and lists what that mount shows.
+
+    Options are those of `pycontain.run`; the default namespaces are {"cgroup", "mnt", "pid"}:
+    mnt so that the mount stays inside, pid so that cgroup.procs lists the container's PIDs.
+    """
+    from pycontain import cgroups
+
+    layout = cgroups.detect()
+    version = 2
+    for hierarchy in layout.hierarchies:
+        if controller in hierarchy.controllers:
+            version = hierarchy.version
+            break
+    options.setdefault("namespaces", {"cgroup", "mnt", "pid"})
+    result = runtime.run(["sh", "-c", _script(version, controller)], timeout_s=60, **options)
+    if result.status != 0:
+        raise RuntimeError(f"the cgroup view {result.reason}: {result.stderr}")
+    own_text, children, procs, shows = (result.stdout + "\n").split("--\n", 3)
+    return CgroupView(cgroupns.parse(own_text), "v2" if version == 2 else controller,
+                      children.split(), [int(p) for p in procs.split()], shows.strip() == "yes")

@@ -22,14 +22,15 @@ import secrets
 from pathlib import Path
 
 from pycontain.errors import SpecError
-from pycontain.namespaces.net import BRIDGE, DEFAULT_SUBNET, PREFIX, in_netns  # noqa: F401
+from pycontain.namespaces.net import in_netns
+from pycontain.settings import BRIDGE, NET_STATE, PREFIX
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
     from typing import Any
 
-STATE = Path("/run/pycontain-net")  # one JSON record per attached container, ip_forward, lock
+STATE = Path(NET_STATE)  # one JSON record per attached container, ip_forward, lock
 
 
 def _exists(link: str) -> bool:
@@ -81,7 +82,7 @@ class Attachment:
                 raise
 
     def _attach(self, pid: int) -> None:
-        from pycontain import nft
+        from pycontain.network import nft
 
         gateway = str(next(self.subnet.hosts()))
         for stale in [r for r in records() if not _exists(r["veth"])]:  # died with its netns
@@ -122,7 +123,7 @@ class Attachment:
         if not records():
             teardown()
         else:
-            from pycontain import nft
+            from pycontain.network import nft
 
             nft.apply(records(), BRIDGE)
 
@@ -130,7 +131,7 @@ class Attachment:
 def teardown() -> list[str]:
     """Remove the bridge and the nft table, restore ip_forward and drop the state: what the
     last container's release does, and `pycontain cleanup` after a crash. Returns what it did."""
-    from pycontain import nft
+    from pycontain.network import nft
 
     done = []
     if _exists(BRIDGE):  # its ports went with their containers' namespaces

@@ -1,6 +1,6 @@
 """Images as files: unpack a `docker export` tarball or an OCI image layout (lesson 06).
 
-An image is a stack of layers, and a layer is a tarball of one upper dir (`pycontain.layers`):
+An image is a stack of layers, and a layer is a tarball of one upper dir (`pycontain.fs.layers`):
 the files a build step added or changed and, for each deletion, a *whiteout file* `.wh.NAME`
 (a character device 0/0 travels badly in tar), or `.wh..wh..opq` in a directory that hides the
 lower one. An OCI image layout is a directory: `index.json` points by sha256 digest to a manifest
@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pycontain.errors import SpecError
-from pycontain.layers import is_opaque, is_whiteout
+from pycontain.fs.layers import is_opaque, is_whiteout
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"

@@ -12,8 +12,11 @@ container's cgroup shows up once in each (lesson 12).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
-from pycontain.cgroups import PREFIX, Hierarchy, Layout, _read_text, home, procs
+from pycontain.cgroups import Hierarchy, Layout, detect, home, procs
+from pycontain.cgroups.files import _read_text
+from pycontain.settings import PREFIX
 
 
 class Tree(str):
@@ -77,3 +80,9 @@ def draw(layout: Layout, controllers: tuple[str, ...], depth: int) -> Tree:
         top = _label(h, start, f"{shown} ({whose})")
         columns.append([head, top, *_walk(h, start, depth)])
     return Tree(side_by_side(columns))
+
+
+def tree(layout: Layout | None = None, *, controllers: Iterable[str] = ("memory", "pids"),
+         depth: int = 3) -> Tree:
+    """The cgroup tree beneath this process's own cgroup, drawn as indented text."""
+    return draw(layout or detect(), tuple(controllers), depth)

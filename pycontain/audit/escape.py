@@ -29,8 +29,9 @@ from collections import namedtuple
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from pycontain import procfs, rootfs, runtime
+from pycontain import procfs, runtime
 from pycontain.errors import PycontainError
+from pycontain.fs import rootfs
 
 #: the escape, run as `sh -c SCRIPT escape MARKER` inside the container (busybox rootfs)
 SCRIPT = r"""# 1. a second chroot(2), into /bin, that leaves the working directory at the old "/"
@@ -128,7 +129,7 @@ def foreign_mounts(mounts: list[procfs.Mount]) -> list[str]:
 def figure(counts: Mapping[str, int], escaped: Mapping[str, bool]) -> Any:
     """Bars: how many mounts each way of switching the root leaves in sight, marked with
     whether the escape read the host's marker."""
-    from pycontain.plot import Picture
+    from pycontain.observe.plot import Picture
 
     fig = Picture(figsize=(7, 3.2))
     ax = fig.add_subplot()

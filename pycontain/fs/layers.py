@@ -11,7 +11,7 @@ what `docker run` does with every image.
 
 DESIGN §2 places the overlay in `rootfs.py`. It lives here instead: `rootfs` (lesson 05) is about
 switching the root, image layers are a concept of their own (one concept, one module), and
-together they would pass 300 lines. Importing images from tarballs is in `pycontain.images`.
+together they would pass 300 lines. Importing images from tarballs is in `pycontain.fs.images`.
 
 See also: mount(8) ("Mount options for overlay"), the kernel's
 Documentation/filesystems/overlayfs.rst, mknod(2), getxattr(2), docker-diff(1).
@@ -25,8 +25,10 @@ import os
 import stat
 from collections import namedtuple
 
-from pycontain import rootfs, syscalls
+from pycontain import syscalls
 from pycontain.errors import PycontainError, SpecError
+from pycontain.fs import rootfs
+from pycontain.settings import LAYER_PREFIX as PREFIX
 
 # init imports this module for `mount_overlay` on every container start with an overlay: only
 # `os`, `stat` and `collections` at the top; the measuring helpers import their own modules.
@@ -40,7 +42,6 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 #: characters that mount(2)'s overlay options cannot carry unescaped (`lowerdir=a:b,upperdir=…`)
 RESERVED = (",", ":", "\\")
 #: prefix of a throw-away writable layer's directory
-PREFIX = "pycontain-layer-"
 
 
 def validate_dir(path: str | os.PathLike[str], parameter: str, accepted: str) -> str:
@@ -251,7 +252,7 @@ def changed_files(upper: str | os.PathLike[str], lowers: Sequence[str | os.PathL
     return result
 
 
-# --- measuring copy-up (run in a fresh process: probe.in_fresh_process) -----------------------
+# --- measuring copy-up (run in a fresh process: helper.in_fresh_process) -----------------------
 
 def make_files(directory: str | os.PathLike[str], sizes_mib: Sequence[int]) -> list[str]:
     """Write one file of each size (`f1`, `f4`, … MiB) into `directory`; return their names.
@@ -280,7 +281,7 @@ def measure_copy_up(sizes_mib: Sequence[int], repeats: int = 3) -> dict[str, lis
     overlays: {"sizes_mib": [...], "first_ms": [...], "second_ms": [...]}.
 
     It mounts, so it refuses to run in a multi-threaded process such as a notebook kernel:
-    call it with `probe.in_fresh_process(layers.measure_copy_up, sizes)`.
+    call it with `helper.in_fresh_process(layers.measure_copy_up, sizes)`.
     """
     import shutil
     import statistics
@@ -291,7 +292,7 @@ def measure_copy_up(sizes_mib: Sequence[int], repeats: int = 3) -> dict[str, lis
 
     if procfs.status("self").threads != 1:
         raise PycontainError("measure_copy_up mounts: run it in a fresh process with "
-                             "probe.in_fresh_process(layers.measure_copy_up, sizes_mib)")
+                             "helper.in_fresh_process(layers.measure_copy_up, sizes_mib)")
     syscalls.unshare(syscalls.CloneFlag.CLONE_NEWNS)
     syscalls.mount(None, "/", None, syscalls.MountFlag.MS_REC | syscalls.MountFlag.MS_PRIVATE)
     scratch = tempfile.mkdtemp(prefix="pycontain-copy-up-")

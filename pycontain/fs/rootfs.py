@@ -1,14 +1,15 @@
 """The root filesystem: check a directory tree, then make it a container's `/` (lesson 05).
 
 A container's files are just a directory tree; `build()` and `ensure()` (from
-`pycontain.embedded`, re-exported here) make a small one offline. `validate()` refuses a tree
+`pycontain.fs.embedded`, re-exported here) make a small one offline. `validate()` refuses a tree
 that cannot be a root before anything is created. `enter()` makes a directory the root of the
 calling process's mount namespace, the way runc does it: bind it onto itself (pivot_root(2)
 needs a mount point), mount a fresh `/proc`, a minimal `/dev` (six device nodes, a private
 devpts, a tmpfs for shared memory), a read-only `/sys` and a tmpfs `/tmp`, then
 pivot_root(".", ".") and detach the old root, and verify the working directory is inside the
 new root. chroot(2) alone would change only where "/" starts for this process, and a program
-inside can climb out of it: lesson 05 shows the escape (`pycontain.escape`) and then closes it.
+inside can climb out of it: lesson 05 shows the escape (`pycontain.audit.escape`) and then
+closes it.
 
 See also: pivot_root(2), chroot(2), mount(2), umount2(2), pts(4), sysfs(5), busybox(1), ldd(1).
 Left out: overlay layers and image import (lesson 06), masked and read-only /proc paths, device
@@ -20,7 +21,8 @@ from __future__ import annotations
 import os
 
 from pycontain import syscalls
-from pycontain.embedded import (  # noqa: F401  (re-exported: `rootfs.build()` and friends)
+from pycontain.errors import HINTS, CommandNotFoundError, SpecError
+from pycontain.fs.embedded import (  # noqa: F401  (re-exported: `rootfs.build()` and friends)
     BUSYBOX_CANDIDATES,
     HOST_PROGRAMS,
     MANIFEST,
@@ -35,7 +37,6 @@ from pycontain.embedded import (  # noqa: F401  (re-exported: `rootfs.build()` a
     shared_libraries,
     status,
 )
-from pycontain.errors import HINTS, CommandNotFoundError, SpecError
 from pycontain.syscalls import MountFlag, UmountFlag
 
 # Every container's first process imports this module for `enter()`, which needs only `os`:

@@ -5,9 +5,9 @@ Reading: `namespace_table(pids)` lists the namespaces of some processes (`/proc/
 Starting: `start(argv)` runs a plain helper process (`sleep`, or `unshare --uts sleep`) with
 `subprocess`, waiting until it has exec'd its final program, because a namespace read before
 unshare(1) has called unshare(2) would still be the parent's.
-Trying: `in_fresh_process(func, *args)` runs a pycontain function in a brand-new interpreter and
-hands back its result or its error, so that experiments which change the calling process (like
-`unshare_with_threads`, lesson 02) never touch the notebook's kernel.
+Trying: `unshare_with_threads` is an experiment that changes the calling process; run it with
+`helper.in_fresh_process`, which calls a pycontain function in a brand-new interpreter and hands
+back its result or its error, so that the notebook's kernel is never touched (lesson 02).
 
 See also: namespaces(7), proc(5), unshare(1), unshare(2).
 Left out: ioctl_ns(2) (namespace parents and owners), nsenter(1).
@@ -16,18 +16,15 @@ Left out: ioctl_ns(2) (namespace parents and owners), nsenter(1).
 from __future__ import annotations
 
 import html
-import importlib
-import json
 import os
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pycontain import fresh_python, procfs
+from pycontain import procfs
 from pycontain.procfs import NAMESPACE_TYPES, NamespaceId
 
 
@@ -189,60 +186,13 @@ def stop(process: _Stoppable) -> None:
     process.wait()
 
 
-# --- trying things in a fresh process ---------------------------------------------------------
-
-
-
-def in_fresh_process(func: Callable[..., Any], *args: Any, timeout_s: float = 10.0) -> Any:
-    """Call the pycontain function `func(*args)` in a new interpreter and return its result.
-
-    Whatever it does to its process (new namespaces, a new hostname) dies with that process.
-    Arguments and result travel as JSON; a `PycontainError` raised there is raised here again,
-    with the same type, call and errno (as `pycontain.runtime` does for containers).
-    """
-    from pycontain.errors import PycontainError, from_wire
-
-    where = f"{func.__module__}:{func.__qualname__}"
-    if not func.__module__.startswith("pycontain"):
-        raise ValueError(f"`func` must be a function of the pycontain package, got {where}")
-    request = json.dumps({"func": where, "args": [_plain(a) for a in args]})
-    done = subprocess.run(fresh_python("from pycontain.probe import _serve;_serve()"),
-                          input=request, capture_output=True, text=True, timeout=timeout_s)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise PycontainError(f"the fresh process running {where} failed "
-                             f"(exit status {done.returncode}): {done.stderr.strip()[-500:]}")
-    answer = json.loads(lines[-1])
-    if "error" in answer:
-        raise from_wire(answer["error"])
-    return answer["result"]
-
-
-def _plain(value: Any) -> Any:
-    return int(value) if isinstance(value, int) else value  # IntFlag -> int for JSON
-
-
-def _serve() -> None:
-    """The fresh process: read one request on stdin, answer one JSON line on stdout."""
-    from pycontain.errors import to_wire
-
-    request = json.loads(sys.stdin.read())
-    module, _, name = request["func"].partition(":")
-    func: Any = importlib.import_module(module)
-    for part in name.split("."):
-        func = getattr(func, part)
-    try:
-        answer = {"result": func(*request["args"])}
-    except Exception as exc:  # every failure crosses back to the caller
-        answer = {"error": to_wire(exc)}
-    print(json.dumps(answer), flush=True)
-
+# --- an experiment for a fresh process (helper.in_fresh_process) -------------------------------
 
 def unshare_with_threads(flags: int, threads: int) -> None:
     """Call unshare(2) with `flags` while this process runs `threads` threads (lesson 02).
 
-    Meant for `in_fresh_process`: with CLONE_NEWUSER and more than one thread the kernel answers
-    EINVAL, because all threads of a process must stay in one user namespace (unshare(2)).
+    Meant for `helper.in_fresh_process`: with CLONE_NEWUSER and more than one thread the kernel
+    answers EINVAL, because all threads of a process must stay in one user namespace (unshare(2)).
     """
     from pycontain import syscalls
 

@@ -16,15 +16,16 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pycontain import settings
 from pycontain.namespaces import net
-from pycontain.plot import OTHER_COLOURS, Picture
+from pycontain.observe.plot import OTHER_COLOURS, Picture
 
 _TIME = re.compile(r"seq=(\d+) .*time=([\d.]+) ms")
 
 
 def topology(boxes: Mapping[str, int]) -> dict[str, Any]:
     """The host's `pycontain-` links and each box's links (`{"name": pid}`), from the kernel."""
-    host = [link for link in net.links() if link["name"].startswith(net.PREFIX)]
+    host = [link for link in net.links() if link["name"].startswith(settings.PREFIX)]
     return {"host": host, "boxes": {name: net.links(pid) for name, pid in boxes.items()}}
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-from pycontain.probe import NamespaceTable, namespace_table
+from pycontain.observe.probe import NamespaceTable, namespace_table
 from pycontain.procfs import NamespaceId
 
 #: the first row's namespace in each column, then one colour per further namespace
