@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from pycontain.errors import CgroupError, hint_for
 from pycontain.kernfs import write_once
@@ -58,19 +59,19 @@ def _error(message: str, call: str, path: str, e: OSError) -> CgroupError:
 
 def make_dir(path: str) -> None:
     """mkdir(2) a cgroup; CgroupError with a hint when the kernel refuses."""
-    try:
-        os.mkdir(path)
-    except OSError as e:
-        raise _error(f"failed to create cgroup {os.path.basename(path)!r}", "mkdir", path,
-                     e) from None
+    _directory(os.mkdir, "mkdir", "create", path)
 
 
 def remove_dir(path: str) -> None:
     """rmdir(2) one empty cgroup (its control files go with it); EBUSY while it is in use."""
+    _directory(os.rmdir, "rmdir", "remove", path)
+
+
+def _directory(call: Callable[[str], None], name: str, verb: str, path: str) -> None:
     try:
-        os.rmdir(path)
+        call(path)
     except OSError as e:
-        raise _error(f"failed to remove cgroup {os.path.basename(path)!r}", "rmdir", path,
+        raise _error(f"failed to {verb} cgroup {os.path.basename(path)!r}", name, path,
                      e) from None
 
 

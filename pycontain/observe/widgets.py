@@ -88,18 +88,7 @@ def hostname_playground(hostname: str = "box-1") -> Any:
     import ipywidgets
 
     name = ipywidgets.Text(value=hostname, description="hostname")
-    button = ipywidgets.Button(description="run a container", icon="play")
-    table = ipywidgets.HTML()
-
-    def refresh(_: object = None) -> None:
-        try:
-            table.value = compare_hostnames(name.value)._repr_html_()
-        except PycontainError as e:
-            table.value = f"<pre>{html.escape(format_error(e))}</pre>"
-
-    button.on_click(refresh)
-    refresh()
-    return ipywidgets.VBox([ipywidgets.HBox([name, button]), table])
+    return _control_and_button(name, lambda typed: compare_hostnames(typed)._repr_html_())
 
 
 def propagation_toggle(base: str, kind: str = "shared") -> Any:
@@ -311,21 +300,34 @@ def map_playground(outside: int = 100000) -> object:
                                   description="root inside = uid outside",
                                   style={"description_width": "initial"},
                                   layout={"width": "500px"})
+
+    def render(value: int) -> str:
+        rows = ids_both_sides([(0, value, 65536)])
+        return "<table>" + "".join(
+            f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>"
+            for k, v in rows.items()) + "</table>"
+
+    return _control_and_button(slider, render)
+
+
+def _control_and_button(control: Any, render: Callable[[Any], str]) -> Any:
+    """A control (a slider, a text box), a "run a container" button and a table: each press
+    shows `render(control.value)`, or the error it raised; it runs once at once, so that it
+    works without a front end (CI)."""
+    import ipywidgets
+
     button = ipywidgets.Button(description="run a container", icon="play")
     table = ipywidgets.HTML()
 
     def refresh(_: object = None) -> None:
         try:
-            rows = ids_both_sides([(0, slider.value, 65536)])
-            table.value = "<table>" + "".join(
-                f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>"
-                for k, v in rows.items()) + "</table>"
+            table.value = render(control.value)
         except PycontainError as e:
             table.value = f"<pre>{html.escape(format_error(e))}</pre>"
 
     button.on_click(refresh)
     refresh()
-    return ipywidgets.VBox([ipywidgets.HBox([slider, button]), table])
+    return ipywidgets.VBox([ipywidgets.HBox([control, button]), table])
 
 
 # ---- lesson 11: a container's clocks next to the host's -------------------------------------
@@ -387,18 +389,8 @@ def uptime_playground(days: float = 1.0) -> object:
     slider = ipywidgets.FloatSlider(value=days, min=0.0, max=3650.0, step=0.5,
                                     description="booted days ago", style={"description_width":
                                                                           "initial"})
-    button = ipywidgets.Button(description="run a container", icon="play")
-    table = ipywidgets.HTML()
-
-    def refresh(_: object = None) -> None:
-        try:
-            table.value = compare_clocks({"boottime": slider.value * 86400})._repr_html_()
-        except PycontainError as e:
-            table.value = f"<pre>{html.escape(format_error(e))}</pre>"
-
-    button.on_click(refresh)
-    refresh()
-    return ipywidgets.VBox([ipywidgets.HBox([slider, button]), table])
+    return _control_and_button(
+        slider, lambda days: compare_clocks({"boottime": days * 86400})._repr_html_())
 
 
 # ---- lesson 10: a container's view of the cgroups ------------------------------------------
