@@ -93,15 +93,15 @@ test: $(VENV)/.dev debs path
 	$(VENV)/bin/pycontain rootfs >/dev/null
 	$(PY) -m pytest tests pycontain --nbval-lax notebooks/solutions
 
-# The real-kernel tests and every lesson (solution build) again, in a Debian 13 guest on
-# cgroup v2 with Python 3.13, the lab VM's system (tools/cgroup2-guest/run.sh); then the cgroup
-# tests and lessons once more from a delegated service cgroup, as the lab VM's Jupyter runs.
+# The real-kernel tests and every lesson (solution build) again, in Debian 13 guests on
+# cgroup v2 with Python 3.13, the lab VM's system (tools/cgroup2-guest/run.sh), and the cgroup
+# tests and lessons once more from a delegated service cgroup, as the lab VM's Jupyter runs: two
+# guests at once, sharing the suite file by file (tools/cgroup2-guest/lanes.sh).
 CGROUP_SUITE := tests/integration/test_cgroups.py tests/integration/test_cgroupns.py \
   tests/integration/test_limits.py tests/integration/test_monitor.py \
   tests/integration/test_lesson14.py --nbval-lax notebooks/solutions/1[023]-*.ipynb
 test-cgroup2: $(VENV)/.dev
-	bash tools/cgroup2-guest/run.sh tests/integration --nbval-lax notebooks/solutions
-	PYCONTAIN_VM_CGROUP=delegated bash tools/cgroup2-guest/run.sh $(CGROUP_SUITE)
+	bash tools/cgroup2-guest/lanes.sh "tests/integration --nbval-lax notebooks/solutions" "$(CGROUP_SUITE)"
 
 # The lab VM (vagrant/), for real: static checks, then `vagrant up` of vagrant/Vagrantfile with
 # libvirt in a network namespace, a locally built Debian 13 box, provisioning offline from the

@@ -37,9 +37,17 @@ tar -C /mnt/project --exclude=./.git --exclude=./.venv --exclude='*/__pycache__'
   | tar -C /srv/project -xf - || exit 1
 cd /srv/project || exit 1
 eval "set -- $(cat /mnt/results/args)"
+# Sharing the suite with another guest (lanes.sh): claim each file before running it (shard.py).
+if [ -f /mnt/results/claims ]; then
+  mkdir -p /mnt/claims
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 claims /mnt/claims || exit 1
+  PYCONTAIN_SHARD_ORDER=$(cat /mnt/results/claims)
+  export PYCONTAIN_SHARD_DIR=/mnt/claims PYCONTAIN_SHARD_ORDER
+  set -- -p shard "$@"
+fi
 export HOME=/root MPLCONFIGDIR=/tmp/matplotlib MPLBACKEND=Agg
 # pycontain itself from the checkout: the notebooks' kernels start in notebooks/, not here.
-PYCONTAIN_ALLOW_HOST=1 PYTHONPATH=/opt/pytest:/srv/project NO_COLOR=1 \
+PYCONTAIN_ALLOW_HOST=1 PYTHONPATH=/opt/pytest:/srv/project:/srv/project/tools/cgroup2-guest NO_COLOR=1 \
   python3 -m pytest -p no:cacheprovider -q -o addopts="-ra" "$@"
 status=$?
 # The status goes to the results share and, in case a test broke that mount, to the console too.

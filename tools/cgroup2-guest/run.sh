@@ -8,11 +8,14 @@
 # read-only over 9p, runs guest-init.sh from it, and powers off. The guest's exit status is ours.
 #
 # Usage: tools/cgroup2-guest/run.sh [PYTEST ARGS...]     (default: tests/integration)
+#        tools/cgroup2-guest/run.sh --image              (build the cached image if needed, only)
 # Environment: PYCONTAIN_VM_CACHE (default /var/cache/pycontain/cgroup2-guest),
 #              PYCONTAIN_VM_TIMEOUT seconds for the guest run (default 2700),
 #              PYCONTAIN_VM_REBUILD=1 to rebuild the cached image,
 #              PYCONTAIN_VM_CGROUP=delegated to run the tests in a delegated service cgroup
-#              like the lab VM's Jupyter (default: the root cgroup).
+#              like the lab VM's Jupyter (default: the root cgroup),
+#              PYCONTAIN_VM_CLAIMS=DIR and PYCONTAIN_VM_ORDER=forward|reverse to share the suite
+#              with another guest file by file (lanes.sh, shard.py).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -64,6 +67,7 @@ need debootstrap qemu-system-x86 e2fsprogs
 if [[ ${PYCONTAIN_VM_REBUILD:-0} == 1 || ! -f $cache/image.raw || $(cat "$cache/recipe" 2>/dev/null) != "$recipe" ]]; then
   build_image
 fi
+[[ ${1:-} == --image ]] && exit 0
 
 # Not a pycontain- name in /tmp: `pycontain cleanup` sweeps those, and this one is in use.
 mkdir -p "$cache/runs"
@@ -78,6 +82,11 @@ trap cleanup EXIT INT TERM
 echo "${PYCONTAIN_VM_CGROUP:-root}" >"$results/cgroup-mode"
 # The arguments travel shell-quoted; the guest's sh evaluates them back into words.
 if (($#)); then printf '%q ' "$@" >"$results/args"; else echo tests/integration >"$results/args"; fi
+claims=()
+if [[ -n ${PYCONTAIN_VM_CLAIMS:-} ]]; then
+  echo "${PYCONTAIN_VM_ORDER:-forward}" >"$results/claims"
+  claims=(-virtfs "local,path=$PYCONTAIN_VM_CLAIMS,mount_tag=claims,security_model=none")
+fi
 log "booting (qemu TCG, 2 CPUs, 2 GiB); the guest's output follows"
 start=$SECONDS
 timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
@@ -86,7 +95,7 @@ timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
   -append "console=ttyS0 root=/dev/vda rw init=/usr/local/sbin/guest-boot quiet panic=-1" \
   -drive "file=$cache/image.raw,if=virtio,format=raw,snapshot=on" \
   -virtfs "local,path=$project,mount_tag=project,security_model=none,readonly=on" \
-  -virtfs "local,path=$results,mount_tag=results,security_model=none" \
+  -virtfs "local,path=$results,mount_tag=results,security_model=none" "${claims[@]}" \
   -chardev "stdio,id=console,logfile=$results/console" -serial chardev:console \
   -nographic -nodefaults -no-reboot </dev/null &
 qemu_pid=$!
