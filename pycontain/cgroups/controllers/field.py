@@ -1,4 +1,4 @@
-"""A limit a controller offers, declared once: a `Field` (lessons 12-15).
+"""A limit a controller offers, declared once: a `Field` (lessons 12-14).
 
 Each controller module lists its fields in `FIELDS`. From them come the fields of `Limits`
 (`memory_max`), the keyword options of `Spec` and `run()` (`pycontain.run(..., pids_max=20)`),
