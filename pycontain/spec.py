@@ -163,7 +163,7 @@ class Spec:
         limits: resource limits, `Limits(memory_max="64M", pids_max=20)` (lessons 12-14); the
             container then runs in a `pycontain-…` cgroup of its own, removed when it is
             waited for. Or give its fields as keyword options: `memory_max="64M"`,
-            `pids_max=20`, and every other field the controllers declare (`Limits.__slots__`).
+            `pids_max=20`, every field the controllers declare (`cgroups.limits.FIELDS`).
         user_namespace: add the user namespace (lesson 09): root inside is an unprivileged
             uid outside; the same as "user" among the namespaces.
         uid_map, gid_map: `[(inside, outside, count)]` lines for the user namespace, written

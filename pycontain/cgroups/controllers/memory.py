@@ -64,7 +64,7 @@ FIELDS = (
           size(minimum=MINIMUM, why=_CHARGED.format(fate="throttled to a crawl")),
           flag="--memory-high", metavar="SIZE",
           help="memory.high: the throttle below --memory (cgroup v2 only; at least 6M)",
-          doc="memory.high, the throttle: past it, the cgroup is slowed (v2 only)", lesson=14),
+          doc="memory.high, the throttle (v2 only): past it, the cgroup is slowed", lesson=14),
     Field("memory_swap_max", "memory.swap.max", size(zero=True),
           flag="--memory-swap", metavar="SIZE",
           help="memory.swap.max: the swap the container may use, 0 for none (unlike docker's "
