@@ -8,6 +8,7 @@ import signal
 import sys
 from types import SimpleNamespace
 
+from pycontain.cgroups import controllers
 from pycontain.errors import (
     CommandNotFoundError,
     PycontainError,
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, NoReturn
 
+#: the limits' flags, as the controller modules declare them (`cgroups.controllers`, `FIELDS`):
+#: flag -> the Spec parameter it sets, a field of Limits
+LIMIT_FLAGS = {field.flag: field.name for field in controllers.fields()}
 #: the options of `pycontain run`: flag -> (metavar, the Spec parameter it sets, help). Both
 #: parsers read this table, and errors name the flag from it: one source of truth.
 RUN_OPTIONS = {
@@ -30,15 +34,7 @@ RUN_OPTIONS = {
     "--namespaces": ("LIST", "namespaces", "comma-separated namespaces to create "
                                            "from {supported} (default: {default})"),
     "--rootfs": ("DIR", "rootfs", "make DIR the container's / (needs mnt)"),
-    "--memory": ("SIZE", "memory_max", "memory.max: the hard memory limit, past which the OOM "
-                                       "killer acts (64M, 1.5G, max; at least 6M)"),
-    "--memory-high": ("SIZE", "memory_high", "memory.high: the throttle below --memory "
-                                             "(cgroup v2 only; at least 6M)"),
-    "--memory-swap": ("SIZE", "memory_swap_max", "memory.swap.max: the swap the container may "
-                                                 "use, 0 for none (unlike docker's "
-                                                 "--memory-swap, swap only, not memory + swap)"),
-    "--pids-limit": ("N", "pids_max", "pids.max: how many processes and threads the container "
-                                      "may hold"),
+    **{field.flag: (field.metavar, field.name, field.help) for field in controllers.fields()},
     "--map-root": ("UID", "uid_map", "with a user namespace, map root and 65535 more ids inside "
                                      "to UID and up outside (default 100000; implies "
                                      "--user-namespace); without root, only your own uid, "
@@ -239,6 +235,12 @@ def _user_options(user_namespace: bool, map_root: str | None) -> dict[str, Any]:
     return {"user_namespace": True, "uid_map": [(0, int(map_root), count)]}
 
 
+def _limit_options(args: argparse.Namespace | SimpleNamespace) -> dict[str, Any]:
+    """The limits' flags given (`--memory 64M`) as Spec options (`memory_max="64M"`)."""
+    return {name: value for flag, name in LIMIT_FLAGS.items()
+            if (value := getattr(args, flag[2:].replace("-", "_"))) is not None}
+
+
 def _time_options(time_namespace: bool, boottime: str | None,
                   monotonic: str | None) -> dict[str, Any]:
     """`--time-namespace`, `--boottime-offset S`, `--monotonic-offset S` as Spec options
@@ -274,8 +276,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     spec = runtime.Spec(command, namespaces=args.namespaces, hostname=args.hostname,
                         rootfs=args.rootfs, init=args.init, read_only=args.read_only,
                         overlay=bool(args.rootfs) and not args.no_overlay,
-                        memory_max=args.memory, memory_high=args.memory_high,
-                        memory_swap_max=args.memory_swap, pids_max=args.pids_limit,
+                        **_limit_options(args),
                         network=args.network, publish=args.publish or (),
                         **_user_options(args.user_namespace, args.map_root),
                         **_time_options(args.time_namespace, args.boottime_offset,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection
 
 from pycontain import fresh_python, settings
 from pycontain.errors import from_wire
+from pycontain.sizes import format_size
 from pycontain.spec import (  # noqa: F401  (the namespace sets: re-exported)
     DEFAULT_NAMESPACES,
     SUPPORTED_NAMESPACES,
@@ -85,7 +86,7 @@ class Result(namedtuple("Result", "argv pid exit_code signal stdout stderr timed
         """Why the container ended, in words."""
         if self.oom_kills:
             limit = (self.limits or {}).get("memory.max", "max")
-            shown = "max" if limit == "max" else _mib(int(limit))
+            shown = "max" if limit == "max" else format_size(int(limit))
             if self.signal == signal.SIGKILL:
                 return f"killed by the OOM killer (memory.max = {shown})"
             return (f"{_ending(self)} after the OOM killer killed {self.oom_kills} of its "
@@ -96,12 +97,6 @@ class Result(namedtuple("Result", "argv pid exit_code signal stdout stderr timed
     def oom_killed(self) -> bool:
         """Whether the OOM killer killed a process of the container (memory.events oom_kill)."""
         return bool(self.oom_kills)
-
-
-def _mib(size: int) -> str:
-    from pycontain.cgroups.limits import mib
-
-    return mib(size)
 
 
 def _ending(result: Result) -> str:

@@ -33,13 +33,19 @@ DEFAULT_NAMESPACES = frozenset({"ipc", "mnt", "net", "pid", "uts"})
 
 
 def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) -> Limits | None:
-    """Limits from `limits=` or the keyword options (memory_max=...), checked against this
-    machine's cgroups (lesson 12); None when no limit is asked for."""
+    """Limits from `limits=` or the keyword options (memory_max=..., any field of `Limits`),
+    checked against this machine's cgroups (lesson 12); None when no limit is asked for."""
     given = {k: v for k, v in options.items() if v is not None}
-    if limits is None and not given:
+    if limits is None and not options:
         return None
     from pycontain.cgroups import detect
-    from pycontain.cgroups.limits import Limits
+    from pycontain.cgroups.limits import FIELDS, Limits
+
+    for name in options:
+        if name not in FIELDS:
+            raise TypeError(f"Spec() got an unexpected keyword argument {name!r}")
+    if limits is None and not given:
+        return None
 
     if limits is not None and given:
         raise SpecError("limits", "given either as limits=Limits(...) or as keyword options, "
@@ -156,8 +162,8 @@ class Spec:
             dirs, lesson 06). Needs overlay.
         limits: resource limits, `Limits(memory_max="64M", pids_max=20)` (lessons 12-14); the
             container then runs in a `pycontain-…` cgroup of its own, removed when it is
-            waited for. Or give the fields as keyword options: `memory_max`, `memory_high`,
-            `memory_swap_max`, `pids_max`.
+            waited for. Or give its fields as keyword options: `memory_max="64M"`,
+            `pids_max=20`, every field the controllers declare (`cgroups.limits.FIELDS`).
         user_namespace: add the user namespace (lesson 09): root inside is an unprivileged
             uid outside; the same as "user" among the namespaces.
         uid_map, gid_map: `[(inside, outside, count)]` lines for the user namespace, written
@@ -208,13 +214,11 @@ class Spec:
                  overlay: bool | str | os.PathLike[str] = False,
                  layers: Collection[str | os.PathLike[str]] = (),
                  limits: Limits | Mapping[str, Any] | None = None,
-                 memory_max: str | int | None = None, memory_high: str | int | None = None,
-                 memory_swap_max: str | int | None = None,
-                 pids_max: str | int | None = None,
                  time_offsets: Mapping[str, float] | None = None, time_namespace: bool = False,
                  user_namespace: bool = False, uid_map: Collection[Any] | None = None,
                  gid_map: Collection[Any] | None = None, network: str | None = None,
-                 publish: Collection[Any] = (), subnet: str | None = None) -> None:
+                 publish: Collection[Any] = (), subnet: str | None = None,
+                 **limit_fields: str | int | None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)
@@ -270,9 +274,7 @@ class Spec:
         offsets = _time_offsets(time_offsets, chosen)
         search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
         overlay, lowers = _writable_layer(overlay, layers, root)
-        chosen_limits = _limits(limits, {"memory_max": memory_max, "memory_high": memory_high,
-                                         "memory_swap_max": memory_swap_max,
-                                         "pids_max": pids_max})
+        chosen_limits = _limits(limits, limit_fields)
         if lowers and root:  # the command may come from any layer
             from pycontain.fs import layers as layers_module
 

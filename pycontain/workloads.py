@@ -16,7 +16,8 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
 Both run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M` and
 `python -m pycontain.workloads fork-bomb --max 200 --seconds 5`; `hog_argv()` and
 `fork_bomb_argv()` build a command that finds pycontain wherever the container runs it.
-They import only the standard library, so they start fast.
+They import only the standard library and `pycontain.sizes` (which imports nothing), so they
+start fast.
 
 See also: fork(2), mmap(2) (pages are allocated on first touch), pipe(7); cgroup-v2.rst.
 """
@@ -30,6 +31,7 @@ import sys
 import time
 
 from pycontain import fresh_python
+from pycontain.sizes import parse_size
 
 TYPE_CHECKING = False  # `typing` costs milliseconds at every start; only checkers need it
 if TYPE_CHECKING:
@@ -45,24 +47,7 @@ TIME_CEILING_S = 120.0
 FORK_CEILING = 2000
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _MAIN = "from pycontain.workloads import main;main()"
-
-
-def parse_size(text: str | int) -> int:
-    """Bytes from `4M`, `1.5G`, `512K`, `64MiB` or a plain number of bytes (powers of 1024).
-
-    >>> parse_size("4M"), parse_size("1.5G"), parse_size(4096)
-    (4194304, 1610612736, 4096)
-    """
-    if isinstance(text, int):
-        return text
-    match = _SIZE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(f"a size is a number with an optional K, M, G or T, such as 64M; "
-                         f"got {text!r}")
-    return int(float(match[1]) * _UNITS[match[2].upper()])
 
 
 def mib(n_bytes: float) -> str:
@@ -228,7 +213,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "hog":
-            code = hog(parse_size(args.step), args.every, parse_size(args.max), hold_s=args.hold)
+            step, cap = (int(parse_size(v, f"--{n}", unlimited=False))
+                         for n, v in (("step", args.step), ("max", args.max)))
+            code = hog(step, args.every, cap, hold_s=args.hold)
         else:
             code = fork_bomb(args.max, args.seconds)
     except ValueError as e:

@@ -24,23 +24,44 @@ control(5) (`Delegate=`). Left out: threaded cgroups, the cgroup namespace (less
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
-# The two managers, cgroups.v1 and cgroups.v2, behind one interface (lesson 12 shows their code).
-from pycontain.cgroups import v1, v2
-from pycontain.cgroups.base import Cgroup
-from pycontain.cgroups.files import (
-    PREFIX,
-    SELF_LEAF,
-    make_dir,
-    new_name,
-    procs,
-    read_file,
-    remove_dir,
-    walk_up,
-    write_file,
-)
-from pycontain.cgroups.layout import ROOT, Hierarchy, Layout, detect, home, parent_path
+    # The two managers, cgroups.v1 and cgroups.v2, behind one interface (lesson 12 shows their
+    # code), and the names this package offers, each from its home module:
+    from pycontain.cgroups import v1, v2
+    from pycontain.cgroups.base import Cgroup
+    from pycontain.cgroups.files import (
+        PREFIX,
+        SELF_LEAF,
+        make_dir,
+        new_name,
+        procs,
+        read_file,
+        remove_dir,
+        walk_up,
+        write_file,
+    )
+    from pycontain.cgroups.layout import ROOT, Hierarchy, Layout, detect, home, parent_path
+
+#: name -> the module that holds it, imported on first use: `pycontain run` reads its limit
+#: flags from `cgroups.controllers`, and a container without limits needs none of the managers
+_EXPORTS = {
+    "v1": "v1", "v2": "v2", "Cgroup": "base",
+    **dict.fromkeys(("PREFIX", "SELF_LEAF", "make_dir", "new_name", "procs", "read_file",
+                     "remove_dir", "walk_up", "write_file"), "files"),
+    **dict.fromkeys(("ROOT", "Hierarchy", "Layout", "detect", "home", "parent_path"), "layout"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pycontain.cgroups' has no attribute {name!r}")
+    from importlib import import_module
+
+    module = import_module(f"pycontain.cgroups.{_EXPORTS[name]}")
+    return module if _EXPORTS[name] == name else getattr(module, name)
 
 
 def create(controllers: Iterable[str] = ("memory", "pids"), *, name: str | None = None,
@@ -51,6 +72,10 @@ def create(controllers: Iterable[str] = ("memory", "pids"), *, name: str | None 
     parent also holds this very process (a systemd service with `Delegate=yes`), this process
     first moves into a leaf, `pycontain-self`, as the no-internal-processes rule demands.
     """
+    from pycontain.cgroups import v1, v2
+    from pycontain.cgroups.files import PREFIX, new_name
+    from pycontain.cgroups.layout import detect, parent_path
+
     layout = layout or detect()
     name = name or new_name(label)
     if not name.startswith(PREFIX):

@@ -6,9 +6,10 @@ import pytest
 
 from pycontain import cgroups
 from pycontain.cgroups import controllers
-from pycontain.cgroups.limits import Limits, parse_size
+from pycontain.cgroups.limits import Limits
 from pycontain.errors import SpecError
 from pycontain.runtime import Result
+from pycontain.sizes import parse_size
 
 HYBRID_MOUNTS = """\
 31 23 0:28 / {root} rw,relatime - tmpfs tmpfs rw,mode=755

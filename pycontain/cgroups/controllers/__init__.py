@@ -2,8 +2,15 @@
 
 Each module here is a pure translation, no I/O: which file holds a knob on each version, and how
 a value changes on the way. The managers (`cgroups.v1`, `cgroups.v2`) do the I/O and ask this
-package. A new controller (cpu, io, cpuset, freezer) is one more module in `MODULES`; the
-managers do not change.
+package. Each module also declares the limits it offers, its `FIELDS` (see `field`): `Limits`,
+the keyword options of `Spec` and `run()`, and the flags of `pycontain run` derive from them.
+A new controller (cpu, io, cpuset, freezer) is one more module in `MODULES`; nothing else
+changes.
+
+A controller module holds: `FILES` (v2 knob -> v1 file, or None), `to_v1(settings)`, and may
+hold `V2_ONLY` (why a knob has no v1 equivalent), `KEYED`, `read_v1(knob, read)`, `FIELDS`,
+`check(values, given)` (the fields' relations to each other) and `check_host(values, version,
+exists)` (what this machine's controller cannot do).
 
 Vocabulary: a *knob* is a cgroup file named the v2 way (`memory.max`); `v1_file(knob)` is the
 file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equivalent.
@@ -16,19 +23,31 @@ file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equ
     [('memory', 'memory.limit_in_bytes', '33554432'), ('pids', 'pids.max', 'max')]
     >>> parse_keyed("max 3\\nmax.imposed 0\\n")
     {'max': 3, 'max.imposed': 0}
+    >>> [field.name for field in fields()]
+    ['memory_max', 'memory_high', 'memory_swap_max', 'pids_max']
 
 See also: cgroups(7); the kernel's Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from types import ModuleType
-
 from pycontain.cgroups.controllers import memory, pids
 
-#: controller name -> its translation module
+TYPE_CHECKING = False  # `pycontain run` imports this package for its flags: stay lean
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from types import ModuleType
+
+    from pycontain.cgroups.controllers.field import Field
+
+#: controller name -> its translation module, in the order of their fields (and flags)
 MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids}
+
+
+def fields() -> list[Field]:
+    """Every limit the controllers offer, in `MODULES` order (read when `limits`, `spec` and
+    `cli` are imported)."""
+    return [field for module in MODULES.values() for field in getattr(module, "FIELDS", ())]
 
 
 def controller_of(knob: str) -> str:

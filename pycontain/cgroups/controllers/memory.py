@@ -36,7 +36,41 @@ See also: Documentation/admin-guide/cgroup-v2.rst ("Memory"), cgroup-v1/memory.r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from pycontain.cgroups.controllers.field import Field, size
+from pycontain.errors import SpecError
+from pycontain.sizes import format_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+#: the least memory.max or memory.high accepted, as `docker run --memory` (6M): the kernel
+#: charges the container's processes for their own pages, page tables and kernel stacks, so
+#: with 64 KiB even /bin/true is OOM-killed as it starts (measured on cgroup v1), and a real
+#: program needs megabytes; the kernel itself takes any value
+MINIMUM = "6M"
+_CHARGED = ("the container's processes are charged for their own pages, so with too little even "
+            "/bin/true is {fate} as it starts: like Docker, pycontain takes 6 MiB or more "
+            "(lesson 14)")
+
+#: the limits this controller offers (`Limits`, `Spec`, `pycontain run`; see `field`)
+FIELDS = (
+    Field("memory_max", "memory.max", size(minimum=MINIMUM, why=_CHARGED.format(fate="OOM-killed")),
+          flag="--memory", metavar="SIZE",
+          help="memory.max: the hard memory limit, past which the OOM killer acts (64M, 1.5G, "
+               "max; at least 6M)",
+          doc="memory.max, the hard limit: past it, the OOM killer", lesson=14),
+    Field("memory_high", "memory.high",
+          size(minimum=MINIMUM, why=_CHARGED.format(fate="throttled to a crawl")),
+          flag="--memory-high", metavar="SIZE",
+          help="memory.high: the throttle below --memory (cgroup v2 only; at least 6M)",
+          doc="memory.high, the throttle (v2 only): past it, the cgroup is slowed", lesson=14),
+    Field("memory_swap_max", "memory.swap.max", size(zero=True),
+          flag="--memory-swap", metavar="SIZE",
+          help="memory.swap.max: the swap the container may use, 0 for none (unlike docker's "
+               "--memory-swap, swap only, not memory + swap)",
+          doc="memory.swap.max, swap the cgroup may use (0: none)", lesson=14),
+)
 
 #: v2 knob -> the v1 file that holds it (None: v1 has no equivalent, see V2_ONLY)
 FILES: dict[str, str | None] = {
@@ -64,6 +98,43 @@ KEYED: dict[str, dict[str, tuple[str, str | None]]] = {
 
 #: what v1 reads back for "no limit": PAGE_COUNTER_MAX pages of 4 KiB, as bytes
 V1_UNLIMITED = 9223372036854771712
+
+
+def check(values: Mapping[str, int | str], given: Mapping[str, object]) -> None:
+    """Refuse a memory.high above memory.max: it would never act. `values`: the fields set,
+    parsed; `given`: as the caller wrote them.
+
+    >>> check({"memory_max": 32 << 20, "memory_high": 64 << 20}, {"memory_high": "64M"})
+    Traceback (most recent call last):
+    ...
+    pycontain.errors.SpecError: `memory_high` must be at most memory_max (32 MiB), got '64M'
+      hint: memory.high throttles below the hard limit memory.max; above it, it would never act
+    """
+    high, top = values.get("memory_high"), values.get("memory_max")
+    if isinstance(high, int) and isinstance(top, int) and high > top:
+        raise SpecError("memory_high", f"at most memory_max ({format_size(top)})",
+                        given["memory_high"],
+                        hint="memory.high throttles below the hard limit memory.max; "
+                             "above it, it would never act")
+
+
+def check_host(values: Mapping[str, int | str], version: int,
+               exists: Callable[[str], bool]) -> None:
+    """Refuse what this machine's memory controller cannot do: on cgroup v1, a swap limit
+    without a memory limit, or where swap is not accounted. `exists(file)`: whether the
+    container's memory hierarchy has that file."""
+    swap = values.get("memory_swap_max")
+    if version != 1 or swap is None:
+        return
+    if values.get("memory_max", "max") == "max" and swap != "max":
+        raise SpecError("memory_swap_max", "given with a memory_max on cgroup v1", swap,
+                        hint="v1 has no swap-only limit: memory.memsw.limit_in_bytes caps "
+                             "memory + swap, so it is set to memory_max + memory_swap_max "
+                             "(lesson 14)")
+    if not exists("memory.memsw.limit_in_bytes"):
+        raise SpecError("memory_swap_max", "used only where swap is accounted", swap,
+                        hint="this kernel has no memory.memsw.* files: boot it with "
+                             "swapaccount=1, or use cgroup v2 (lesson 14)")
 
 
 def to_v1(settings: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -16,7 +16,11 @@ See also: Documentation/admin-guide/cgroup-v2.rst ("PID"), cgroup-v1/pids.rst, f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from pycontain.cgroups.controllers.field import Field, count
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 #: v2 knob -> the v1 file that holds it
 FILES: dict[str, str | None] = {
@@ -24,6 +28,15 @@ FILES: dict[str, str | None] = {
     "pids.current": "pids.current",  # tasks in the cgroup and its descendants now
     "pids.events": "pids.events",    # "max N": forks refused because of pids.max
 }
+
+#: the limits this controller offers (`Limits`, `Spec`, `pycontain run`; see `field`)
+FIELDS = (
+    Field("pids_max", "pids.max",
+          count("processes", hint="pids.max counts tasks (processes and threads) in the cgroup"),
+          flag="--pids-limit", metavar="N",
+          help="pids.max: how many processes and threads the container may hold",
+          doc="pids.max, how many tasks the cgroup may hold", lesson=13),
+)
 
 
 def to_v1(settings: Mapping[str, str]) -> list[tuple[str, str]]:
