@@ -10,13 +10,12 @@ from types import SimpleNamespace
 
 from pycontain.cgroups import controllers
 from pycontain.errors import (
-    CommandNotFoundError,
+    EXIT_RUNTIME_ERROR,
     PycontainError,
     SpecError,
-    SyscallError,
+    exit_status,
     format_error,
 )
-from pycontain.init import EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_RUNTIME_ERROR
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -107,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
             if extras:
                 self.error(f"unrecognized arguments: {' '.join(extras)}"
                            + _nearest(extras[0], list(self._option_string_actions)))
+            for action in self._actions:  # `--hostname=--`: argparse <3.12 stores [], not '--'
+                value = getattr(parsed, action.dest, None)
+                given = value if isinstance(action, argparse._AppendAction) else [value]
+                if action.option_strings and action.nargs is None and [] in (given or []):
+                    self.error(f"argument {'/'.join(action.option_strings)}: "
+                               "expected one argument")
             return parsed, extras
 
     supported = ",".join(sorted(SUPPORTED_NAMESPACES))
@@ -207,6 +212,8 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
         flag = {short: long for long, short in RUN_REPEATED.items()}.get(flag, flag)
         if flag not in RUN_OPTIONS or not (equals or words[:1] and words[0][:1] != "-"):
             return None  # argparse decides: `--hostname --init` lacks a value, `-3600` is one
+        if equals and value == "--":
+            return None  # argparse decides: Python 3.11's takes `--hostname=--` for no value
         name, value = flag[2:].replace("-", "_"), value if equals else words.pop(0)
         if flag in RUN_REPEATED:
             options[name] = [*(options[name] or []), value]  # type: ignore[misc]
@@ -337,26 +344,55 @@ def _cleanup(args: argparse.Namespace | SimpleNamespace) -> int:
     return 1 if any(line.startswith("could not") for line in report) else 0
 
 
-def exit_status(exc: PycontainError) -> int:
-    """The exit status for an error, as `docker run` chooses it."""
-    if isinstance(exc, CommandNotFoundError):
-        return EXIT_NOT_FOUND
-    if isinstance(exc, SyscallError) and exc.call == "execve":
-        return EXIT_NOT_FOUND if exc.errno == 2 else EXIT_CANNOT_EXECUTE
+#: what each verb is doing, for the report of an internal error
+DOING = {"run": "running the container", "rootfs": "preparing the embedded rootfs",
+         "doctor": "checking this machine", "cleanup": "removing pycontain- leftovers"}
+
+
+def _internal_error(exc: BaseException, doing: str) -> int:
+    """Report a bug (an exception pycontain did not raise on purpose) in one line and a hint;
+    the traceback only with $PYCONTAIN_DEBUG=1. Returns the exit status, 125."""
+    from pycontain import settings
+
+    if settings.debug():
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+        hint = "the traceback above says where; please report it with the command you ran"
+    else:
+        hint = (f"this is a bug in pycontain, not in your command; run it again with "
+                f"{settings.DEBUG_VARIABLE}=1 to see the traceback, and please report it")
+    print(f"pycontain: internal error while {doing}: {type(exc).__name__}: {exc}\n"
+          f"  hint: {hint}", file=sys.stderr)
     return EXIT_RUNTIME_ERROR
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A warning as one line (`pycontain: warning: Failed to …, ignoring`), no source line."""
+    print(f"pycontain: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
+    import warnings  # loaded at every interpreter's start-up: free
+
     words = sys.argv[1:] if argv is None else argv
-    args = _quick_run_args(words) or _argparse_args(words)
-    verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup}[args.verb]
+    doing = "reading the command line"
+    showwarning, warnings.showwarning = warnings.showwarning, _warning_line
     try:
+        args = _quick_run_args(words) or _argparse_args(words)
+        doing = DOING[args.verb]
+        verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup}[args.verb]
         code = verb(args)
     except PycontainError as exc:
         print(f"pycontain: {format_error(exc, FLAG_OF)}", file=sys.stderr)  # flags, not Python
         code = exit_status(exc)
     except KeyboardInterrupt:
         code = 128 + signal.SIGINT
+    except Exception as exc:  # a bug: one line, what was being done, how to see the details
+        code = _internal_error(exc, doing)
+    finally:
+        warnings.showwarning = showwarning
     sys.stdout.flush()
     if argv is None:  # the `pycontain` program itself, not a caller such as a test
         # Skip the interpreter's tear-down (clearing every module, a last garbage collection):

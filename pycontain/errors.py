@@ -17,7 +17,12 @@ The tree::
      ├── CgroupError    (also an OSError)  a cgroup file could not be read or written
      ├── SpecError      (also a ValueError) bad input, rejected before anything is created
      │    └── CommandNotFoundError (also FileNotFoundError)
-     └── PreflightError (also a RuntimeError) this machine is not ready (not root, not the lab)
+     ├── PreflightError (also a RuntimeError) this machine is not ready (not root, not the lab)
+     └── ProcessError   (also a RuntimeError) a process pycontain started (a fresh interpreter,
+                        `nft`) failed, printed no answer or did not end in time
+
+`exit_status(exc)` is the one mapping from an error to the exit status the command (and a
+container's first process) ends with, as `docker run` chooses it: 125, 126 or 127.
 
 An error raised inside a container's first process crosses back to the parent with `to_wire` /
 `from_wire` and is re-raised there with the same type, call, arguments and errno.
@@ -36,7 +41,17 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-# (call, errno name) -> "cause; fix (lesson NN)". Each entry is tested (tests/unit/test_errors.py).
+# Exit statuses follow the shell (and `docker run`): 125 the runtime failed, 126 the command
+# could not be executed, 127 it was not found.
+EXIT_RUNTIME_ERROR = 125
+EXIT_CANNOT_EXECUTE = 126
+EXIT_NOT_FOUND = 127
+
+# (call, errno name) -> "cause; fix (lesson NN)". A call is what failed, as the error names it:
+# a system or library call (`mount`, `execvp`) or a netlink message (`RTM_NEWLINK`), then, for a
+# call whose hint depends on what it acted on, one word for that: the kernel file written
+# (`write cgroup.procs`, `write uid_map`) or the tree searched (`execvp rootfs`). Each entry is
+# tested, and each is raised by some code path (tests/unit/test_errors.py).
 HINTS: dict[tuple[str, str], str] = {
     ("unshare", "EINVAL"): (
         "the kernel refuses CLONE_NEWUSER to a multi-threaded process, and a Jupyter kernel is "
@@ -108,7 +123,7 @@ HINTS: dict[tuple[str, str], str] = {
         "it was looked up on PATH in the host's files, since the container has no rootfs of its "
         "own; check the spelling with `command -v NAME`, or give a path (lesson 02)"
     ),
-    ("execvp in rootfs", "ENOENT"): (
+    ("execvp rootfs", "ENOENT"): (
         "it was looked up on PATH inside the rootfs only, never on the host, and the embedded "
         "rootfs is busybox with few programs; see what it holds: "
         "`pycontain run --rootfs \"$(pycontain rootfs)\" -- ls /bin` (lesson 02)"
@@ -205,16 +220,16 @@ HINTS: dict[tuple[str, str], str] = {
         "not out of memory: the PID namespace's init (PID 1) has exited, and a namespace without "
         "its init takes no new process; start a new container (lesson 03)"
     ),
-    ("write_uid_map", "EPERM"): (
+    ("write uid_map", "EPERM"): (
         "a map is written once and never changed, only from outside by a process with "
         "CAP_SETUID over the namespace (or mapping only its own uid); start a new container "
         "for a new map (lesson 09)"
     ),
-    ("write_gid_map", "EPERM"): (
+    ("write gid_map", "EPERM"): (
         "written twice, or by an unprivileged process before `deny` was written to "
         "/proc/<pid>/setgroups; write setgroups first, then the gid_map once (lesson 09)"
     ),
-    ("write_uid_map", "EINVAL"): (
+    ("write uid_map", "EINVAL"): (
         "the kernel refused the lines: overlapping, zero-length or out-of-range ranges, or an "
         "outside id the writer may not map; check them with user.validate_map (lesson 09)"
     ),
@@ -396,6 +411,35 @@ class PreflightError(PycontainError, RuntimeError):
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
 
 
+class ProcessError(PycontainError, RuntimeError):
+    """A process pycontain started failed: a fresh interpreter printed no answer or did not
+    answer in time, or a host tool (`nft`) refused its input or hung."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status for an error, as `docker run` chooses it: 127 the command was not found,
+    126 it could not be executed, 125 for any other failure (pycontain's own).
+
+    >>> exit_status(SyscallError("execve", ("/x", ["/x"]), errno_module.EACCES))
+    126
+    >>> exit_status(EOFError())
+    125
+    """
+    if isinstance(exc, CommandNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, SyscallError) and exc.call == "execve":
+        return EXIT_NOT_FOUND if exc.errno == errno_module.ENOENT else EXIT_CANNOT_EXECUTE
+    return EXIT_RUNTIME_ERROR
+
+
 def format_error(exc: BaseException, names: Mapping[str, str] | None = None) -> str:
     """The whole report for a person: the error, its hint, then every `while …` note; `names`
     as in `SpecError.worded`."""
@@ -408,7 +452,8 @@ def format_error(exc: BaseException, names: Mapping[str, str] | None = None) -> 
 
 _WIRE_TYPES: dict[str, type[PycontainError]] = {
     cls.__name__: cls
-    for cls in (SyscallError, CgroupError, SpecError, CommandNotFoundError, PreflightError)
+    for cls in (SyscallError, CgroupError, SpecError, CommandNotFoundError, PreflightError,
+                ProcessError)
 }
 
 
@@ -442,8 +487,8 @@ def to_wire(exc: BaseException) -> dict[str, Any]:
                     got=_encode(exc.got), hint=exc.hint, needs=exc.needs)
     elif isinstance(exc, CgroupError):
         wire.update(type="CgroupError", message=exc.message, errno=exc.errno, hint=exc.hint)
-    elif isinstance(exc, PreflightError):
-        wire.update(type="PreflightError", message=exc.message, hint=exc.hint)
+    elif isinstance(exc, PreflightError | ProcessError):
+        wire.update(type=type(exc).__name__, message=exc.message, hint=exc.hint)
     else:  # a bug, not a planned failure: keep its type name in the message
         wire.update(type="PycontainError", message=f"{type(exc).__name__}: {exc}")
     return wire
@@ -467,8 +512,8 @@ def from_wire(wire: dict[str, Any]) -> PycontainError:
                                 needs=_needs(wire.get("needs")))
     elif kind == "CgroupError":
         exc = CgroupError(wire["message"], wire["errno"], wire.get("hint"))
-    elif kind == "PreflightError":
-        exc = PreflightError(wire["message"], wire.get("hint"))
+    elif kind in ("PreflightError", "ProcessError"):
+        exc = _WIRE_TYPES[kind](wire["message"], wire.get("hint"))  # type: ignore[call-arg]
     else:
         exc = PycontainError(wire["message"])
     for note in wire.get("notes", []):

@@ -28,9 +28,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pycontain import fresh_python
-from pycontain.errors import PycontainError, from_wire, to_wire
+from pycontain.errors import ProcessError, PycontainError, from_wire, to_wire
 
 _SERVE = "from pycontain.helper import _serve;_serve()"
+_DIED = ("it crashed or was killed before it could answer (its last words are above); "
+         "`dmesg` says whether the kernel killed it")
+_SLOW = ("the machine is very busy, or the step waits on something that never comes; "
+         "run it again, and look at `ps -ef` for a stuck pycontain process")
 
 
 def argv(func: Callable[..., Any], *args: Any, same_path: bool = False,
@@ -52,8 +56,8 @@ def answer(stdout: str | None, status: int | None, stderr: str | None, what: str
     try:
         reply = json.loads(lines[-1])
     except (IndexError, ValueError):
-        raise PycontainError(f"the fresh process running {what} printed no answer (exit status "
-                             f"{status}): {(stderr or '').strip()[-500:]}") from None
+        raise ProcessError(f"the fresh process running {what} printed no answer (exit status "
+                           f"{status}): {(stderr or '').strip()[-500:]}", hint=_DIED) from None
     if "error" in reply:
         raise from_wire(reply["error"])
     return reply["result"]
@@ -68,9 +72,13 @@ def in_fresh_process(func: Callable[..., Any], *args: Any, timeout_s: float = 10
     here again, with the same type, call and errno. `prefix` runs the interpreter through
     another program first (`nsenter`, `setpriv`).
     """
-    done = subprocess.run([*prefix, *argv(func, *args, same_path=same_path)],
-                          capture_output=True, text=True, timeout=timeout_s,
-                          stdin=subprocess.DEVNULL)
+    try:
+        done = subprocess.run([*prefix, *argv(func, *args, same_path=same_path)],
+                              capture_output=True, text=True, timeout=timeout_s,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:  # subprocess.run killed and reaped it
+        raise ProcessError(f"the fresh process running {func.__qualname__} did not answer "
+                           f"within {timeout_s} s", hint=_SLOW) from None
     return answer(done.stdout, done.returncode, done.stderr, func.__qualname__)
 
 
@@ -90,8 +98,9 @@ def start(func: Callable[..., Any], *args: Any,
         stop(process)
         if line:
             raise
-        raise PycontainError(f"the fresh process running {func.__qualname__} did not answer "
-                             f"within {timeout_s} s (exit status {process.returncode})") from None
+        raise ProcessError(f"the fresh process running {func.__qualname__} did not answer "
+                           f"within {timeout_s} s (exit status {process.returncode})",
+                           hint=_SLOW) from None
 
 
 def stop(process: subprocess.Popen[str]) -> None:

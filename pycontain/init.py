@@ -38,7 +38,7 @@ import os
 import sys
 
 from pycontain import syscalls
-from pycontain.errors import SpecError, SyscallError, to_wire
+from pycontain.errors import EXIT_RUNTIME_ERROR, ProcessError, SyscallError, exit_status, to_wire
 from pycontain.syscalls import NAMESPACE_FLAGS, CloneFlag, MountFlag, PrctlOption
 
 # Nothing may be imported late in this module: once the container's root is pivoted (that moves
@@ -50,12 +50,6 @@ from pycontain.syscalls import NAMESPACE_FLAGS, CloneFlag, MountFlag, PrctlOptio
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-# Exit statuses follow the shell (and `docker run`): 125 the runtime failed, 126 the command
-# could not be executed, 127 it was not found.
-EXIT_RUNTIME_ERROR = 125
-EXIT_CANNOT_EXECUTE = 126
-EXIT_NOT_FOUND = 127
 
 
 class Channel:
@@ -98,8 +92,10 @@ class Channel:
         """Tell the parent we reached `step` and wait until it has done its part."""
         self.send(sync=step, **details)
         answer = self.receive()
-        if not answer or not answer.get("go"):
-            raise SpecError("sync", "answered with go", answer)
+        if not answer or not answer.get("go"):  # namespaces exist by now: not bad input
+            raise ProcessError(f"the parent answered {answer!r} at the {step!r} step, not go",
+                               hint="the process that starts the container failed or ended; "
+                                    "its own error says why")
 
 
 def die_with_parent(parent_pid: int | None) -> None:
@@ -278,7 +274,6 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: `python -m pycontain.init SPEC_FD REPORT_FD`."""
     args = sys.argv[1:] if argv is None else argv
     channel = Channel(int(args[0]), int(args[1]))
-    code = EXIT_RUNTIME_ERROR
     try:
         spec = channel.receive()
         if spec is None:
@@ -289,13 +284,12 @@ def main(argv: list[str] | None = None) -> None:
             become_init()
         execute(spec, channel)
     except BaseException as exc:  # every failure crosses back to the parent, then we exit
-        if isinstance(exc, SyscallError) and exc.call == "execve":
-            code = EXIT_NOT_FOUND if exc.errno == 2 else EXIT_CANNOT_EXECUTE
         try:
             channel.send(error=to_wire(exc))
         except OSError:
             pass
-    os._exit(code)
+        os._exit(exit_status(exc))  # 125, 126 or 127, as the command's exit status would be
+    os._exit(EXIT_RUNTIME_ERROR)
 
 
 if __name__ == "__main__":

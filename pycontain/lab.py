@@ -2,7 +2,8 @@
 
 `preflight()` checks what the lessons need and says how to fix what is missing. `Lab` is the
 notebook's safety net: every resource a lesson creates registers an undo, and `close()` runs them
-newest-first, keeps going when one fails (a warning ending in ", ignoring"), and can run twice.
+newest-first, keeps going when one fails (a warning ending in ", ignoring"), and can run twice
+(`pycontain.undo.UndoStack`, which every container keeps too).
 Everything pycontain creates is named `pycontain-…`, so `sweep()` (and `pycontain cleanup`) can
 find and remove leftovers after a crash without touching anything else.
 
@@ -23,6 +24,7 @@ from collections import namedtuple
 
 from pycontain.errors import PreflightError
 from pycontain.settings import ALLOW_HOST_VARIABLE, PREFIX, host_allowed
+from pycontain.undo import UndoStack
 
 # Every container start calls `require_ready()`, so this module imports almost nothing at the top:
 # the `pycontain` command pays for each import before its container starts (bench/). What only
@@ -261,7 +263,7 @@ class Lab:
             raise PreflightError(
                 "the lab is not ready: " + "; ".join(f"{c.name} ({c.detail})" for c in failed),
                 hint=failed[0].fix + " (lesson 00)")
-        self._undo: list[tuple[str, Callable[[], object]]] = []
+        self._undo = UndoStack()
         self._pid = os.getpid()
         #: what this Lab removed on creation: temp dirs of Labs whose process is gone
         self.swept = sweep_orphans()
@@ -269,7 +271,7 @@ class Lab:
 
     def defer(self, undo: Callable[[], object], what: str) -> None:
         """Register `undo`, to run at `close()`; `what` names it in warnings."""
-        self._undo.append((what, undo))
+        self._undo.defer(undo, what)
 
     def tempdir(self, name: str = "") -> Path:
         """A fresh `/tmp/pycontain-….pid<this process>` directory, removed at `close()`, at exit,
@@ -287,14 +289,7 @@ class Lab:
         """Undo everything, newest first; a failing step is reported and skipped."""
         if self in _OPEN:
             _OPEN.remove(self)
-        while self._undo:
-            what, undo = self._undo.pop()
-            try:
-                undo()
-            except Exception as e:  # keep going: one stuck resource must not strand the rest
-                import warnings
-
-                warnings.warn(f"Failed to {what}: {e}, ignoring", stacklevel=2)
+        self._undo.close()
 
     def __enter__(self) -> Lab:
         return self

@@ -18,13 +18,14 @@ from collections import namedtuple
 from collections.abc import Callable, Collection
 
 from pycontain import fresh_python, settings
-from pycontain.errors import from_wire
+from pycontain.errors import EXIT_RUNTIME_ERROR, from_wire
 from pycontain.sizes import format_size
 from pycontain.spec import (  # noqa: F401  (the namespace sets: re-exported)
     DEFAULT_NAMESPACES,
     SUPPORTED_NAMESPACES,
     Spec,
 )
+from pycontain.undo import UndoStack
 
 # The `pycontain` command pays for every module imported here before its container starts, so
 # heavy ones are imported where they are used: `subprocess` (only the API's spawn needs it),
@@ -109,7 +110,8 @@ def _ending(result: Result) -> str:
 class Container:
     """A running container. Wait on it, signal it, look at it through /proc."""
 
-    def __init__(self, spec: Spec, pid: int, process: subprocess.Popen[str] | ForkedInit):
+    def __init__(self, spec: Spec, pid: int, process: subprocess.Popen[str] | ForkedInit,
+                 undo: UndoStack | None = None):
         self.spec = spec
         self.pid = pid  # the first process, as the host numbers it
         self.process = process
@@ -117,6 +119,8 @@ class Container:
         self.layer: layers.WritableLayer | None = None  # set by _start when spec.overlay
         self.cgroup: Cgroup | None = None  # set by _start when spec.limits: lessons 12-14
         self.network: Attachment | None = None  # set by _start for network="bridge": lesson 08
+        #: what releases the layer, the cgroup and the network when the container has ended
+        self.undo = undo if undo is not None else UndoStack()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "ended"
@@ -170,17 +174,15 @@ class Container:
                 out, err = self.process.communicate()
         code = self.process.returncode
         assert code is not None  # communicate() waited for it
-        if self.layer is not None:
-            self.layer.discard()  # a throw-away layer goes, like `docker run --rm`
-        oom_kills, peak = self._cgroup_report()
+        oom_kills, peak = self._cgroup_report()  # before the cgroup goes
         self.result = Result(self.spec.argv, self.pid,
                              code if code >= 0 else None, -code if code < 0 else None,
                              out or "", err or "", timed_out, oom_kills, peak,
                              self.spec.limits.settings() if self.spec.limits else None)
-        if self.cgroup is not None:
-            self.cgroup.remove()  # kills what is left, waits until empty, rmdir depth-first
-        if self.network is not None:
-            self.network.release()  # the veth; with the last container the bridge and NAT
+        # Newest first: the throw-away layer (like `docker run --rm`), the cgroup (what is left
+        # is killed, rmdir depth-first), the veth (with the last container, the bridge and NAT);
+        # each even when one before it failed.
+        self.undo.close()
         return self.result
 
     def _cgroup_report(self) -> tuple[int, int | None]:
@@ -252,7 +254,7 @@ def spawn_forked(argv: Collection[str] | Spec, **options: Any) -> Container:
                 os.close(report_r)
                 init.main([str(spec_r), str(report_w)])
             finally:
-                os._exit(init.EXIT_RUNTIME_ERROR)  # never return into the caller's code
+                os._exit(EXIT_RUNTIME_ERROR)  # never return into the caller's code
         return ForkedInit(pid)
 
     return _start(spec, start, None)
@@ -298,19 +300,39 @@ class ForkedInit:
 
 def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
            on_created: Callable[[int], None] | None) -> Container:
-    """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse."""
+    """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse.
+
+    Each resource is registered on the container's undo stack as it is made; any failure
+    before the container runs releases them all, newest first, as `Container.wait` does."""
     from pycontain import lab
 
     lab.require_ready(user_namespace="user" in spec.namespaces)
-    cgroup = None
-    if spec.limits:
-        cgroup, on_created = _cgroup_for(spec.limits, on_created)
+    if spec.network == "bridge":  # refused before anything is created, not at "created"
+        from pycontain.network import nft
+
+        nft.require()
+    undo = UndoStack()
+    try:
+        return _build(spec, start, on_created, undo)
+    except BaseException:
+        undo.close()  # init failed and was reaped: its mount namespace, and mount, went
+        raise
+
+
+def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
+           on_created: Callable[[int], None] | None, undo: UndoStack) -> Container:
+    """`_start`'s work; everything it makes goes on `undo` the moment it exists."""
     network = None
     if spec.network == "bridge":  # wired at "created", before the command runs (lesson 08)
         from pycontain.network import bridge
 
         network = bridge.Attachment(spec.subnet or settings.subnet(), spec.publish)
-        on_created = bridge.hook(network, on_created)
+        undo.defer(network.release, "release the network (veth, bridge, NAT)")  # idempotent
+    cgroup = None
+    if spec.limits:
+        cgroup, on_created = _cgroup_for(spec.limits, on_created, undo)
+    if network is not None:
+        on_created = bridge.hook(network, on_created)  # wire first, then place in the cgroup
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
     layer = None
@@ -318,6 +340,7 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         from pycontain.fs.layers import writable_layer
 
         layer = writable_layer(None if spec.overlay is True else spec.overlay)
+        undo.defer(layer.discard, f"discard the writable layer {layer.path}")
         wire["overlay"] = layer.wire([*spec.layers, spec.rootfs])
         if spec.id_maps:  # the mapped root must own its writable layer to write into it
             from pycontain.namespaces import user
@@ -326,52 +349,32 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     spec_r, spec_w = os.pipe2(os.O_CLOEXEC)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     try:
-        process = start(spec_r, spec_w, report_r, report_w)
-    except BaseException:
-        if layer is not None:
-            layer.discard()
-        if cgroup is not None:
-            cgroup.remove()
-        if network is not None:
-            network.release()
-        os.close(spec_w)
-        os.close(report_r)
-        raise
-    finally:
-        os.close(spec_r)
-        os.close(report_w)
-    try:
+        try:
+            process = start(spec_r, spec_w, report_r, report_w)
+        finally:
+            os.close(spec_r)
+            os.close(report_w)
         pid = _converse(process, spec_w, report_r, wire, on_created, spec.id_maps)
-    except BaseException:
-        if layer is not None:
-            layer.discard()  # init failed and was reaped: its mount namespace, and mount, went
-        if cgroup is not None:
-            cgroup.remove()
-        if network is not None:
-            network.release()
-        raise
     finally:
         os.close(spec_w)
         os.close(report_r)
-    container = Container(spec, pid, process)
+    container = Container(spec, pid, process, undo)
     container.layer = layer
     container.cgroup = cgroup
     container.network = network
     return container
 
 
-def _cgroup_for(limits: Limits, on_created: Callable[[int], None] | None
+def _cgroup_for(limits: Limits, on_created: Callable[[int], None] | None, undo: UndoStack
                 ) -> tuple[Cgroup, Callable[[int], None]]:
-    """A new cgroup with `limits` set, and the hook that moves the container's first process
-    into it before exec (its children are born there), then calls `on_created`."""
+    """A new cgroup with `limits` set, registered on `undo`, and the hook that moves the
+    container's first process into it before exec (its children are born there), then calls
+    `on_created`."""
     from pycontain import cgroups
 
     cgroup = cgroups.create(limits.controllers(), label="ctr")
-    try:
-        cgroup.set(limits.settings())
-    except BaseException:
-        cgroup.remove()
-        raise
+    undo.defer(cgroup.remove, f"remove the cgroup {cgroup.name}")
+    cgroup.set(limits.settings())
 
     def place(pid: int) -> None:
         cgroup.attach(pid)

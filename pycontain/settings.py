@@ -37,6 +37,7 @@ CGROUP_PARENT_VARIABLE = "PYCONTAIN_CGROUP_PARENT"  # a cgroup path: create cgro
 ROOTFS_VARIABLE = "PYCONTAIN_ROOTFS"  # a directory: the shared root filesystem lives there
 SUBNET_VARIABLE = "PYCONTAIN_SUBNET"  # an IPv4 subnet: the bridge's
 DURATION_VARIABLE = "PYCONTAIN_DURATION"  # seconds: the longest live experiment
+DEBUG_VARIABLE = "PYCONTAIN_DEBUG"  # "1": the command prints an internal error's traceback
 
 
 def host_allowed() -> bool:
@@ -57,6 +58,11 @@ def rootfs_dir() -> str | None:
 def subnet() -> str:
     """$PYCONTAIN_SUBNET, or the default subnet."""
     return os.environ.get(SUBNET_VARIABLE) or DEFAULT_SUBNET
+
+
+def debug() -> bool:
+    """Whether $PYCONTAIN_DEBUG=1 asks the `pycontain` command for an internal error's traceback."""
+    return os.environ.get(DEBUG_VARIABLE) == "1"
 
 
 def duration_s() -> float:

@@ -175,7 +175,7 @@ def resolve_command(command: str, root: str | None = None, path: str = CONTAINER
                                    "a path", command, hint=HINTS[("execvp", "ENOENT")])
     raise CommandNotFoundError(
         "command", f"a program inside the rootfs {root!r} (PATH={path})", command,
-        hint=HINTS[("execvp in rootfs", "ENOENT")])
+        hint=HINTS[("execvp rootfs", "ENOENT")])
 
 
 def enter(rootfs: str, *, mount_proc: bool, own_net: bool = False, read_only: bool = False,

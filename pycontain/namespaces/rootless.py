@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from pycontain.errors import SpecError
+from pycontain.errors import ProcessError, SpecError
 from pycontain.namespaces import user
 
 TYPE_CHECKING = False
@@ -81,7 +81,10 @@ def both_sides(command: str = "id", uid: int = user.OVERFLOW_ID,
                 said.append(line.rstrip("\n"))
             report = err.readline()
             if not line or not report.startswith("{"):
-                raise RuntimeError(f"the rootless run failed: {report}{err.read()}")
+                raise ProcessError(f"the rootless run failed: {report}{err.read()}",
+                                   hint="the error above comes from the unprivileged process; "
+                                        "`pycontain doctor` says whether user namespaces are "
+                                        "enabled (lesson 09)")
             pid = json.loads(report)["pid"]
             seen = {"inside": said, "outside (/proc/<pid>/status)": user.outside_ids(pid),
                     "uid_map": user.map_text(user.read_map(pid, "uid")).strip(),

@@ -109,7 +109,7 @@ def _write(pid: int, name: str, text: str) -> None:
     try:
         write_once(path, text)  # one write(2): the kernel reads a map in a single call
     except OSError as e:
-        raise SyscallError(f"write_{name}", (path, text), e.errno or 0) from None
+        raise SyscallError(f"write {name}", (path, text), e.errno or 0) from None
 
 
 def write_setgroups(pid: int, value: str = "deny") -> None:

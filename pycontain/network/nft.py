@@ -23,7 +23,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pycontain.errors import SpecError
+from pycontain.errors import PreflightError, ProcessError
 from pycontain.settings import NET_STATE
 
 TYPE_CHECKING = False
@@ -77,19 +77,38 @@ def render(records: Iterable[dict[str, Any]], bridge: str) -> str:
         "}"])
 
 
-def _nft(*args: str, script: str | None = None) -> subprocess.CompletedProcess[str]:
+#: how long one `nft` command may take, in seconds
+TIMEOUT_S = 30
+
+
+def require() -> None:
+    """Refuse, before anything is created, to wire a bridge where the `nft` tool is missing."""
     if shutil.which("nft") is None:
-        raise SpecError("network", "'bridge' only where the nft tool is installed", "bridge",
-                        hint="apt-get install nftables (make lab does) (lesson 08)")
-    return subprocess.run(["nft", *args], input=script, capture_output=True, text=True,
-                          timeout=30)
+        raise PreflightError("network='bridge' needs the nft tool, and it is not installed",
+                             hint="NAT for the bridge is an nftables table; install it: "
+                                  "apt-get install nftables (make lab does) (lesson 08)")
+
+
+def _nft(*args: str, script: str | None = None) -> subprocess.CompletedProcess[str]:
+    require()
+    try:
+        return subprocess.run(["nft", *args], input=script, capture_output=True, text=True,
+                              timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ProcessError(f"nft {' '.join(args)} did not end within {TIMEOUT_S} s",
+                           hint="another nft or iptables command may hold the ruleset; "
+                                "run `nft list ruleset` to see whether nft answers at all "
+                                "(lesson 08)") from None
 
 
 def apply(records: Iterable[dict[str, Any]], bridge: str) -> None:
     """Replace the table's rules with those for `records`, in one transaction."""
     done = _nft("-f", "-", script=render(records, bridge))
     if done.returncode:
-        raise RuntimeError(f"nft -f - failed: {done.stderr.strip()}")
+        raise ProcessError(f"nft -f - failed: {done.stderr.strip()}",
+                           hint="the kernel refused the NAT table: an old kernel without "
+                                "nf_tables, or a missing nft_nat/nft_masq module; "
+                                "`nft list ruleset` shows whether nftables works here (lesson 08)")
 
 
 def rules() -> str:

@@ -158,8 +158,13 @@ def start(argv: Sequence[str], *, wait_for: str | None = None, timeout_s: float 
     while _comm(process.pid) != wait_for[:15]:
         if process.poll() is not None or time.monotonic() > deadline:
             stop(process)
-            raise RuntimeError(f"{' '.join(argv)!r} did not become {wait_for!r} "
-                               f"within {timeout_s} s (exit status {process.returncode})")
+            from pycontain.errors import ProcessError
+
+            raise ProcessError(f"{' '.join(argv)!r} did not become {wait_for!r} "
+                               f"within {timeout_s} s (exit status {process.returncode})",
+                               hint="an exit status means it ended first (a typo in the "
+                                    "command, or a missing program); None means it was still "
+                                    "starting: pass a longer timeout_s")
         time.sleep(0.005)
     return process
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycontain import procfs, runtime
-from pycontain.errors import PycontainError, format_error
+from pycontain.errors import ProcessError, PycontainError, format_error
 from pycontain.namespaces import cgroup as cgroupns
 from pycontain.namespaces import time as timens
 from pycontain.namespaces import user
@@ -373,7 +373,9 @@ def compare_clocks(offsets: Mapping[str, float] | None = None, **options: Any) -
     result = runtime.run([sys.executable, "-I", "-S", "-c", _CLOCKS_REPORT],
                            time_offsets=dict(offsets or {}), timeout_s=60, **options)
     if result.status != 0:
-        raise RuntimeError(f"the clock report {result.reason}: {result.stderr}")
+        raise ProcessError(f"the clock report {result.reason}: {result.stderr}",
+                           hint="its own words are after the colon; an offset the kernel "
+                                "refuses fails before, with its hint (lesson 11)")
     values = [float(v) for v in result.stdout.split()]
     return Clocks(host, dict(zip(("monotonic", "boottime", "realtime"), values, strict=True)))
 
@@ -437,7 +439,9 @@ def look_inside(controller: str = "pids", **options: Any) -> CgroupView:
     options.setdefault("namespaces", {"cgroup", "mnt", "pid"})
     result = runtime.run(["sh", "-c", _script(version, controller)], timeout_s=60, **options)
     if result.status != 0:
-        raise RuntimeError(f"the cgroup view {result.reason}: {result.stderr}")
+        raise ProcessError(f"the cgroup view {result.reason}: {result.stderr}",
+                           hint="its own words are after the colon: the shell script that "
+                                "reads /proc/self/cgroup and the cgroup files inside (lesson 10)")
     own_text, children, procs, shows = (result.stdout + "\n").split("--\n", 3)
     return CgroupView(cgroupns.parse(own_text), "v2" if version == 2 else controller,
                       children.split(), [int(p) for p in procs.split()], shows.strip() == "yes")

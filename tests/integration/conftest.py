@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
+from pycontain import settings
 from pycontain.fs import rootfs
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root on the real kernel", allow_module_level=True)
 
-os.environ.setdefault("PYCONTAIN_ALLOW_HOST", "1")
 
 PYCONTAIN = [sys.executable, "-m", "pycontain"]
 
@@ -25,6 +25,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None, user: int | None = No
     prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user else []
     return subprocess.run([*prefix, *PYCONTAIN, *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def allowed_on_this_host():
+    """These tests run on the development and CI machines, not only in the lab VM: allow the
+    host ($PYCONTAIN_ALLOW_HOST=1) unless the caller said otherwise, for this package only."""
+    with pytest.MonkeyPatch.context() as patch:
+        if settings.ALLOW_HOST_VARIABLE not in os.environ:
+            patch.setenv(settings.ALLOW_HOST_VARIABLE, "1")
+        yield
 
 
 @pytest.fixture

@@ -220,3 +220,25 @@ def test_cleanup_says_it_is_machine_wide_and_orphans_removes_only_ended_notebook
         running.wait()
     assert run_cli("cleanup", "--orphans", env=env).stdout.splitlines() == [
         f"removed dir {running_dir}"]  # ended now: its turn
+
+
+def test_a_bridge_without_nft_is_refused_in_one_line_before_anything_is_created(cli):
+    """`shutil.which` finds no nft on a PATH without the sbin directories: as on a machine
+    without nftables, the refusal comes first, as a PreflightError, with nothing to undo."""
+    before = [item for item in lab.leftovers() if item.startswith(("link", "netstate", "nft"))]
+    done = cli("run", "--network", "bridge", "--", "/bin/true",
+               env={**os.environ, "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 125 and "Traceback" not in done.stderr
+    error, hint = done.stderr.splitlines()
+    assert error == "pycontain: network='bridge' needs the nft tool, and it is not installed"
+    assert hint.startswith("  hint: ") and "apt-get install nftables" in hint
+    after = [item for item in lab.leftovers() if item.startswith(("link", "netstate", "nft"))]
+    assert after == before or not set(after) - set(before)
+
+
+@pytest.mark.parametrize("words", [["--hostname", "-x"], ["--hostname=--"]])
+def test_a_malformed_option_is_refused_with_the_usage_of_run(cli, words):
+    done = cli("run", *words, "--", "true")
+    assert done.returncode == 125 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("usage: pycontain run")
+    assert done.stderr.splitlines()[-1] == "pycontain: argument --hostname: expected one argument"

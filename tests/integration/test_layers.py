@@ -143,6 +143,33 @@ def test_a_failed_start_removes_its_throwaway_layer(image):
     assert my_leftovers() == []
 
 
+def test_a_failing_layer_discard_still_releases_the_cgroup_and_the_veth(image, monkeypatch):
+    """The undo stack: the overlay's discard raises, and the cgroup and the network are
+    released all the same (and the layer's warning says what was skipped)."""
+    real_discard = layers.WritableLayer.discard
+
+    def stuck(layer):
+        raise OSError(16, "Device or resource busy")
+
+    monkeypatch.setattr(layers.WritableLayer, "discard", stuck)
+    container = pycontain.spawn(["true"], rootfs=image, overlay=True, pids_max=16,
+                                network="bridge")
+    assert container.cgroup is not None and container.network is not None
+    veth, cgroup_dirs = container.network.veth, list(container.cgroup.dirs.values())
+    assert veth is not None and all(os.path.isdir(d) for d in cgroup_dirs)
+    with pytest.warns(UserWarning, match=r"^Failed to discard the writable layer .*, ignoring$"):
+        result = container.wait(timeout_s=60)
+    assert result.exit_code == 0, result.stderr
+    assert not any(os.path.isdir(d) for d in cgroup_dirs)
+    assert not os.path.exists(f"/sys/class/net/{veth}") and container.network.veth is None
+    assert container.layer is not None and os.path.isdir(container.layer.path)  # the stuck one
+    assert [item for item in my_leftovers() if "importing" not in item] == [
+        f"dir {container.layer.path}"]
+    real_discard(container.layer)
+    container.wait()  # idempotent: nothing runs twice
+    assert my_leftovers() == []
+
+
 def test_copy_up_cost_grows_with_the_file(scratch):
     measured = helper.in_fresh_process(layers.measure_copy_up, [1, 16], 1, timeout_s=60)
     assert measured["sizes_mib"] == [1, 16]

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from pycontain import cli, settings
 from pycontain.cgroups.limits import FIELDS
 from pycontain.cli import (
     FLAG_OF,
@@ -17,9 +18,15 @@ from pycontain.cli import (
     RUN_REPEATED,
     _argparse_args,
     _quick_run_args,
+    main,
+)
+from pycontain.errors import (
+    CommandNotFoundError,
+    PreflightError,
+    SpecError,
+    SyscallError,
     exit_status,
 )
-from pycontain.errors import CommandNotFoundError, PreflightError, SpecError, SyscallError
 from pycontain.spec import Spec
 
 
@@ -55,12 +62,17 @@ def _options() -> list[str]:
     return [*RUN_OPTIONS, *RUN_REPEATED.values(), *RUN_FLAGS]
 
 
+#: values an option may be given, good and malformed: empty, option-like, negative numbers,
+#: the end-of-options marker, another flag, an `=` inside
+VALUES = ["v", "", "-x", "-3600", "-1.5", "-", "--", "---", "--init", "--hostname", "-p", "v=w"]
+
+
 def _words_for(flag: str) -> list[list[str]]:
-    """Ways to write `flag`, good and bad, each ending in `-- true`."""
+    """Ways to write `flag`, good and bad, each followed by `-- true` in the tests."""
     if flag in RUN_FLAGS:
-        return [[flag], [f"{flag}=1"], [flag, flag], [flag, "x"]]
-    return [[flag, "v"], [f"{flag}=v"], [f"{flag}="], [flag], [flag, "-3600"], [flag, "-x"],
-            [flag, "--init"], [flag, "a", flag, "b"], [flag, "v=w"]]
+        return [[flag], [f"{flag}=1"], [f"{flag}="], [flag, flag], [flag, "x"], [flag, "-x"]]
+    return [*([flag, v] for v in VALUES if v != "--"), *([f"{flag}={v}"] for v in VALUES),
+            [flag], [flag, "a", flag, "b"], ["--init", flag, "v"], [flag, "v", "--init"]]
 
 
 def _argparse_or_refusal(argv: list[str]) -> dict[str, object] | str:
@@ -70,14 +82,99 @@ def _argparse_or_refusal(argv: list[str]) -> dict[str, object] | str:
         return f"refused with {e.code}"
 
 
-@pytest.mark.parametrize("flag", _options())
-def test_the_fast_parser_gives_argparse_result_or_leaves_it_to_argparse(flag, capsys):
-    for words in _words_for(flag):
-        argv = ["run", *words, "--", "true"]
-        fast, slow = _quick_run_args(argv), _argparse_or_refusal(argv)
-        capsys.readouterr()  # argparse's usage and error, not this test's business
-        if fast is not None:  # it answered: argparse must agree, and must not have refused
-            assert vars(fast) == slow, argv
+def _cases() -> list[list[str]]:
+    return [["run", *words, "--", "true"] for flag in _options() for words in _words_for(flag)]
+
+
+@pytest.mark.parametrize("argv", _cases(), ids=" ".join)
+def test_the_two_parsers_give_the_same_result_or_the_same_refusal(argv, capsys):
+    """The fast parser answers only what argparse answers the same way; all else it leaves to
+    argparse (None), which then gives the result or the refusal: the command sees one parser."""
+    fast, slow = _quick_run_args(argv), _argparse_or_refusal(argv)
+    capsys.readouterr()  # argparse's usage and error, not this test's business
+    if fast is not None:
+        assert vars(fast) == slow, argv
+    if isinstance(slow, dict):  # accepted: every value is one string, never argparse's []
+        for flag in RUN_OPTIONS:
+            value = slow[flag[2:].replace("-", "_")]
+            values = value if flag in RUN_REPEATED and value is not None else [value]
+            assert all(v is None or isinstance(v, str) for v in values), (argv, flag, value)
+
+
+@pytest.mark.parametrize(("words", "said"), [
+    (["--hostname", "-x"], "argument --hostname: expected one argument"),
+    (["--hostname=--"], "argument --hostname: expected one argument"),
+    (["-p=--"], "argument -p/--publish: expected one argument"),
+    (["--init=1"], "argument --init: ignored explicit argument '1'"),
+])
+def test_a_malformed_option_is_refused_by_both_parsers_alike(words, said, capsys):
+    argv = ["run", *words, "--", "true"]
+    assert _quick_run_args(argv) is None
+    assert _argparse_or_refusal(argv) == "refused with 125"
+    assert capsys.readouterr().err.splitlines()[-1] == f"pycontain: {said}"
+
+
+def test_a_value_that_starts_with_a_dash_is_taken_after_an_equals_sign(capsys):
+    argv = ["run", "--hostname=-x", "--", "true"]
+    fast = _quick_run_args(argv)
+    assert fast is not None and fast.hostname == "-x" == _argparse_args(argv).hostname
+
+
+# --- an unexpected exception: one line, what was being done, the traceback only when asked ---
+
+def _main(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    code = info.value.code
+    assert isinstance(code, int)
+    return code
+
+
+def test_an_internal_error_is_one_line_with_what_was_done_and_how_to_see_more(monkeypatch,
+                                                                              capsys):
+    def broken(args):
+        raise KeyError("veth")
+
+    monkeypatch.setattr(cli, "_run", broken)
+    monkeypatch.delenv(settings.DEBUG_VARIABLE, raising=False)
+    assert _main(["run", "--", "true"]) == 125
+    error, hint = capsys.readouterr().err.splitlines()
+    assert error == "pycontain: internal error while running the container: KeyError: 'veth'"
+    assert hint.startswith("  hint: ") and f"{settings.DEBUG_VARIABLE}=1" in hint
+    monkeypatch.setenv(settings.DEBUG_VARIABLE, "1")
+    assert _main(["run", "--", "true"]) == 125
+    said = capsys.readouterr().err
+    assert said.startswith("Traceback (most recent call last):") and "in broken" in said
+    assert "pycontain: internal error while running the container: KeyError: 'veth'" in said
+
+
+@pytest.mark.parametrize("error", [
+    RuntimeError("nft -f - failed"), TimeoutError("no answer"), ValueError("bad"),
+    subprocess.TimeoutExpired(["nft"], 30), OSError(5, "Input/output error")])
+def test_no_exception_reaches_the_user_as_a_traceback(error, monkeypatch, capsys):
+    def broken(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_cleanup", broken)
+    monkeypatch.delenv(settings.DEBUG_VARIABLE, raising=False)
+    assert _main(["cleanup", "--orphans"]) == 125
+    said = capsys.readouterr().err
+    assert "Traceback" not in said and len(said.splitlines()) == 2
+    assert said.startswith("pycontain: internal error while removing pycontain- leftovers: ")
+
+
+def test_a_warning_is_one_line_on_the_command_line(monkeypatch, capsys):
+    import warnings
+
+    def warns(args):
+        warnings.warn("Failed to remove the cgroup pycontain-ctr-1: EBUSY, ignoring",
+                      stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(cli, "_doctor", warns)
+    assert _main(["doctor"]) == 0
+    assert capsys.readouterr().err == (
+        "pycontain: warning: Failed to remove the cgroup pycontain-ctr-1: EBUSY, ignoring\n")
 
 
 def test_every_flag_sets_a_parameter_of_spec():

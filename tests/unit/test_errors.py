@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import errno
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from pycontain.errors import (
     CgroupError,
     CommandNotFoundError,
     PreflightError,
+    ProcessError,
     PycontainError,
     SpecError,
     SyscallError,
@@ -32,6 +35,40 @@ def test_every_hint_is_shown_with_its_error(call, name):
     assert second == f"  hint: {errors.HINTS[(call, name)]}"
     # each hint says the cause, then the fix after a semicolon, and names its lesson
     assert re.search(r"\(lesson \d\d\)$", second), second
+
+
+#: a hint's key: the call (a system or library call, or a netlink message), then, when the hint
+#: depends on what it acted on, one word for that (the kernel file written, the tree searched)
+KEY_GRAMMAR = re.compile(r"(?P<call>RTM_[A-Z]+|[a-z][a-z0-9_]*)( (?P<what>[a-z][a-z0-9_.]*))?")
+PACKAGE = Path(errors.__file__).parent
+
+
+def _literals() -> set[str]:
+    """Every string constant in pycontain's code outside errors.py, f-strings' parts included."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        if path == PACKAGE / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.add(node.value)
+    return found
+
+
+LITERALS = _literals()
+
+
+@pytest.mark.parametrize("call,name", sorted(errors.HINTS))
+def test_every_hint_key_follows_the_grammar_and_is_raised_by_some_code_path(call, name):
+    assert isinstance(getattr(errno, name, None), int), f"{name} is no errno"
+    key = KEY_GRAMMAR.fullmatch(call)
+    assert key, f"{call!r}: a call, then at most one word for what it acted on"
+    # raised with this call (`SyscallError("fork", ...)`, `_check(r, "mount", ...)`), or a verb
+    # whose object is named where it is called (`f"write {name}"` with "uid_map", cgroup files)
+    raised = call in LITERALS or (key["what"] is not None and bool(
+        {key["call"], f"{key['call']} "} & LITERALS)
+        and any(key["what"] in text for text in LITERALS))
+    assert raised, f"no code in pycontain/ raises an error with the call {call!r}"
 
 
 def test_message_shows_flags_by_name_and_arguments_by_repr():
@@ -81,6 +118,7 @@ WIRE_SAMPLES = [
     CommandNotFoundError("command", "on PATH", "nosuch"),
     CgroupError("failed to write 'max' to pids.max", errno.EINVAL, hint="h"),
     PreflightError("not the lab VM", hint="vagrant up"),
+    ProcessError("nft -f - failed: Error", hint="nft list ruleset"),
 ]
 
 
@@ -115,7 +153,7 @@ def test_a_command_not_found_says_where_it_was_looked_up(tmp_path):
     (tmp_path / "bin").mkdir()
     with pytest.raises(CommandNotFoundError) as in_rootfs:
         rootfs.resolve_command("no-such-command", str(tmp_path))
-    assert in_rootfs.value.hint == errors.HINTS[("execvp in rootfs", "ENOENT")]
+    assert in_rootfs.value.hint == errors.HINTS[("execvp rootfs", "ENOENT")]
     assert "inside the rootfs only" in str(in_rootfs.value) and "ls /bin" in str(in_rootfs.value)
 
 

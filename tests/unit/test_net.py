@@ -78,3 +78,37 @@ def test_the_quick_parser_collects_repeated_publish_options():
 def test_only_pycontain_links_can_be_unplugged():
     with pytest.raises(SpecError, match="`name` must be a link pycontain made"):
         net.set_up("eth0", False)
+
+
+def test_a_bridge_without_nft_is_refused_before_anything_is_created(monkeypatch):
+    from pycontain import cgroups, lab, runtime
+    from pycontain.errors import PreflightError
+
+    monkeypatch.setattr(lab, "require_ready", lambda **kwargs: None)
+    monkeypatch.setattr(nft.shutil, "which", lambda name: None)
+    monkeypatch.setattr(cgroups, "create", lambda *a, **k: pytest.fail("created a cgroup"))
+    monkeypatch.setattr(runtime.os, "pipe2", lambda flags: pytest.fail("made the pipes"))
+    with pytest.raises(PreflightError, match="needs the nft tool") as info:
+        runtime.spawn(["/bin/true"], network="bridge", pids_max=10)
+    assert "apt-get install nftables" in str(info.value) and "(lesson 08)" in str(info.value)
+
+
+def test_nft_refusing_the_table_or_hanging_is_a_process_error_with_a_hint(monkeypatch):
+    import subprocess
+
+    from pycontain.errors import ProcessError
+
+    monkeypatch.setattr(nft.shutil, "which", lambda name: "/usr/sbin/nft")
+    monkeypatch.setattr(nft.subprocess, "run", lambda argv, **kwargs: subprocess.CompletedProcess(
+        argv, 1, "", "Error: Could not process rule: No such file or directory"))
+    with pytest.raises(ProcessError, match="nft -f - failed: Error: Could not") as info:
+        nft.apply([], "pycontain-br0")
+    assert info.value.hint
+
+    def hangs(argv, **kwargs):
+        raise subprocess.TimeoutExpired(argv, kwargs["timeout"])
+
+    monkeypatch.setattr(nft.subprocess, "run", hangs)
+    with pytest.raises(ProcessError, match=r"did not end within 30 s") as info:
+        nft.apply([], "pycontain-br0")
+    assert info.value.hint
