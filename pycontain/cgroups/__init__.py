@@ -30,8 +30,6 @@ from collections.abc import Iterable
 from pycontain.cgroups import v1, v2
 from pycontain.cgroups.base import Cgroup
 from pycontain.cgroups.files import (
-    PREFIX,
-    SELF_LEAF,
     make_dir,
     new_name,
     procs,
@@ -41,6 +39,7 @@ from pycontain.cgroups.files import (
     write_file,
 )
 from pycontain.cgroups.layout import ROOT, Hierarchy, Layout, detect, home, parent_path
+from pycontain.settings import PREFIX
 
 
 def create(controllers: Iterable[str] = ("memory", "pids"), *, name: str | None = None,
@@ -60,7 +59,7 @@ def create(controllers: Iterable[str] = ("memory", "pids"), *, name: str | None 
     return v1.V1Cgroup.create(name, tuple(controllers), layout, parent_path(layout))
 
 
-__all__ = ["PREFIX", "ROOT", "SELF_LEAF", "Cgroup", "Hierarchy", "Layout", "create", "detect",
+__all__ = ["ROOT", "Cgroup", "Hierarchy", "Layout", "create", "detect",
            "home", "make_dir", "new_name", "parent_path", "procs", "read_file", "remove_dir", "v1",
            "v2", "walk_up", "write_file"]
 
