@@ -433,9 +433,9 @@ def sweep() -> list[str]:
                 subprocess.run(["ip", "link", "delete", target], check=True,
                                capture_output=True)
             elif kind == "cgroup":  # kill what is inside, wait until empty, rmdir
-                from pycontain.cgroups.files import sweep as sweep_cgroup
+                from pycontain.cgroups.base import remove_cgroup
 
-                sweep_cgroup(target)
+                remove_cgroup(target)
             elif kind == "shm":
                 syscalls.shmctl(int(target), syscalls.IpcCmd.IPC_RMID)
             elif kind == "mqueue":
