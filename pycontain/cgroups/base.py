@@ -14,10 +14,10 @@ import signal
 import time
 from collections.abc import Callable
 
+from pycontain import settings
 from pycontain.cgroups.events import populated, wait_until_empty
 from pycontain.cgroups.files import procs, remove_dir, walk_up, write_file
 from pycontain.errors import CgroupError, hint_for
-from pycontain.settings import SELF_LEAF
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -183,6 +183,25 @@ def _rmdir_when_released(path: str, timeout_s: float) -> None:
             time.sleep(0.01)
 
 
+# --- leftovers: what `pycontain cleanup` finds and removes --------------------------------------
+
+def leftover_cgroups(layout: Layout | None = None) -> list[str]:
+    """`pycontain-` cgroups beneath this process's own cgroup in every hierarchy `detect()`
+    finds, and beneath `$PYCONTAIN_CGROUP_PARENT` (where the lab VM's delegated service puts
+    them); deepest first, the order rmdir(2) needs. `pycontain-self` holds a caller that moved
+    there (v2 delegation): not a leftover."""
+    from pycontain.cgroups.layout import detect
+
+    layout = layout or detect()
+    found: set[str] = set()
+    for hierarchy in layout.hierarchies:
+        for start in {hierarchy.own, settings.cgroup_parent()} - {None, ""}:
+            for top, dirs, _ in os.walk(hierarchy.path(start)):
+                found.update(os.path.join(top, d) for d in dirs
+                             if d.startswith(settings.PREFIX) and d != settings.SELF_LEAF)
+    return sorted(found, key=lambda path: (-path.count("/"), path))
+
+
 def remove_cgroup(path: str, timeout_s: float = 5.0) -> None:
     """Remove one leftover `pycontain-` cgroup directory (`pycontain cleanup`): kill what is
     inside, wait until it is empty, rmdir. Its children must be gone already (deepest first).
@@ -191,7 +210,7 @@ def remove_cgroup(path: str, timeout_s: float = 5.0) -> None:
     as a running notebook kernel; it is only removed once empty.
     """
     deadline = time.monotonic() + timeout_s
-    if os.path.basename(path) != SELF_LEAF:
+    if os.path.basename(path) != settings.SELF_LEAF:
         kill = os.path.join(path, "cgroup.kill")
         while True:
             if os.path.exists(kill):
