@@ -31,7 +31,7 @@ import statistics
 import time
 from pathlib import Path
 
-from pycontain import lab
+from pycontain import lab, settings
 from pycontain.observe.monitor import Monitor, Probe
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,7 +55,7 @@ def own_cgroup_dirs() -> dict[str, Path]:
 
 def make_cgroups() -> tuple[list[Path], list[Probe]]:
     """Create the empty cgroups to watch; return them and the probes that sample them."""
-    name = f"{lab.PREFIX}bench-{os.getpid()}"
+    name = f"{settings.PREFIX}bench-{os.getpid()}"
     made: list[Path] = []
     dirs = own_cgroup_dirs()
     for controller in ("memory", "pids"):

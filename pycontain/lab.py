@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from pycontain.cgroups.layout import Layout
+
 
 #: written by vagrant/provision.sh; its presence means "this is the throw-away lab VM"
 LAB_MARKER = "/etc/pycontain/lab-vm"
@@ -72,13 +74,12 @@ def require_ready(user_namespace: bool = False) -> None:
         raise PreflightError("this machine is not the pycontain lab VM", hint=GET_INTO_THE_VM)
 
 
-def cgroup_mode(root: str = "/sys/fs/cgroup") -> str:
-    """'v2' (unified), 'hybrid' (v1 controllers plus a cgroup2 mount) or 'v1'."""
-    if os.path.exists(f"{root}/cgroup.controllers"):
-        return "v2"
-    if os.path.exists(f"{root}/unified/cgroup.controllers"):
-        return "hybrid"
-    return "v1"
+def cgroup_mode(layout: Layout | None = None) -> str:
+    """'v2' (unified), 'hybrid' (v1 controllers plus a cgroup2 mount) or 'v1': the mode of
+    `layout`, by default what `cgroups.detect()` finds mounted for this process."""
+    from pycontain.cgroups.layout import detect
+
+    return (layout or detect()).mode
 
 
 def _read(path: str) -> str:
@@ -121,8 +122,10 @@ def preflight() -> list[Check]:
     checks.append(Check("user namespaces", max_userns != "0",
                         f"max_user_namespaces = {max_userns}",
                         "sysctl -w user.max_user_namespaces=15000", required=False))
-    mode = cgroup_mode()
-    checks.append(Check("cgroups", True, f"{mode} ({_cgroup_detail(mode)})",
+    from pycontain.cgroups.layout import detect
+
+    layout = detect()
+    checks.append(Check("cgroups", True, f"{cgroup_mode(layout)} ({_cgroup_detail(layout)})",
                         "v1, hybrid and v2 all work; the lab VM is v2"))
     checks.append(_rootfs_check(rootfs.status()))
     busybox = rootfs.find_busybox()
@@ -146,11 +149,12 @@ def _rootfs_check(found: Any) -> Check:
                  required=found.state == "stale")
 
 
-def _cgroup_detail(mode: str) -> str:
-    if mode == "v2":
-        return "unified hierarchy, " + (_read("/sys/fs/cgroup/cgroup.controllers") or "none")
-    if mode == "hybrid":
-        return "v1 controllers, cgroup2 at /sys/fs/cgroup/unified"
+def _cgroup_detail(layout: Layout) -> str:
+    unified = layout.unified
+    if layout.mode == "v2" and unified is not None:
+        return "unified hierarchy, " + (" ".join(unified.controllers) or "none")
+    if layout.mode == "hybrid" and unified is not None:
+        return f"v1 controllers, cgroup2 at {unified.mount}"
     return "v1 controllers"
 
 
@@ -224,11 +228,10 @@ def sweep_orphans() -> list[str]:
     longer, never removes a live one. Mounts below a dir are detached first: rmtree would
     otherwise delete what a bind mount shows (lesson 04 mounts inside its temp dir).
     """
-    import shutil
     import tempfile
     from pathlib import Path
 
-    from pycontain import procfs, syscalls
+    from pycontain.namespaces import mnt
 
     removed = []
     for path in sorted(Path(tempfile.gettempdir()).glob(f"{PREFIX}*{OWNER}*")):
@@ -236,10 +239,10 @@ def sweep_orphans() -> list[str]:
         if pid is None or not path.is_dir() or _alive(pid):
             continue
         try:
-            for m in reversed(procfs.mountinfo("self")):  # children before their parents
-                if m.mount_point == str(path) or m.mount_point.startswith(f"{path}/"):
-                    syscalls.umount2(m.mount_point, syscalls.UmountFlag.MNT_DETACH)
-            shutil.rmtree(path)
+            for mount_point in mnt.leftover_mounts():  # children before their parents
+                if mount_point == str(path) or mount_point.startswith(f"{path}/"):
+                    mnt.remove_mount(mount_point)
+            remove_dir(str(path))
             removed.append(f"removed dir {path}")
         except Exception as e:  # report and go on, like Lab.close()
             removed.append(f"could not remove dir {path}: {e}, ignoring")
@@ -350,99 +353,66 @@ def table(checks: list[Check] | None = None) -> Table:
     return Table(preflight() if checks is None else checks)
 
 
+class Kind(namedtuple("Kind", "name find remove")):
+    """One kind of leftover: its `name`, the first word of each item `leftovers()` lists;
+    `find()`, the targets there are now (paths, names, ids); `remove(target)`."""
+
+    __slots__ = ()
+
+
+def kinds() -> list[Kind]:
+    """Every kind of leftover, each found and removed by the concept that makes it, in the
+    order `sweep()` removes them: mounts (children first) before the directories they are in,
+    cgroups deepest first, the bridge's state (the bridge, ip_forward) before its nft table."""
+    from pycontain.cgroups import base
+    from pycontain.namespaces import ipc, mnt, net
+    from pycontain.network import bridge, nft
+
+    return [Kind("mount", mnt.leftover_mounts, mnt.remove_mount),
+            Kind("dir", leftover_dirs, remove_dir),
+            Kind("netns", net.leftover_netns, net.remove_netns),
+            Kind("link", net.leftover_links, net.remove_link),
+            Kind("cgroup", base.leftover_cgroups, base.remove_cgroup),
+            Kind("shm", ipc.leftover_segments, ipc.remove_segment),
+            Kind("mqueue", ipc.leftover_queues, ipc.remove_queue_file),
+            Kind("netstate", bridge.leftover_state, bridge.remove_state),
+            Kind("nft", nft.leftover_tables, nft.remove_table)]
+
+
+def leftover_dirs() -> list[str]:
+    """Directories `pycontain-…` in the temp dir: `Lab.tempdir()`s, throw-away overlay layers
+    (`fs.layers`), the checks' scratch directories."""
+    import tempfile
+    from pathlib import Path
+
+    return [str(p) for p in sorted(Path(tempfile.gettempdir()).glob(f"{PREFIX}*"))]
+
+
+def remove_dir(path: str) -> None:
+    """Remove a directory tree. `sweep()` has unmounted what was mounted in it (the mounts come
+    first), so rmtree never deletes what a bind mount shows."""
+    import shutil
+
+    shutil.rmtree(path)
+
+
 def leftovers() -> list[str]:
     """Everything named `pycontain-…` still on this machine: mounts, temp dirs, netns, links,
     cgroups below this process's own cgroup, and in this IPC namespace SysV segments with a
     pycontain key (0x7063xxxx) and POSIX queues `/pycontain-…` (where /dev/mqueue is mounted);
-    the bridge network's saved state and its nft table `ip pycontain`."""
-    import tempfile
-    from pathlib import Path
-
-    from pycontain import procfs
-    from pycontain.namespaces import ipc  # lab sits below ipc only for this report
-
-    found = []
-    for m in reversed(procfs.mountinfo("self")):  # children before their parents
-        if PREFIX in m.mount_point:
-            found.append(f"mount {m.mount_point}")
-    tmp = Path(tempfile.gettempdir())
-    found += [f"dir {p}" for p in sorted(tmp.glob(f"{PREFIX}*"))]
-    found += [f"netns {p}" for p in sorted(Path("/run/netns").glob(f"{PREFIX}*"))]
-    found += [f"link {p.name}" for p in sorted(Path("/sys/class/net").glob(f"{PREFIX}*"))]
-    found += [f"cgroup {p}" for p in _own_cgroups()]
-    found += [f"shm {s.shmid}" for s in ipc.segments() if s.key in ipc.KEYS]
-    found += [f"mqueue {p}" for p in sorted(Path("/dev/mqueue").glob(f"{PREFIX}*"))]
-    found += _network_leftovers()
-    return found
-
-
-def _network_leftovers() -> list[str]:
-    """The bridge network's state (saved ip_forward, records) and its nft table (lesson 08)."""
-    from pycontain.network import bridge, nft
-
-    found = [f"netstate {bridge.STATE}"] if bridge.STATE.exists() else []
-    return found + ([f"nft table {nft.TABLE}"] if nft.table_exists() else [])
-
-
-def _own_cgroups() -> list[Path]:
-    """`pycontain-` cgroups beneath this process's own cgroup in every hierarchy, and beneath
-    `$PYCONTAIN_CGROUP_PARENT` (where the lab VM's delegated service puts them)."""
-    from pathlib import Path
-
-    found: set[Path] = set()
-    parent = os.environ.get("PYCONTAIN_CGROUP_PARENT", "")
-    for line in _read("/proc/self/cgroup").splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controllers:
-            base = Path("/sys/fs/cgroup") / controllers.replace("name=", "")
-        else:
-            base = Path("/sys/fs/cgroup") / ("unified" if cgroup_mode() == "hybrid" else "")
-        for start in {path, parent} - {""}:
-            here = base / start.lstrip("/")
-            if here.is_dir():
-                # pycontain-self holds the caller itself (v2 delegation): not a leftover
-                found.update(p for p in here.rglob(f"{PREFIX}*") if p.name != f"{PREFIX}self")
-    return sorted(found, key=lambda p: (-len(p.parts), str(p)))
+    the bridge network's saved state and its nft table `ip pycontain`. One line each, the kind
+    first: `dir /tmp/pycontain-…` (see `kinds()`)."""
+    return [f"{kind.name} {target}" for kind in kinds() for target in kind.find()]
 
 
 def sweep() -> list[str]:
     """Remove every `pycontain-` leftover; return what was removed (and what could not be)."""
-    from pycontain import syscalls
-
+    remove = {kind.name: kind.remove for kind in kinds()}
     report = []
     for item in leftovers():
-        kind, _, target = item.partition(" ")
+        name, _, target = item.partition(" ")
         try:
-            if kind == "mount":
-                syscalls.umount2(target, syscalls.UmountFlag.MNT_DETACH)
-            elif kind == "dir":
-                import shutil
-
-                shutil.rmtree(target)
-            elif kind == "netns":
-                syscalls.umount2(target, syscalls.UmountFlag.MNT_DETACH)
-                os.unlink(target)
-            elif kind == "link":
-                import subprocess
-
-                subprocess.run(["ip", "link", "delete", target], check=True,
-                               capture_output=True)
-            elif kind == "cgroup":  # kill what is inside, wait until empty, rmdir
-                from pycontain.cgroups.files import sweep as sweep_cgroup
-
-                sweep_cgroup(target)
-            elif kind == "shm":
-                syscalls.shmctl(int(target), syscalls.IpcCmd.IPC_RMID)
-            elif kind == "mqueue":
-                os.unlink(target)  # a file of the mqueue filesystem: unlink is mq_unlink(3)
-            elif kind == "netstate":  # the bridge, the nft table, ip_forward as it was
-                from pycontain.network import bridge
-
-                bridge.teardown()
-            elif kind == "nft":
-                from pycontain.network import nft
-
-                nft.remove()
+            remove[name](target)
             report.append(f"removed {item}")
         except Exception as e:  # report and go on, like Lab.close()
             report.append(f"could not remove {item}: {e}, ignoring")

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from pycontain.cgroups import v1, v2
     from pycontain.cgroups.base import Cgroup
     from pycontain.cgroups.files import (
-        PREFIX,
-        SELF_LEAF,
         make_dir,
         new_name,
         procs,
@@ -49,8 +47,8 @@ if TYPE_CHECKING:
 #: flags from `cgroups.controllers`, and a container without limits needs none of the managers
 _EXPORTS = {
     "v1": "v1", "v2": "v2", "Cgroup": "base",
-    **dict.fromkeys(("PREFIX", "SELF_LEAF", "make_dir", "new_name", "procs", "read_file",
-                     "remove_dir", "walk_up", "write_file"), "files"),
+    **dict.fromkeys(("make_dir", "new_name", "procs", "read_file", "remove_dir", "walk_up",
+                     "write_file"), "files"),
     **dict.fromkeys(("ROOT", "Hierarchy", "Layout", "detect", "home", "parent_path"), "layout"),
 }
 
@@ -73,8 +71,9 @@ def create(controllers: Iterable[str] = ("memory", "pids"), *, name: str | None 
     first moves into a leaf, `pycontain-self`, as the no-internal-processes rule demands.
     """
     from pycontain.cgroups import v1, v2
-    from pycontain.cgroups.files import PREFIX, new_name
+    from pycontain.cgroups.files import new_name
     from pycontain.cgroups.layout import detect, parent_path
+    from pycontain.settings import PREFIX
 
     layout = layout or detect()
     name = name or new_name(label)
@@ -85,7 +84,7 @@ def create(controllers: Iterable[str] = ("memory", "pids"), *, name: str | None 
     return v1.V1Cgroup.create(name, tuple(controllers), layout, parent_path(layout))
 
 
-__all__ = ["PREFIX", "ROOT", "SELF_LEAF", "Cgroup", "Hierarchy", "Layout", "create", "detect",
+__all__ = ["ROOT", "Cgroup", "Hierarchy", "Layout", "create", "detect",
            "home", "make_dir", "new_name", "parent_path", "procs", "read_file", "remove_dir", "v1",
            "v2", "walk_up", "write_file"]
 

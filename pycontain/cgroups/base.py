@@ -14,6 +14,8 @@ import signal
 import time
 from collections.abc import Callable
 
+from pycontain import settings
+from pycontain.cgroups.events import populated, wait_until_empty
 from pycontain.cgroups.files import procs, remove_dir, walk_up, write_file
 from pycontain.errors import CgroupError, hint_for
 
@@ -71,30 +73,38 @@ class Cgroup:
         """SIGKILL every process in the cgroup, including those forking right now."""
         raise NotImplementedError
 
-    def populated(self) -> bool:
-        """Whether any process is in the cgroup or below it."""
-        raise NotImplementedError
-
     # shared behaviour
     def write(self, knob: str, value: str | int) -> None:
         """Write one knob (named the v2 way)."""
         self.set({knob: str(value)})
+
+    def populated(self) -> bool:
+        """Whether any process is in the cgroup or below it (`events.populated`)."""
+        return any(populated(path) for path in self._watched())
+
+    def _watched(self) -> list[str]:
+        """The directories that say whether the cgroup is empty: its cgroup2 one if it has one
+        (all of v2; the hybrid host's unified tree, whose `cgroup.events` notifies), else every
+        v1 directory."""
+        if "unified" in self.dirs:
+            return [self.dirs["unified"]]
+        return list(self.dirs.values())
 
     def procs(self) -> list[int]:
         """The PIDs in this cgroup (not in its children), from the first hierarchy."""
         return sorted({p for d in self.dirs.values() for p in procs(d)})
 
     def wait_empty(self, timeout_s: float = 5.0) -> None:
-        """Wait until no process is left (a killed process leaves once it is reaped)."""
+        """Wait until no process is left (`events.wait_until_empty`: an event where the cgroup
+        has a cgroup2 directory, a poll of every v1 directory otherwise)."""
         deadline = time.monotonic() + timeout_s
-        delay = 0.001
-        while self.populated():
-            if time.monotonic() > deadline:
-                raise CgroupError(f"cgroup {self.name} still has processes {self.procs()} "
-                                  f"after {timeout_s} s", errno_module.EBUSY,
-                                  hint_for("rmdir", errno_module.EBUSY))
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        try:
+            for path in self._watched():
+                wait_until_empty(path, timeout_s=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise CgroupError(f"cgroup {self.name} still has processes {self.procs()} "
+                              f"after {timeout_s} s", errno_module.EBUSY,
+                              hint_for("rmdir", errno_module.EBUSY)) from None
 
     def wait_for_event(self, knob: str, key: str, timeout_s: float = 10.0) -> dict[str, int]:
         """Read the keyed file `knob` until its `key` counts at least one event; return it.
@@ -173,3 +183,48 @@ def _rmdir_when_released(path: str, timeout_s: float) -> None:
             time.sleep(0.01)
 
 
+# --- leftovers: what `pycontain cleanup` finds and removes --------------------------------------
+
+def leftover_cgroups(layout: Layout | None = None) -> list[str]:
+    """`pycontain-` cgroups beneath this process's own cgroup in every hierarchy `detect()`
+    finds, and beneath `$PYCONTAIN_CGROUP_PARENT` (where the lab VM's delegated service puts
+    them); deepest first, the order rmdir(2) needs. `pycontain-self` holds a caller that moved
+    there (v2 delegation): not a leftover."""
+    from pycontain.cgroups.layout import detect
+
+    layout = layout or detect()
+    found: set[str] = set()
+    for hierarchy in layout.hierarchies:
+        for start in {hierarchy.own, settings.cgroup_parent()} - {None, ""}:
+            for top, dirs, _ in os.walk(hierarchy.path(start)):
+                found.update(os.path.join(top, d) for d in dirs
+                             if d.startswith(settings.PREFIX) and d != settings.SELF_LEAF)
+    return sorted(found, key=lambda path: (-path.count("/"), path))
+
+
+def remove_cgroup(path: str, timeout_s: float = 5.0) -> None:
+    """Remove one leftover `pycontain-` cgroup directory (`pycontain cleanup`): kill what is
+    inside, wait until it is empty, rmdir. Its children must be gone already (deepest first).
+
+    `pycontain-self` is never killed: it holds a caller that moved there (v2 delegation), such
+    as a running notebook kernel; it is only removed once empty.
+    """
+    deadline = time.monotonic() + timeout_s
+    if os.path.basename(path) != settings.SELF_LEAF:
+        kill = os.path.join(path, "cgroup.kill")
+        while True:
+            if os.path.exists(kill):
+                write_file(kill, 1)
+            else:  # v1: no cgroup.kill; SIGKILL each, again if a fork slipped through
+                for pid in procs(path):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            try:
+                wait_until_empty(path, timeout_s=min(0.5, max(0.0, deadline - time.monotonic())))
+                break
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+    _rmdir_when_released(path, max(0.0, deadline - time.monotonic()))

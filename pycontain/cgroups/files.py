@@ -9,13 +9,11 @@ EINVAL`. See also: cgroups(7), write(2), rmdir(2).
 from __future__ import annotations
 
 import os
-import signal
-import time
 from collections.abc import Callable
 
 from pycontain.errors import CgroupError, hint_for
 from pycontain.kernfs import write_once
-from pycontain.settings import PREFIX, SELF_LEAF
+from pycontain.settings import PREFIX
 
 
 def _read_text(path: str) -> str:
@@ -92,33 +90,3 @@ def new_name(label: str = "") -> str:
     """A fresh `pycontain-…` cgroup name: `pycontain-<label>-<6 hex digits>`."""
     return f"{PREFIX}{label}{'-' if label else ''}{os.urandom(3).hex()}"
 
-
-
-
-def sweep(path: str, timeout_s: float = 5.0) -> None:
-    """Remove one leftover `pycontain-` cgroup directory (`pycontain cleanup`): kill what is
-    inside, wait until it is empty, rmdir. Its children must be gone already (deepest first).
-
-    `pycontain-self` is never killed: it holds a caller that moved there (v2 delegation), such
-    as a running notebook kernel; it is only removed once empty.
-    """
-    deadline = time.monotonic() + timeout_s
-    if os.path.basename(path) != SELF_LEAF:
-        kill = os.path.join(path, "cgroup.kill")
-        while procs(path) and time.monotonic() < deadline:
-            if os.path.exists(kill):
-                write_file(kill, 1)
-            else:  # v1: no cgroup.kill; repeat until no fork slips through
-                for pid in procs(path):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            time.sleep(0.01)
-    while True:
-        try:
-            return remove_dir(path)
-        except CgroupError as e:
-            if e.errno != 16 or time.monotonic() > deadline:  # EBUSY: a task still leaving
-                raise
-            time.sleep(0.01)

@@ -25,10 +25,8 @@ from pycontain.cgroups.base import Cgroup
 from pycontain.cgroups.files import (
     _read_text,
     make_dir,
-    procs,
     read_file,
     remove_dir,
-    walk_up,
     write_file,
 )
 from pycontain.cgroups.layout import Layout
@@ -144,8 +142,3 @@ class V1Cgroup(Cgroup):
             write_file(kill, 1)
         else:
             self.kill_by_freezing(*self._freezer())
-
-    def populated(self) -> bool:
-        if "unified" in self.dirs:
-            return "populated 1" in _read_text(self.file("cgroup.events"))
-        return any(procs(d) for top in self.dirs.values() for d in walk_up(top))

@@ -102,6 +102,3 @@ class V2Cgroup(Cgroup):
             write_file(self.file("cgroup.kill"), 1)
         else:
             self.kill_by_freezing(self.file("cgroup.freeze"), "1", "0")
-
-    def populated(self) -> bool:
-        return "populated 1" in _read_text(self.file("cgroup.events"))

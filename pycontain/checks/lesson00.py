@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pycontain import lab
+from pycontain import lab, settings
 from pycontain.checks import Passed, expect
 
 
@@ -32,9 +32,9 @@ def check_left_nothing_behind(practice: lab.Lab, made: Path) -> Passed:
     leaves nothing behind either) and says what was missing.
     """
     made = Path(made)
-    expect(made.name.startswith(lab.PREFIX),
-           f"{made} should be named {lab.PREFIX}…: the prefix is how `pycontain cleanup` finds "
-           "leftovers after a crash")
+    expect(made.name.startswith(settings.PREFIX),
+           f"{made} should be named {settings.PREFIX}…: the prefix is how `pycontain cleanup` "
+           "finds leftovers after a crash")
     expect(made.exists(),
            f"{made} is already gone before practice.close(): create it, and let the undo you "
            "register with practice.defer(...) remove it, not your own code")

@@ -11,7 +11,7 @@ from pycontain.audit import escape
 from pycontain.checks import CheckFailed, Passed, expect
 from pycontain.errors import PycontainError, SpecError, format_error
 from pycontain.fs import rootfs
-from pycontain.lab import PREFIX
+from pycontain.settings import PREFIX
 
 HOW = ("chdir(root), pivot_root('.', '.'), umount2('.', MNT_DETACH), chdir('/'), each through "
        "`syscalls`")

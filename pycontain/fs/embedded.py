@@ -23,6 +23,8 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
+from pycontain import settings
+
 # Every container's first process imports `rootfs`, which imports this module: the build-time
 # modules (pathlib, shutil, subprocess, tempfile: ~10 ms in a fresh interpreter) are imported
 # inside the functions that build.
@@ -55,8 +57,9 @@ def default_path() -> Path:
     """Where the embedded rootfs lives: $PYCONTAIN_ROOTFS, else a system or per-user cache."""
     from pathlib import Path
 
-    if os.environ.get("PYCONTAIN_ROOTFS"):
-        return Path(os.environ["PYCONTAIN_ROOTFS"])
+    configured = settings.rootfs_dir()
+    if configured is not None:
+        return Path(configured)
     if os.geteuid() == 0:
         return Path("/var/lib/pycontain/rootfs")
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pycontain/rootfs"

@@ -28,7 +28,7 @@ from collections import namedtuple
 from pycontain import syscalls
 from pycontain.errors import PycontainError, SpecError
 from pycontain.fs import rootfs
-from pycontain.settings import LAYER_PREFIX as PREFIX
+from pycontain.settings import LAYER_PREFIX
 
 # init imports this module for `mount_overlay` on every container start with an overlay: only
 # `os`, `stat` and `collections` at the top; the measuring helpers import their own modules.
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 OPAQUE_XATTR = "trusted.overlay.opaque"
 #: characters that mount(2)'s overlay options cannot carry unescaped (`lowerdir=a:b,upperdir=…`)
 RESERVED = (",", ":", "\\")
-#: prefix of a throw-away writable layer's directory
 
 
 def validate_dir(path: str | os.PathLike[str], parameter: str, accepted: str) -> str:
@@ -149,7 +148,7 @@ def writable_layer(path: str | os.PathLike[str] | None = None) -> WritableLayer:
     if path is None:  # not tempfile: the `pycontain` command would pay ~5 ms to import it
         base = os.environ.get("TMPDIR") or "/tmp"
         while True:
-            path = os.path.join(base, PREFIX + os.urandom(5).hex())
+            path = os.path.join(base, LAYER_PREFIX + os.urandom(5).hex())
             try:
                 os.mkdir(path, 0o700)
                 break

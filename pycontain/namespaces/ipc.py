@@ -43,6 +43,8 @@ NAME_MAX = 255  # a queue name is "/" and at most NAME_MAX more bytes (mq_overvi
 MAX_SEGMENT_BYTES = 256 << 20  # ours, to keep experiments small; the kernel's is shmmax
 #: where `queues()` puts a private tmpfs for its mqueue mount, in its own mount namespace
 MQUEUE_BASE = "/tmp"
+#: where systemd mounts an mqueue filesystem: the queues of the IPC namespace that mounted it
+MQUEUE_MOUNT = "/dev/mqueue"
 
 
 class Segment(NamedTuple):
@@ -146,9 +148,9 @@ def attach_segment(shmid: int) -> int:
     return shmid
 
 
-def remove_segment(shmid: int) -> None:
+def remove_segment(shmid: int | str) -> None:
     """shmctl(2) IPC_RMID: the segment goes as soon as nothing is attached to it."""
-    syscalls.shmctl(shmid, IpcCmd.IPC_RMID)
+    syscalls.shmctl(int(shmid), IpcCmd.IPC_RMID)
 
 
 def create_queue(name: str) -> str:
@@ -214,6 +216,28 @@ def queues() -> list[str]:
     syscalls.mount("mqueue", where, "mqueue", MountFlag.MS_NOSUID | MountFlag.MS_NODEV
                    | MountFlag.MS_NOEXEC)
     return sorted("/" + entry for entry in os.listdir(where))
+
+
+
+# --- leftovers: what `pycontain cleanup` finds and removes -------------------------------------
+
+def leftover_segments(path: str = "/proc/sysvipc/shm") -> list[str]:
+    """The ids of this IPC namespace's segments with a pycontain key (0x7063xxxx)."""
+    return [str(s.shmid) for s in segments(path) if s.key in KEYS]
+
+
+def leftover_queues(directory: str = MQUEUE_MOUNT) -> list[str]:
+    """The files of the queues `/pycontain-…` in the mqueue filesystem at `directory`."""
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.startswith(QUEUE_PREFIX[1:]))
+    except FileNotFoundError:  # no mqueue filesystem mounted there
+        return []
+    return [os.path.join(directory, name) for name in names]
+
+
+def remove_queue_file(path: str) -> None:
+    """Unlink a queue's file in an mqueue filesystem: what mq_unlink(3) does by its name."""
+    os.unlink(path)
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,20 @@ def diff(first: int | str, second: int | str, labels: tuple[str, str] = ("host",
     return MountDiff(labels, rows, len(points) - len(rows))
 
 
+# --- leftovers: what `pycontain cleanup` finds and removes -----------------------------------
+
+def leftover_mounts(mounts: list[Mount] | None = None) -> list[str]:
+    """The mount points of this mount namespace whose path holds the `pycontain-` prefix, each
+    child before its parent (the order they can be unmounted in); `mounts` default: mountinfo."""
+    mounts = procfs.mountinfo("self") if mounts is None else mounts
+    return [m.mount_point for m in reversed(mounts) if PREFIX in m.mount_point]
+
+
+def remove_mount(mount_point: str) -> None:
+    """umount2(2) with MNT_DETACH: gone from the tree now, released once nothing uses it."""
+    syscalls.umount2(mount_point, UmountFlag.MNT_DETACH)
+
+
 # --- the demonstration: everything inside /tmp/pycontain-* ----------------------------------
 
 

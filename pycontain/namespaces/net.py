@@ -24,9 +24,10 @@ from __future__ import annotations
 import ipaddress
 import os
 
-from pycontain import helper
-from pycontain.errors import SpecError
+from pycontain import helper, syscalls
+from pycontain.errors import SpecError, SyscallError
 from pycontain.settings import PREFIX
+from pycontain.syscalls import UmountFlag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -184,3 +185,51 @@ def set_up(name: str, up: bool = True) -> None:
                         hint="the host's own links carry your way into the lab VM; pull a "
                              "container's cable: its veth, box.network.veth (lesson 08)")
     in_netns(None, ["up" if up else "down", name])
+
+
+# ---- leftovers: what `pycontain cleanup` finds and removes -------------------------------------
+
+#: where ip-netns(8) keeps named network namespaces: a bind mount of each namespace's file
+NETNS_DIR = "/run/netns"
+#: the host's links, one directory each (sysfs lists them: no netlink needed to find them)
+LINKS_DIR = "/sys/class/net"
+
+
+def _named(directory: str) -> list[str]:
+    """The entries of `directory` that carry the pycontain- prefix, sorted (none if absent)."""
+    try:
+        return sorted(n for n in os.listdir(directory) if n.startswith(PREFIX))
+    except FileNotFoundError:
+        return []
+
+
+def leftover_netns(directory: str = NETNS_DIR) -> list[str]:
+    """Named network namespaces `pycontain-…` (`ip netns add`): their paths."""
+    return [os.path.join(directory, name) for name in _named(directory)]
+
+
+def remove_netns(path: str) -> None:
+    """What `ip netns delete` does: detach the bind mount that keeps the namespace, unlink it.
+
+    The bind mount is also a `pycontain-` mount, which `pycontain cleanup` detaches first; then
+    umount2(2) says EINVAL (not a mount point) and only the file is left to unlink."""
+    import errno
+
+    try:
+        syscalls.umount2(path, UmountFlag.MNT_DETACH)
+    except SyscallError as e:
+        if e.errno != errno.EINVAL:
+            raise
+    os.unlink(path)
+
+
+def leftover_links(directory: str = LINKS_DIR) -> list[str]:
+    """The host's links `pycontain-…`: veths of containers and the bridge."""
+    return _named(directory)
+
+
+def remove_link(name: str) -> None:
+    """Delete the host's link `name` (a veth's peer goes with it)."""
+    import subprocess
+
+    subprocess.run(["ip", "link", "delete", name], check=True, capture_output=True)

@@ -150,6 +150,18 @@ def teardown() -> list[str]:
     return done
 
 
+def leftover_state() -> list[str]:
+    """The state directory, when a run left it (it goes with the last container): for
+    `pycontain cleanup`, which then removes the bridge and the nft table with it."""
+    return [str(STATE)] if STATE.exists() else []
+
+
+def remove_state(path: str) -> None:
+    """`teardown()`: the bridge, the nft table, ip_forward as it was, and the state at `path`
+    (always `STATE`: there is one bridge network)."""
+    teardown()
+
+
 def hook(attachment: Attachment, then: Callable[[int], None] | None) -> Callable[[int], None]:
     """The on_created hook: wire the container, then run `then` (cgroup placement, ...)."""
 

@@ -122,7 +122,17 @@ def table_exists() -> bool:
 
 
 def remove() -> None:
-    _nft("delete", "table", *TABLE.split())
+    remove_table(f"table {TABLE}")
+
+
+def leftover_tables() -> list[str]:
+    """`table ip pycontain` while the kernel holds it, for `pycontain cleanup`."""
+    return [f"table {TABLE}"] if table_exists() else []
+
+
+def remove_table(table: str) -> None:
+    """`nft delete table ip pycontain` for `table` = "table ip pycontain"."""
+    _nft("delete", *table.split())
 
 
 def forwarding_on() -> None:

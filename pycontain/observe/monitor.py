@@ -8,40 +8,28 @@ A cgroup is observed through its files. There are two ways to read them (lesson 
   its start), on a fixed clock, in a background thread, keeping a bounded history. At 20 Hz this
   costs well under 1 % of one core (bench/monitor_overhead.py). A thread is fine in a notebook
   kernel: it only reads files, it never unshares or forks.
-- **Events.** Some cgroup v2 files *notify*: when `cgroup.events` (`populated`, `frozen`),
-  `memory.events` (`low`, `high`, `max`, `oom`, `oom_kill`) or `pids.events` change, the kernel
-  generates an inotify IN_MODIFY event on the file (Documentation/admin-guide/cgroup-v2.rst,
-  "populated ... modified event"). `wait_for` sleeps in poll(2) on an inotify descriptor, so it
-  wakes when the container ends or the OOM killer strikes, not at the next tick of a loop.
+- **Events.** Some cgroup v2 files *notify*: the kernel wakes an inotify watch when
+  `cgroup.events`, `memory.events` or `pids.events` change. `wait_for_count` sleeps until the
+  OOM killer (or the pids limit) has struck, through `pycontain.cgroups.events.wait_for`: the
+  one wait pycontain has, which the cgroup managers use too (and which samples where the kernel
+  does not notify: cgroup v1).
 
-cgroup v1 files never notify. v1's own mechanism, an eventfd registered through
-`cgroup.event_control` for `memory.oom_control`, is left out: on v1 `wait_for` samples the file
-every `poll_s` instead (20 Hz by default) and says so in `notifies()`. On a hybrid host the
-cgroup2 mount at /sys/fs/cgroup/unified has `cgroup.events` for every cgroup, so "the container
-ended" is an event there too.
-
-See also: cgroups(7), inotify(7), poll(2), pread(2); the kernel's cgroup-v2.rst and psi.rst.
+See also: cgroups(7), pread(2); the kernel's cgroup-v2.rst and psi.rst.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import select
 import threading
 import time
 from collections import deque, namedtuple
 from collections.abc import Callable, Iterable, Sequence
 
-from pycontain import syscalls
-from pycontain.syscalls import InotifyFlag
+from pycontain.cgroups import events
 
 Parser = Callable[[str], float]
 
-#: cgroup v2 files whose changes the kernel reports with inotify IN_MODIFY (cgroup-v2.rst)
-NOTIFYING_FILES = frozenset({"cgroup.events", "memory.events", "memory.events.local",
-                             "memory.swap.events", "pids.events", "pids.events.local",
-                             "hugetlb.events", "misc.events"})
 #: bytes read per file per sample; the flat-keyed files pycontain samples are far smaller
 READ_SIZE = 4096
 
@@ -235,69 +223,6 @@ class Monitor:
                 f"{', '.join(p.name for p in self.probes)}>")
 
 
-def notifies(path: str) -> bool:
-    """Whether the kernel reports changes of `path` with inotify: a notifying file of a cgroup
-    v2 directory (only v2 directories have `cgroup.controllers`)."""
-    directory, name = os.path.split(path)
-    return name in NOTIFYING_FILES and os.path.exists(os.path.join(directory, "cgroup.controllers"))
-
-
-def read_text(path: str) -> str:
-    with open(path) as f:
-        return f.read()
-
-
-def wait_for(path: str, condition: Callable[[str], bool], *, timeout_s: float,
-             poll_s: float = 0.05) -> str:
-    """Sleep until `condition(contents of path)` holds; return those contents.
-
-    For a file that `notifies()`, this blocks in poll(2) on an inotify descriptor that the
-    kernel wakes at each change; otherwise (cgroup v1) it re-reads the file every `poll_s`.
-
-    Raises:
-        TimeoutError: `timeout_s` passed first; the message shows the file's last contents.
-        FileNotFoundError: the file (its cgroup) does not exist, or was removed while waiting.
-    """
-    deadline = time.monotonic() + timeout_s
-    fd = None
-    if notifies(path):
-        fd = syscalls.inotify_init1(InotifyFlag.IN_NONBLOCK | InotifyFlag.IN_CLOEXEC)
-    try:
-        poller = select.poll()
-        if fd is not None:
-            # watch first, read second: a change between the two still wakes us
-            syscalls.inotify_add_watch(fd, path, InotifyFlag.IN_MODIFY | InotifyFlag.IN_DELETE_SELF)
-            poller.register(fd, select.POLLIN)
-        while True:
-            text = read_text(path)
-            if condition(text):
-                return text
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{path} did not change as awaited within {timeout_s} s; "
-                                   f"it reads {text.strip()!r}")
-            wait_s = remaining if fd is not None else min(remaining, poll_s)
-            if poller.poll(math.ceil(wait_s * 1000)) and fd is not None:
-                os.read(fd, 4096)  # drain the events; the file itself says what changed
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
-def wait_until_empty(cgroup: str, *, timeout_s: float = 10.0) -> None:
-    """Sleep until no process is left in the cgroup directory `cgroup` or below it.
-
-    v2 (and the hybrid host's unified mount): `cgroup.events` reads `populated 0`, an event.
-    v1: `cgroup.procs` is empty, sampled every 50 ms (v1 cgroups pycontain makes are leaves).
-    """
-    events = os.path.join(cgroup, "cgroup.events")
-    if os.path.exists(events):
-        wait_for(events, lambda text: keyed("populated")(text) == 0, timeout_s=timeout_s)
-    else:
-        wait_for(os.path.join(cgroup, "cgroup.procs"), lambda text: not text.strip(),
-                 timeout_s=timeout_s)
-
-
 def wait_for_count(path: str, key: str, *, above: float = 0, timeout_s: float = 10.0) -> int:
     """Sleep until the counter `key` of the flat-keyed file `path` exceeds `above`; return it.
 
@@ -305,7 +230,8 @@ def wait_for_count(path: str, key: str, *, above: float = 0, timeout_s: float = 
     A count is a whole number: it is returned as an int (1 kill, not 1.0).
     """
     parse = keyed(key)
-    return int(parse(wait_for(path, lambda text: parse(text) > above, timeout_s=timeout_s)))
+    return int(parse(events.wait_for(path, lambda text: parse(text) > above,
+                                     timeout_s=timeout_s)))
 
 
 def rises(times_s: Sequence[float], counts: Sequence[float], start: float = 0) -> list[float]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pycontain import procfs, runtime
+from pycontain import procfs, runtime, settings
 from pycontain.errors import ProcessError, PycontainError, format_error
 from pycontain.namespaces import cgroup as cgroupns
 from pycontain.namespaces import time as timens
@@ -119,10 +119,6 @@ def propagation_toggle(base: str, kind: str = "shared") -> Any:
 
 # --- lesson 14: a memory hog under memory.max and memory.high, watched live --------------------
 
-#: how long a live experiment may run at most, in seconds (PYCONTAIN_DURATION overrides it)
-DEFAULT_DURATION_S = 20.0
-
-
 @dataclass
 class MemoryRun:
     """What `memory_experiment` saw: samples of memory.current, the limits, the kernel's
@@ -176,7 +172,7 @@ def memory_experiment(memory_max: str | int | None = "64M", memory_high: str | i
     from pycontain.observe import monitor
 
     limits = Limits(memory_max=memory_max, memory_high=memory_high, memory_swap_max=None)
-    duration_s = duration_s or float(os.environ.get("PYCONTAIN_DURATION", DEFAULT_DURATION_S))
+    duration_s = duration_s or settings.duration_s()
     box = runtime.spawn(workloads.hog_argv(*hog, hold_s=hold_s), namespaces={"pid", "mnt"},
                         limits=limits)
     cgroup = box.cgroup

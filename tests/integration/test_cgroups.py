@@ -118,6 +118,6 @@ def test_cleanup_sweep_kills_then_removes_deepest_first(cgroup, sleeper):
         os.mkdir(os.path.join(top, "pycontain-inner"))
     for top in cgroup.dirs.values():
         for path in cgroups.walk_up(top):
-            cgroups.files.sweep(path)
+            cgroups.base.remove_cgroup(path)
     assert sleeper.wait(5) == -9
     assert not any(os.path.exists(d) for d in cgroup.dirs.values())

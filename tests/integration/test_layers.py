@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import pycontain
-from pycontain import helper, lab, procfs
+from pycontain import helper, lab, procfs, settings
 from pycontain.errors import SpecError, SyscallError
 from pycontain.fs import images, layers
 from pycontain.observe import probe
@@ -45,7 +45,8 @@ def snapshot(root: str | Path) -> dict[str, tuple[int, int, str]]:
 
 
 def my_leftovers() -> list[str]:
-    return [item for item in lab.leftovers() if layers.PREFIX in item or "importing" in item]
+    return [item for item in lab.leftovers()
+            if settings.LAYER_PREFIX in item or "importing" in item]
 
 
 @pytest.fixture

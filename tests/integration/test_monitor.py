@@ -16,6 +16,7 @@ import pytest
 
 import pycontain
 from pycontain import lab, workloads
+from pycontain.cgroups import events
 from pycontain.observe import monitor
 from pycontain.observe.monitor import Monitor, Probe
 
@@ -57,7 +58,7 @@ def make_cgroup():
     yield make
     for path in reversed(made):
         if os.path.isdir(path):
-            monitor.wait_until_empty(path, timeout_s=10)
+            events.wait_until_empty(path, timeout_s=10)
             os.rmdir(path)
 
 
@@ -78,12 +79,12 @@ def memory_cgroup(make_cgroup) -> tuple[str, str, str]:
 
 def test_waiting_for_a_container_to_end_wakes_on_cgroup_events(make_cgroup):
     cgroup = make_cgroup("")  # v2, or the hybrid host's unified mount: both have cgroup.events
-    assert monitor.notifies(os.path.join(cgroup, "cgroup.events"))
+    assert events.notifies(os.path.join(cgroup, "cgroup.events"))
     box = pycontain.spawn(["sleep", "0.5"], namespaces={"pid", "mnt"},
                           on_created=place(cgroup))
-    assert monitor.keyed("populated")(monitor.read_text(f"{cgroup}/cgroup.events")) == 1
+    assert monitor.keyed("populated")(events.read_text(f"{cgroup}/cgroup.events")) == 1
     start = time.monotonic()
-    monitor.wait_until_empty(cgroup, timeout_s=10)
+    events.wait_until_empty(cgroup, timeout_s=10)
     woke = time.monotonic() - start
     assert box.wait(timeout_s=5).exit_code == 0
     assert 0.2 < woke < 20  # it slept until the end (0.5 s), and woke when it came (TCG is slow)
@@ -99,7 +100,7 @@ def test_sampler_follows_a_hog_and_stops_when_the_cgroup_goes(make_cgroup):
     # the hog's memory, plus its interpreter (0 would mean the hog ran outside the cgroup)
     assert 40 * MiB <= peak <= 48 * MiB + 32 * MiB, m.series()[usage]
     assert m.running
-    monitor.wait_until_empty(cgroup, timeout_s=10)
+    events.wait_until_empty(cgroup, timeout_s=10)
     os.rmdir(cgroup)
     deadline = time.monotonic() + 2
     while m.running and time.monotonic() < deadline:
@@ -116,12 +117,12 @@ def test_oom_kill_is_recorded_and_usage_stays_under_the_limit(make_cgroup):
     if lab.cgroup_mode() != "v2":
         with open(f"{cgroup}/memory.memsw.limit_in_bytes", "w") as f:  # no swap either
             f.write(str(32 * MiB))
-    events, key = ((f"{cgroup}/memory.events", "oom_kill") if lab.cgroup_mode() == "v2"
-                   else (f"{cgroup}/memory.oom_control", "oom_kill"))
+    counter, key = ((f"{cgroup}/memory.events", "oom_kill") if lab.cgroup_mode() == "v2"
+                    else (f"{cgroup}/memory.oom_control", "oom_kill"))
     with Monitor([Probe(usage, f"{cgroup}/{usage}")], hz=50) as m:
         hog = pycontain.spawn(workloads.hog_argv("4M", 0.02, "128M"), namespaces={"pid", "mnt"},
                               on_created=place(cgroup))
-        assert monitor.wait_for_count(events, key, timeout_s=30) >= 1
+        assert monitor.wait_for_count(counter, key, timeout_s=30) >= 1
         result = hog.wait(timeout_s=30)
     assert result.signal == 9                       # the OOM killer's SIGKILL
     assert max(m.series()[usage]) <= 32 * MiB       # never above memory.max

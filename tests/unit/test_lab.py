@@ -1,16 +1,22 @@
-"""Lab's undo stack, the preflight's report, and the refusal outside the lab VM."""
+"""Lab's undo stack, the preflight's report, the refusal outside the lab VM, and the leftovers
+every concept declares for `sweep()`."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from pycontain import lab, procfs
+from pycontain import cgroups, lab, procfs, settings
 from pycontain.errors import PreflightError
+from pycontain.namespaces import ipc, mnt, net
+from pycontain.network import bridge, nft
+from pycontain.syscalls import UmountFlag
+from pycontain.testing import recorded
 
 
 def test_close_undoes_newest_first_keeps_going_and_is_idempotent():
@@ -68,13 +74,27 @@ def test_the_html_table_says_nothing_to_do_on_a_green_line_and_the_fix_on_the_ot
     assert "<td>apt-get install busybox-static</td></tr>" in rows[1]
 
 
-@pytest.mark.parametrize("files,mode", [(["cgroup.controllers"], "v2"),
-                                        (["unified/cgroup.controllers"], "hybrid"), ([], "v1")])
-def test_cgroup_mode(tmp_path, files, mode):
-    for f in files:
-        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / f).write_text("")
-    assert lab.cgroup_mode(str(tmp_path)) == mode
+CGROUP2 = "30 23 0:26 / {root}/{where} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+MEMORY_V1 = "31 23 0:27 / {root}/memory rw,nosuid - cgroup cgroup rw,memory\n"
+
+
+@pytest.mark.parametrize("mounts,own,mode", [
+    ([CGROUP2.replace("{where}", "")], "0::/user.slice\n", "v2"),
+    ([CGROUP2.replace("{where}", "unified"), MEMORY_V1], "4:memory:/a\n0::/a\n", "hybrid"),
+    ([MEMORY_V1], "4:memory:/a\n", "v1")])
+def test_cgroup_mode_is_what_detect_finds_mounted(tmp_path, mounts, own, mode):
+    (tmp_path / "mountinfo").write_text("".join(m.format(root=tmp_path) for m in mounts))
+    (tmp_path / "cgroup").write_text(own)
+    for where in ("", "unified"):  # the cgroup2 mount's root lists what it offers
+        (tmp_path / where).mkdir(exist_ok=True)
+        (tmp_path / where / "cgroup.controllers").write_text("cpu memory pids\n")
+    layout = cgroups.detect(mountinfo=str(tmp_path / "mountinfo"),
+                            proc_cgroup=str(tmp_path / "cgroup"))
+    assert lab.cgroup_mode(layout) == mode
+    detail = lab._cgroup_detail(layout)
+    assert detail == {"v2": "unified hierarchy, cpu memory pids",
+                      "hybrid": f"v1 controllers, cgroup2 at {tmp_path}/unified",
+                      "v1": "v1 controllers"}[mode]
 
 
 def test_preflight_on_this_machine_names_every_check():
@@ -138,3 +158,134 @@ def test_a_new_lab_removes_the_dirs_of_a_dead_labs_process_only():
             _kill(dead)
     lab.sweep_orphans()                                  # the live child is dead now: its turn
     assert not live_dir.exists()
+
+
+# --- leftovers: each kind found and removed by its concept, in one ordered list ---------------
+
+def test_the_kinds_in_the_order_sweep_removes_them():
+    assert [kind.name for kind in lab.kinds()] == [
+        "mount", "dir", "netns", "link", "cgroup", "shm", "mqueue", "netstate", "nft"]
+    assert set(KIND_TESTS) == {kind.name for kind in lab.kinds()}  # each kind is tested below
+
+
+def _mounted(point: str) -> procfs.Mount:
+    return procfs.Mount.parse(f"40 30 0:50 / {point} rw - tmpfs tmpfs rw")
+
+
+def mount_kind(tmp_path, monkeypatch):
+    mounts = [_mounted("/"), _mounted("/tmp/pycontain-a"), _mounted("/tmp/pycontain-a/m"),
+              _mounted("/home")]
+    assert mnt.leftover_mounts(mounts) == ["/tmp/pycontain-a/m", "/tmp/pycontain-a"]
+    with recorded() as kernel:
+        mnt.remove_mount("/tmp/pycontain-a/m")
+    assert kernel.calls == [("umount2", ("/tmp/pycontain-a/m", UmountFlag.MNT_DETACH))]
+
+
+def dir_kind(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "pycontain-b" / "inside").mkdir(parents=True)
+    (tmp_path / "pycontain-layer-a").mkdir()
+    (tmp_path / "someone-else").mkdir()
+    assert lab.leftover_dirs() == [f"{tmp_path}/pycontain-b", f"{tmp_path}/pycontain-layer-a"]
+    lab.remove_dir(f"{tmp_path}/pycontain-b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pycontain-layer-a", "someone-else"]
+
+
+def netns_kind(tmp_path, monkeypatch):
+    (tmp_path / "pycontain-test-1").write_text("")
+    (tmp_path / "other").write_text("")
+    assert net.leftover_netns(str(tmp_path)) == [f"{tmp_path}/pycontain-test-1"]
+    with recorded() as kernel:
+        net.remove_netns(f"{tmp_path}/pycontain-test-1")
+    assert kernel.names() == ["umount2"] and not (tmp_path / "pycontain-test-1").exists()
+    assert net.leftover_netns(str(tmp_path / "absent")) == []  # no ip netns yet: none
+
+
+def link_kind(tmp_path, monkeypatch):
+    for name in ("pycontain-br0", "pycontain-1a2b3", "eth0", "lo"):
+        (tmp_path / name).mkdir()
+    assert net.leftover_links(str(tmp_path)) == ["pycontain-1a2b3", "pycontain-br0"]
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: ran.append(argv))
+    net.remove_link("pycontain-1a2b3")
+    assert ran == [["ip", "link", "delete", "pycontain-1a2b3"]]
+
+
+def cgroup_kind(tmp_path, monkeypatch):
+    monkeypatch.delenv(settings.CGROUP_PARENT_VARIABLE, raising=False)
+    own = tmp_path / "user.slice"
+    for path in ("pycontain-ctr-1/pycontain-inner", "pycontain-self", "session.scope"):
+        (own / path).mkdir(parents=True)
+    (tmp_path / "pycontain-elsewhere").mkdir()  # not beneath this process's cgroup: not ours
+    layout = cgroups.Layout("v2", (cgroups.Hierarchy(2, str(tmp_path), "/", (), "/user.slice"),))
+    found = cgroups.base.leftover_cgroups(layout)
+    assert found == [f"{own}/pycontain-ctr-1/pycontain-inner", f"{own}/pycontain-ctr-1"]
+    for path in found:  # plain directories: no process to kill, nothing to wait for
+        cgroups.base.remove_cgroup(path)
+    assert sorted(p.name for p in own.iterdir()) == ["pycontain-self", "session.scope"]
+
+
+def shm_kind(tmp_path, monkeypatch):
+    shmid = ipc.create_segment(ipc.new_key())  # ours, in this IPC namespace: safe to remove
+    try:
+        assert str(shmid) in ipc.leftover_segments()
+    finally:
+        ipc.remove_segment(str(shmid))
+    assert str(shmid) not in ipc.leftover_segments()
+
+
+def mqueue_kind(tmp_path, monkeypatch):
+    (tmp_path / "pycontain-q-1").write_text("")
+    (tmp_path / "other-q").write_text("")
+    assert ipc.leftover_queues(str(tmp_path)) == [f"{tmp_path}/pycontain-q-1"]
+    ipc.remove_queue_file(f"{tmp_path}/pycontain-q-1")
+    assert ipc.leftover_queues(str(tmp_path)) == []
+    assert ipc.leftover_queues(str(tmp_path / "absent")) == []  # no mqueue mounted: none
+
+
+def netstate_kind(tmp_path, monkeypatch):
+    monkeypatch.setattr(bridge, "STATE", tmp_path / "pycontain-net")
+    assert bridge.leftover_state() == []
+    (tmp_path / "pycontain-net").mkdir()
+    assert bridge.leftover_state() == [f"{tmp_path}/pycontain-net"]
+    # removing it is bridge.teardown(), proven on the real kernel in tests/integration/test_net
+    done = []
+    monkeypatch.setattr(bridge, "teardown", lambda: done.append("teardown"))
+    bridge.remove_state(f"{tmp_path}/pycontain-net")
+    assert done == ["teardown"]
+
+
+def nft_kind(tmp_path, monkeypatch):
+    ran = []
+
+    def fake_nft(*args, script=None):
+        ran.append(args)
+        listed = args[:1] == ("list",)
+        return subprocess.CompletedProcess(args, 0, "table ip pycontain {}" if listed else "", "")
+
+    monkeypatch.setattr(nft, "_nft", fake_nft)
+    monkeypatch.setattr(nft.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    assert nft.leftover_tables() == ["table ip pycontain"]
+    nft.remove_table("table ip pycontain")
+    assert ran[-1] == ("delete", "table", "ip", "pycontain")
+
+
+KIND_TESTS = {"mount": mount_kind, "dir": dir_kind, "netns": netns_kind, "link": link_kind,
+              "cgroup": cgroup_kind, "shm": shm_kind, "mqueue": mqueue_kind,
+              "netstate": netstate_kind, "nft": nft_kind}
+
+
+@pytest.mark.parametrize("kind", KIND_TESTS)
+def test_each_kind_of_leftover_is_found_and_removed(kind, tmp_path, monkeypatch):
+    KIND_TESTS[kind](tmp_path, monkeypatch)
+
+
+def test_sweep_removes_each_item_with_its_kind_and_reports_failures(monkeypatch):
+    removed = []
+    fake = [lab.Kind("dir", lambda: ["/tmp/pycontain-x"], removed.append),
+            lab.Kind("shm", lambda: ["7"], lambda shmid: 1 / 0)]
+    monkeypatch.setattr(lab, "kinds", lambda: fake)
+    assert lab.leftovers() == ["dir /tmp/pycontain-x", "shm 7"]
+    assert lab.sweep() == ["removed dir /tmp/pycontain-x",
+                           "could not remove shm 7: division by zero, ignoring"]
+    assert removed == ["/tmp/pycontain-x"]

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from pycontain import init
+from pycontain import init, settings
 from pycontain.cli import _quick_run_args
 from pycontain.errors import SpecError
 from pycontain.fs import images, layers
@@ -65,7 +65,7 @@ def test_a_spec_validates_overlay_and_layers_before_anything_exists(image, tmp_p
         Spec(["sh"], rootfs=image, overlay=True, layers=[a_file])
     with pytest.raises(SpecError, match="`overlay` must be True, False or a directory"):
         Spec(["sh"], rootfs=image, overlay=a_file)
-    assert not any(p.name.startswith(layers.PREFIX) for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(settings.LAYER_PREFIX) for p in tmp_path.iterdir())
 
 
 def test_a_spec_keeps_its_layers_and_finds_the_command_in_them(image, tmp_path):

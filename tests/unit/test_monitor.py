@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from pycontain.cgroups import events as events_module
 from pycontain.observe import monitor
 from pycontain.observe.monitor import Monitor, Probe
 
@@ -84,7 +85,7 @@ def later(seconds, action):
 def test_wait_for_samples_a_file_that_does_not_notify(tmp_path):
     events = tmp_path / "memory.oom_control"  # v1: no inotify; sampled every poll_s
     events.write_text("oom_kill 0\n")
-    assert not monitor.notifies(str(events))
+    assert not events_module.notifies(str(events))
 
     def kill() -> None:
         with open(events, "r+") as f:
@@ -101,7 +102,7 @@ def test_wait_for_sleeps_on_inotify_for_a_notifying_file(tmp_path):
     (tmp_path / "cgroup.controllers").write_text("")  # what marks a v2 directory
     events = tmp_path / "cgroup.events"
     events.write_text("populated 1\nfrozen 0\n")
-    assert monitor.notifies(str(events))
+    assert events_module.notifies(str(events))
 
     def end() -> None:  # rewrite in place, as the kernel does: never an empty file in between
         with open(events, "r+") as f:
@@ -110,8 +111,8 @@ def test_wait_for_sleeps_on_inotify_for_a_notifying_file(tmp_path):
     later(0.3, end)
     start = time.monotonic()
     # poll_s is huge: only the inotify event can wake the wait in time
-    monitor.wait_for(str(events), lambda t: monitor.keyed("populated")(t) == 0, timeout_s=5,
-                     poll_s=100)
+    events_module.wait_for(str(events), lambda t: monitor.keyed("populated")(t) == 0,
+                           timeout_s=5, poll_s=100)
     assert 0.25 < time.monotonic() - start < 1.5
 
 
