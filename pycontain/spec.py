@@ -258,7 +258,7 @@ class Spec:
                                                   "namespace (lesson 05)")
             root = rootfs_module.validate(os.fspath(rootfs))
         if root is not None and "user" in chosen and "net" not in chosen:
-            raise SpecError("namespaces", "to include 'net' with 'user' and a rootfs",
+            raise SpecError("namespaces", "a set with 'net' in it, when it has 'user' and a rootfs",
                             ",".join(sorted(chosen)),
                             hint="in a user namespace the host's /sys cannot be bound alone, "
                                  "and a fresh sysfs needs a network namespace of its own: "

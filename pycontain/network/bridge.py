@@ -44,14 +44,28 @@ def records() -> list[dict[str, Any]]:
 
 
 class _Locked:
-    """flock(2) on the state directory: two `pycontain run` never pick the same address."""
+    """flock(2) on the state directory's lock file: two `pycontain run` never pick the same
+    address. The last container removes the directory, lock file and all, while it holds the
+    lock; whoever was waiting then holds a lock on a file that is gone, sees that its file is
+    not the one at the path any more, and locks again (so no record is ever written into a
+    directory that was just removed)."""
 
     def __enter__(self) -> None:
         import fcntl
 
-        STATE.mkdir(mode=0o700, exist_ok=True)
-        self.fd = os.open(STATE / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        while True:
+            STATE.mkdir(mode=0o700, exist_ok=True)
+            try:
+                self.fd = os.open(STATE / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:  # the directory went between the two lines
+                continue
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(STATE / "lock").st_ino == os.fstat(self.fd).st_ino:
+                    return
+            except FileNotFoundError:
+                pass
+            os.close(self.fd)
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
