@@ -74,6 +74,9 @@ RUN_FLAGS = {
     "--no-overlay": ("overlay", "let the container write into the rootfs directory itself, "
                                 "instead of a throw-away overlay that keeps it unchanged "
                                 "(needs --rootfs)"),
+    "--trace": ("trace", "print to stderr each step that builds the container and each system "
+                         "call it makes, with its arguments, result, time and the lesson that "
+                         "explains it"),
 }
 #: how an error names each Spec parameter: the flag that sets it (a repeated option by its
 #: short spelling, as it is mostly written: `-p 8080:80`), and the command by its place
@@ -276,7 +279,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                         overlay=bool(args.rootfs) and not args.no_overlay,
                         memory_max=args.memory, memory_high=args.memory_high,
                         memory_swap_max=args.memory_swap, pids_max=args.pids_limit,
-                        network=args.network, publish=args.publish or (),
+                        network=args.network, publish=args.publish or (), trace=args.trace,
                         **_user_options(args.user_namespace, args.map_root),
                         **_time_options(args.time_namespace, args.boottime_offset,
                                         args.monotonic_offset))

@@ -158,15 +158,20 @@ class Tracer(syscalls.Syscalls):
         for name in syscalls.KERNEL_CALLS:
             setattr(self, name, self._traced(name, getattr(inner, name)))
 
-    def event(self, line: str) -> None:
+    def begin(self) -> None:
+        """Write the step's header, if not yet: before its first call, so a fork writes it once."""
         if self.pending is not None:
             self.out(self.pending)
             self.pending = None
+
+    def event(self, line: str) -> None:
+        self.begin()
         self.out(line)
 
     def _traced(self, call: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def traced(*args: Any, **kwargs: Any) -> Any:
             shown = format_call(call, arguments(call, args, kwargs))
+            self.begin()
             if call in NO_RETURN:  # on success nothing comes back to say so
                 self.event(f"  {shown} = ?  (on success the command replaces init)")
             start = time.perf_counter_ns()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -220,3 +221,30 @@ def test_cleanup_says_it_is_machine_wide_and_orphans_removes_only_ended_notebook
         running.wait()
     assert run_cli("cleanup", "--orphans", env=env).stdout.splitlines() == [
         f"removed dir {running_dir}"]  # ended now: its turn
+
+
+def test_trace_prints_each_step_and_its_calls_in_order(cli):
+    done = cli("run", "--trace", "--hostname", "box", "--", "true")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    steps = [line for line in lines if line.startswith("step ")]
+    # The outer half of the PID namespace's fork writes its own lines too, in any order with
+    # the container's: keep the first time each step shows.
+    seen = list(dict.fromkeys(steps))
+    assert seen == ["step die_with_parent (lesson 03)", "step unshare_namespaces (lesson 02)",
+                    "step make_mounts_private (lesson 04)",
+                    "step fork_into_namespaces (lesson 03)", "step apply_hostname (lesson 02)",
+                    "step mount_proc (lesson 03)", "step change_directory (lesson 05)",
+                    "step execute (lesson 02)"]
+    hostname = lines.index("step apply_hostname (lesson 02)")
+    assert re.fullmatch(r'  sethostname\("box"\) = 0  \d+\.\d\d ms', lines[hostname + 1])
+    assert any(re.fullmatch(r"  unshare\(CLONE_NEW\w+(\|CLONE_NEW\w+)*\) = 0  \d+\.\d\d ms", line)
+               for line in lines)
+    execs = [n for n, line in enumerate(lines) if line.startswith("  execve(")]
+    assert len(execs) == 1 and execs[0] > hostname and '["true"]' in lines[execs[0]]
+    assert "Traceback" not in done.stderr
+
+
+def test_without_trace_nothing_extra_is_printed(cli):
+    done = cli("run", "--hostname", "box", "--", "true")
+    assert done.returncode == 0 and done.stderr == "" and done.stdout == ""
