@@ -69,6 +69,9 @@ RUN_FLAGS = {
     "--no-overlay": ("overlay", "let the container write into the rootfs directory itself, "
                                 "instead of a throw-away overlay that keeps it unchanged "
                                 "(needs --rootfs)"),
+    "--trace": ("trace", "print to stderr each step that builds the container and each system "
+                         "call it makes, with its arguments, result, time and the lesson that "
+                         "explains it"),
 }
 #: how an error names each Spec parameter: the flag that sets it (a repeated option by its
 #: short spelling, as it is mostly written: `-p 8080:80`), and the command by its place
@@ -284,7 +287,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                         rootfs=args.rootfs, init=args.init, read_only=args.read_only,
                         overlay=bool(args.rootfs) and not args.no_overlay,
                         **_limit_options(args),
-                        network=args.network, publish=args.publish or (),
+                        network=args.network, publish=args.publish or (), trace=args.trace,
                         **_user_options(args.user_namespace, args.map_root),
                         **_time_options(args.time_namespace, args.boottime_offset,
                                         args.monotonic_offset))

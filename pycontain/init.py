@@ -1,23 +1,28 @@
 """The container's first process: a fresh interpreter that builds the container, then execs.
 
 `runtime` starts `python -I -S -c <boot> SPEC_FD REPORT_FD` with `subprocess` (never from a
-thread-unsafe fork of the notebook kernel: see DESIGN, "The process model"). This process
+thread-unsafe fork of the notebook kernel: see DESIGN, "The process model"). This process reads
+the spec, one message, from SPEC_FD (the same pipe later carries the parent's answers), then
+runs `STEPS`, in the order the kernel requires, each a function of the spec (and the channel
+to the parent) that does nothing unless the spec asks for it:
 
-1. reads the spec, one message, from SPEC_FD (the same pipe later carries the parent's answers),
-2. asks the kernel to kill it if its parent dies (PR_SET_PDEATHSIG),
-3. with a user namespace, unshares it alone first and waits ({"sync": "userns"}) while the
-   parent writes its uid_map and gid_map (lesson 09); then calls unshare(2) with every other
-   requested CLONE_NEW* flag at once,
-4. makes every mount private before it mounts anything (else mounts leak to the host, lesson 04),
-5. writes the time namespace's offsets (lesson 11), then forks once when a PID or time
-   namespace was asked for, because unshare(CLONE_NEWPID) moves only the
-   caller's future children: the child is PID 1 inside; this process stays outside, reports the
-   child's PID, waits, and exits the way the child did (like `unshare --fork`),
-6. sets the hostname, enters the root filesystem, closes every inherited fd >= 3, and execs;
-   with `init` (`pycontain run --init`) it forks once more first and stays PID 1, reaping and
-   forwarding signals, while the command runs as PID 2 (`become_init`, lesson 03).
-   A cgroup namespace is unshared last, after the parent's "created" step placed the process
-   in its cgroup (lesson 10).
+- the user namespace first, alone, since it grants the capabilities the others need; the
+  parent writes its uid_map and gid_map while we wait ({"sync": "userns"}, lesson 09);
+- one unshare(2) with every other requested CLONE_NEW* flag (lesson 02);
+- every mount private before anything is mounted (else mounts leak to the host, lesson 04);
+- the time namespace's offsets (lesson 11), then one fork when a PID or time namespace was asked
+  for, because both take only the caller's future children: the child is PID 1 inside; this
+  process stays outside, reports the child's PID, waits, and exits the way the child did (like
+  `unshare --fork`, lesson 03);
+- the hostname (lesson 02), the root filesystem (lessons 05-06) or a fresh /proc (lesson 03);
+- the parent's "created" step (it places the process in its cgroup, wires its network), and only
+  then the cgroup namespace, whose root is the cgroup the process is in (lesson 10);
+- with `init` (`pycontain run --init`) one more fork: this process stays PID 1, reaping and
+  forwarding signals, while the command runs as PID 2 (lesson 03); then every inherited fd >= 3
+  is closed and the command exec'd.
+
+With `trace` (`pycontain run --trace`) each step and each of its system calls is printed to
+stderr as it happens (`pycontain.tracing`); without, nothing of it is even imported.
 
 Everything it reports goes to REPORT_FD as messages (see `Channel`): `{"pid": N}`,
 `{"sync": step}` (then it waits for the parent's `{"go": True}` on SPEC_FD), or
@@ -49,7 +54,13 @@ from pycontain.syscalls import NAMESPACE_FLAGS, CloneFlag, MountFlag, PrctlOptio
 # first process runs; annotations are never evaluated at run time (PEP 563): only checkers need it.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
+
+    from pycontain.spec import InitSpec
+
+#: the highest descriptor init closes before exec (close_range(2) takes it inclusive)
+MAX_FD = (1 << 16) - 1
 
 
 class Channel:
@@ -98,14 +109,13 @@ class Channel:
                                     "its own error says why")
 
 
-def die_with_parent(parent_pid: int | None) -> None:
-    """PR_SET_PDEATHSIG: SIGKILL this process when the process that started it exits.
+def die_with_parent(spec: InitSpec, channel: Channel) -> None:
+    """PR_SET_PDEATHSIG: SIGKILL this process when the process that started it exits (lesson 03).
 
-    `parent_pid` guards the race where the parent died before prctl(2) took effect. PID 1 of a
-    new PID namespace passes None: its parent lives outside, so getppid(2) returns 0 there.
+    The check after prctl(2) catches the race where the parent died before it took effect.
     """
     syscalls.prctl(PrctlOption.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if parent_pid is not None and os.getppid() != parent_pid:
+    if os.getppid() != spec["parent_pid"]:
         os._exit(EXIT_RUNTIME_ERROR)
 
 
@@ -119,6 +129,220 @@ def flags_for(names: list[str]) -> CloneFlag:
     for name in names:
         flags |= NAMESPACE_FLAGS[name]
     return flags
+
+
+def enter_user_namespace(spec: InitSpec, channel: Channel) -> None:
+    """The user namespace first, alone: it grants the capabilities the others need (lesson 09).
+
+    A host group must not follow into the box: supplementary groups go first, while they can.
+    """
+    if "user" not in spec["namespaces"]:
+        return
+    from pycontain.namespaces import user
+
+    user.drop_groups()
+    syscalls.unshare(CloneFlag.CLONE_NEWUSER)
+
+
+def become_mapped_root(spec: InitSpec, channel: Channel) -> None:
+    """Wait while the parent writes our uid_map and gid_map from outside, then take uid and
+    gid 0 in the namespace (lesson 09)."""
+    if "user" not in spec["namespaces"]:
+        return
+    from pycontain.namespaces import user
+
+    channel.sync("userns", userns_pid=os.getpid())
+    user.become_root()
+
+
+def unshare_namespaces(spec: InitSpec, channel: Channel) -> None:
+    """Move this process into a new namespace of each type asked for, with one unshare(2)
+    (lesson 02). It is this process's own namespaces that change: it becomes the container.
+    The user namespace came first, alone; the cgroup namespace comes last."""
+    names = [name for name in spec["namespaces"] if name not in ("cgroup", "user")]
+    if not names:
+        return
+    try:
+        syscalls.unshare(flags_for(names))  # "uts" -> CLONE_NEWUTS, "mnt" -> CLONE_NEWNS, ...
+    except SyscallError as e:
+        e.add_note(f"while creating the namespaces {', '.join(names)}")
+        raise
+
+
+def make_mounts_private(spec: InitSpec, channel: Channel) -> None:
+    """unshare(CLONE_NEWNS) copies the mounts with their propagation: on a shared "/", a mount
+    made now would appear on the host too. Make them all private before any mount (lesson 04)."""
+    if "mnt" in spec["namespaces"]:
+        syscalls.mount(None, "/", None, MountFlag.MS_REC | MountFlag.MS_PRIVATE)
+
+
+def write_time_offsets(spec: InitSpec, channel: Channel) -> None:
+    """Only this process's children enter the new time namespace, and its offsets can be set
+    only until the first one has: now, just before the fork (lesson 11)."""
+    if "time" in spec["namespaces"] and spec["time_offsets"]:
+        from pycontain.namespaces import time
+
+        time.write_offsets(spec["time_offsets"])
+
+
+def fork_into_namespaces(spec: InitSpec, channel: Channel) -> None:
+    """A PID or time namespace takes only the caller's future children: fork, and the child is
+    the container, PID 1 inside (lesson 03). This process stays outside, reports the child's
+    PID, and ends the way the child does. Without either, it reports its own PID."""
+    if "pid" not in spec["namespaces"] and "time" not in spec["namespaces"]:
+        channel.send(pid=os.getpid())
+        return
+    if spec["init"]:
+        # Imported now, not where it runs: PID 1 runs its loop after pivot_root, when the
+        # interpreter's library is out of reach (see the top of this module).
+        from pycontain.namespaces import pid  # noqa: F401
+    child = syscalls.fork()  # safe: this interpreter runs one thread
+    if child:
+        channel.send(pid=child)
+        os.close(channel.out_fd)  # the child's copy now decides when the parent sees EOF
+        os.close(channel.in_fd)
+        mirror_exit(child)
+    syscalls.prctl(PrctlOption.PR_SET_PDEATHSIG, signal.SIGKILL)  # the fork cleared it
+
+
+def apply_hostname(spec: InitSpec, channel: Channel) -> None:
+    """sethostname(2), once this process is in its own UTS namespace: only the copy of the
+    name that unshare(CLONE_NEWUTS) made changes, the host keeps its own (lesson 02)."""
+    if not spec["hostname"]:
+        return
+    from pycontain.namespaces import uts
+
+    uts.set_hostname(spec["hostname"])
+
+
+def mount_overlay(spec: InitSpec, channel: Channel) -> None:
+    """The image stays read-only under a writable layer, mounted where the root will be
+    (lesson 06)."""
+    overlay = spec["overlay"]
+    if not spec["rootfs"] or overlay is None:
+        return
+    from pycontain.fs import layers
+
+    layers.mount_overlay(overlay["merged"], overlay["lowers"], overlay["upper"],
+                         overlay["work"], volatile=overlay["volatile"])
+
+
+def enter_rootfs(spec: InitSpec, channel: Channel) -> None:
+    """Make the rootfs (or the overlay over it) `/`: bind it, pivot_root(2) into it, detach the
+    old root (lesson 05); with a PID namespace mount its own /proc there."""
+    if not spec["rootfs"]:
+        return
+    from pycontain.fs import rootfs
+
+    root = spec["overlay"]["merged"] if spec["overlay"] else spec["rootfs"]
+    names = spec["namespaces"]
+    rootfs.enter(root, mount_proc="pid" in names, own_net="net" in names,
+                 read_only=spec["read_only"], switch=spec["root_switch"])
+
+
+def mount_proc(spec: InitSpec, channel: Channel) -> None:
+    """Without a rootfs, a fresh /proc over the host's, so that `ps` shows the container's
+    processes only (lesson 03)."""
+    names = spec["namespaces"]
+    if not spec["rootfs"] and "pid" in names and "mnt" in names:
+        syscalls.mount("proc", "/proc", "proc", MountFlag.MS_NOSUID | MountFlag.MS_NODEV
+                       | MountFlag.MS_NOEXEC)
+
+
+def wait_until_created(spec: InitSpec, channel: Channel) -> None:
+    """Stop at "created" while the parent places this process in the container's cgroup and
+    wires its network, before the cgroup namespace and the exec (lessons 08, 12)."""
+    if spec["sync_before_exec"]:
+        channel.sync("created")
+
+
+def unshare_cgroup_namespace(spec: InitSpec, channel: Channel) -> None:
+    """After "created": with limits the parent has moved us into the container's cgroup by now,
+    so that cgroup becomes `/` inside (lesson 10); without, the caller's cgroup does."""
+    if "cgroup" not in spec["namespaces"]:
+        return
+    try:
+        syscalls.unshare(CloneFlag.CLONE_NEWCGROUP)
+    except SyscallError as e:
+        e.add_note("while creating the cgroup namespace")
+        raise
+
+
+def change_directory(spec: InitSpec, channel: Channel) -> None:
+    """The command's working directory, inside the new root (lesson 05)."""
+    syscalls.chdir(spec["cwd"])
+
+
+def become_init(spec: InitSpec, channel: Channel) -> None:
+    """`--init`: fork the command as PID 2 and stay PID 1, a minimal init (lesson 03).
+
+    Returns in the child, which goes on to exec the command. The parent never returns: it
+    reaps every child and forwards signals until the command ends, then exits as it did.
+    """
+    if not spec["init"]:
+        return
+    from pycontain.namespaces import pid  # already loaded before pivot_root
+
+    # Blocked from before the fork until reap_until has its handlers: PID 1 would drop a signal
+    # that came in between, while the kernel keeps a blocked one pending (tini does the same).
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, pid.FORWARDED_SIGNALS)
+    child = syscalls.fork()  # safe: this interpreter runs one thread
+    if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)  # a mask survives execve(2)
+        return
+    syscalls.close_range(3, MAX_FD)  # the report pipe too: the command's exec alone is EOF now
+    os._exit(pid.exit_status(pid.reap_until(child)))
+
+
+def execute(spec: InitSpec, channel: Channel) -> None:
+    """Close inherited descriptors and exec the command (lesson 02); return only by raising.
+
+    A descriptor left open crosses into the container (runc's CVE-2024-21626 leaked one to the
+    host's cgroupfs); the report pipe stays, close-on-exec, so the parent sees EOF at exec.
+    """
+    # The interpreter ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across
+    # execve(2): give the command the default dispositions, as subprocess (restore_signals) does.
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        syscalls.sigaction(sig, signal.SIG_DFL)
+    keep = channel.out_fd
+    syscalls.close_range(3, keep - 1)
+    syscalls.close_range(keep + 1, MAX_FD)
+    syscalls.execve(spec["executable"], spec["argv"], spec["env"])
+
+
+#: init's steps, in the order the kernel requires (DESIGN, "The process model"), each with the
+#: lesson that explains it. A step does nothing unless the spec asks for it.
+STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
+    (die_with_parent, 3),
+    (enter_user_namespace, 9),  # first: the other namespaces need its capabilities
+    (become_mapped_root, 9),  # sync "userns": the parent writes the maps
+    (unshare_namespaces, 2),
+    (make_mounts_private, 4),  # before any mount
+    (write_time_offsets, 11),  # before the first child enters the time namespace
+    (fork_into_namespaces, 3),
+    (apply_hostname, 2),
+    (mount_overlay, 6),
+    (enter_rootfs, 5),  # pivot_root, then the old root detached
+    (mount_proc, 3),
+    (wait_until_created, 12),  # sync "created": the parent places us in the cgroup
+    (unshare_cgroup_namespace, 10),  # after the placement: its cgroup becomes /
+    (change_directory, 5),
+    # Capabilities (lesson 20, coming) and seccomp (lesson 21, coming) go here, last before
+    # the exec: a filter set earlier would have to allow every call of the steps above.
+    (become_init, 3),
+    (execute, 2),
+)
+
+
+def setup(spec: InitSpec, channel: Channel) -> None:
+    """Build the container around this process, step by step (`STEPS`), then exec."""
+    steps: Sequence[tuple[Callable[[InitSpec, Channel], None], int]] = STEPS
+    if spec["trace"]:
+        from pycontain import tracing  # now: after pivot_root the library is out of reach
+
+        steps = tracing.start(STEPS, channel)
+    for step, _lesson in steps:
+        step(spec, channel)
 
 
 def mirror_exit(child: int) -> None:
@@ -143,146 +367,16 @@ def mirror_exit(child: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
-def setup(spec: dict[str, Any], channel: Channel) -> None:
-    """Build the container around this process, in the order the kernel requires."""
-    names: list[str] = spec["namespaces"]
-    if spec.get("init"):
-        # Imported now, not where it runs: PID 1 runs its loop after pivot_root, when the
-        # interpreter's library is out of reach (see the top of this module).
-        from pycontain.namespaces import pid  # noqa: F401
-    # The cgroup namespace comes last (below): its root is the cgroup the process is in when
-    # it unshares, and the parent places it in the container's cgroup only at "created".
-    if "user" in names:
-        # The user namespace first, alone: it grants the capabilities the others need. Its maps
-        # are written from outside, by the parent, while we wait (lesson 09).
-        from pycontain.namespaces import user
-
-        user.drop_groups()
-        syscalls.unshare(CloneFlag.CLONE_NEWUSER)
-        channel.sync("userns", userns_pid=os.getpid())
-        user.become_root()
-    unshare_namespaces([name for name in names if name not in ("cgroup", "user")])
-    if "mnt" in names:
-        # unshare(CLONE_NEWNS) copies the mounts with their propagation: on a shared "/", a mount
-        # made now would appear on the host too. Make them all private first (lesson 04).
-        syscalls.mount(None, "/", None, MountFlag.MS_REC | MountFlag.MS_PRIVATE)
-    if "time" in names:
-        # Only this process's children enter the new time namespace, and its offsets can be set
-        # only until the first one has (lesson 11): now, then fork below.
-        from pycontain.namespaces import time
-
-        time.write_offsets(spec.get("time_offsets") or {})
-    if "pid" in names or "time" in names:
-        # Both namespaces take only the caller's future children: the child is the container.
-        child = os.fork()  # safe: this interpreter runs one thread
-        if child:
-            channel.send(pid=child)
-            os.close(channel.out_fd)  # the child's copy now decides when the parent sees EOF
-            os.close(channel.in_fd)
-            mirror_exit(child)
-        die_with_parent(None)  # the fork cleared PDEATHSIG
-    else:
-        channel.send(pid=os.getpid())
-    apply_hostname(spec.get("hostname"))
-    if spec.get("rootfs"):
-        from pycontain.fs import rootfs
-
-        root = spec["rootfs"]
-        if spec.get("overlay"):  # the image stays read-only under a writable layer (lesson 06)
-            from pycontain.fs import layers
-
-            overlay = spec["overlay"]
-            layers.mount_overlay(overlay["merged"], overlay["lowers"], overlay["upper"],
-                                 overlay["work"], volatile=overlay.get("volatile", False))
-            root = overlay["merged"]
-        rootfs.enter(root, mount_proc="pid" in names, own_net="net" in names,
-                     read_only=spec.get("read_only", False),
-                     switch=spec.get("root_switch") or "pivot_root")
-    elif "pid" in names and "mnt" in names:
-        # A fresh /proc so that `ps` shows the container's processes only (lesson 03).
-        syscalls.mount("proc", "/proc", "proc", MountFlag.MS_NOSUID | MountFlag.MS_NODEV
-                       | MountFlag.MS_NOEXEC)
-    if spec.get("sync_before_exec"):
-        channel.sync("created")
-    if "cgroup" in names:
-        # After "created": with limits the parent has moved us into the container's cgroup by
-        # now, so that cgroup becomes `/` inside (lesson 10); without, the caller's cgroup does.
-        try:
-            syscalls.unshare(CloneFlag.CLONE_NEWCGROUP)
-        except SyscallError as e:
-            e.add_note("while creating the cgroup namespace")
-            raise
-    syscalls.chdir(spec.get("cwd") or "/")
-
-
-def unshare_namespaces(names: list[str]) -> None:
-    """Move this process into a new namespace of each type in `names`, with one unshare(2)
-    (lesson 02). It is this process's own namespaces that change: it becomes the container."""
-    if not names:
-        return
-    try:
-        syscalls.unshare(flags_for(names))  # "uts" -> CLONE_NEWUTS, "mnt" -> CLONE_NEWNS, ...
-    except SyscallError as e:
-        e.add_note(f"while creating the namespaces {', '.join(names)}")
-        raise
-
-
-def apply_hostname(hostname: str | None) -> None:
-    """sethostname(2), once this process is in its own UTS namespace: only the copy of the
-    name that unshare(CLONE_NEWUTS) made changes, the host keeps its own (lesson 02)."""
-    if not hostname:
-        return
-    from pycontain.namespaces import uts
-
-    uts.set_hostname(hostname)
-
-
-def become_init() -> None:
-    """`--init`: fork the command as PID 2 and stay PID 1, a minimal init (lesson 03).
-
-    Returns in the child, which goes on to exec the command. The parent never returns: it
-    reaps every child and forwards signals until the command ends, then exits as it did.
-    """
-    from pycontain.namespaces import pid  # already loaded by setup, before pivot_root
-
-    # Blocked from before the fork until reap_until has its handlers: PID 1 would drop a signal
-    # that came in between, while the kernel keeps a blocked one pending (tini does the same).
-    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, pid.FORWARDED_SIGNALS)
-    child = os.fork()  # safe: this interpreter runs one thread
-    if child == 0:
-        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)  # a mask survives execve(2)
-        return
-    os.closerange(3, 1 << 16)  # the report pipe too: the command's exec alone now means EOF
-    os._exit(pid.exit_status(pid.reap_until(child)))
-
-
-def execute(spec: dict[str, Any], channel: Channel) -> None:
-    """Close inherited descriptors and exec the command; return only by raising."""
-    # The interpreter ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across
-    # execve(2): give the command the default dispositions, as subprocess (restore_signals) does.
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
-    keep = channel.out_fd
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 16)
-    os.set_inheritable(keep, False)  # close-on-exec: exec success = EOF for the parent
-    argv: list[str] = spec["argv"]
-    syscalls.execve(spec["executable"], argv, spec["env"])
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: `python -m pycontain.init SPEC_FD REPORT_FD`."""
     args = sys.argv[1:] if argv is None else argv
     channel = Channel(int(args[0]), int(args[1]))
+    os.set_inheritable(channel.out_fd, False)  # close-on-exec: exec success = EOF for the parent
     try:
-        spec = channel.receive()
+        spec: InitSpec | None = channel.receive()  # type: ignore[assignment]
         if spec is None:
             raise EOFError("the parent closed the spec pipe before sending the spec")
-        die_with_parent(spec["parent_pid"])
         setup(spec, channel)
-        if spec.get("init"):
-            become_init()
-        execute(spec, channel)
     except BaseException as exc:  # every failure crosses back to the parent, then we exit
         try:
             channel.send(error=to_wire(exc))

@@ -4,20 +4,23 @@ A kernel file is a command channel, not storage: each write(2) is parsed on its 
 goes in exactly one write, and the file is opened without O_CREAT so that a misspelt name fails
 with ENOENT instead of creating a regular file (cgroupfs refuses creation anyway; /proc too).
 Used for cgroup knobs (lesson 12), uid_map/gid_map/setgroups (lesson 09) and timens_offsets
-(lesson 11). Callers turn the OSError into their own error with the call's name.
+(lesson 11) and net.ipv4.ip_forward (lesson 08). Callers turn the OSError (a `SyscallError`
+naming openat, write or close) into their own error with the call's name. The calls go through
+`pycontain.syscalls`, so a recorded run writes nothing and a traced one shows each call.
 
 See also: proc(5), cgroups(7).
 """
 
 from __future__ import annotations
 
-import os
+from pycontain import syscalls
+from pycontain.syscalls import AT_FDCWD, OpenFlag
 
 
 def write_once(path: str, text: str) -> None:
     """Write `text` to the existing kernel file `path` in a single write(2); OSError on failure."""
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    fd = syscalls.openat(AT_FDCWD, path, OpenFlag.O_WRONLY | OpenFlag.O_CLOEXEC)
     try:
-        os.write(fd, text.encode())
+        syscalls.write(fd, text.encode())
     finally:
-        os.close(fd)
+        syscalls.close(fd)

@@ -17,7 +17,7 @@ import sys
 from collections import namedtuple
 from collections.abc import Callable, Collection
 
-from pycontain import fresh_python, settings
+from pycontain import fresh_python, settings, syscalls
 from pycontain.errors import EXIT_RUNTIME_ERROR, from_wire
 from pycontain.sizes import format_size
 from pycontain.spec import (  # noqa: F401  (the namespace sets: re-exported)
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from pycontain.cgroups.limits import Limits
     from pycontain.fs import layers
     from pycontain.network.bridge import Attachment
+    from pycontain.spec import InitSpec
 
 # the values of subprocess.PIPE and subprocess.DEVNULL, which `spawn` passes on to it
 PIPE, DEVNULL = -1, -3
@@ -247,7 +248,7 @@ def spawn_forked(argv: Collection[str] | Spec, **options: Any) -> Container:
 
         for stream in (sys.stdout, sys.stderr):  # or the child could write our buffers again
             stream.flush()
-        pid = os.fork()
+        pid = syscalls.fork()
         if pid == 0:  # the child: what the `_INIT` interpreter would do, without starting up
             try:
                 os.close(spec_w)  # so that init sees EOF on the spec pipe if we die, as in spawn
@@ -385,7 +386,7 @@ def _cgroup_for(limits: Limits, on_created: Callable[[int], None] | None, undo: 
 
 
 def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r: int,
-              wire: dict[str, Any], on_created: Callable[[int], None] | None,
+              wire: InitSpec, on_created: Callable[[int], None] | None,
               id_maps: Any = None) -> int:
     """Send the spec, answer sync requests, and read reports until EOF (= exec happened)."""
     from pycontain.init import Channel

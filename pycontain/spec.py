@@ -19,12 +19,35 @@ from pycontain.errors import SpecError
 from pycontain.fs import rootfs as rootfs_module
 from pycontain.namespaces import uts
 
-# Imported by every `pycontain run`: heavy modules are imported where they are used.
+# Imported by every `pycontain run`: heavy modules are imported where they are used, and the
+# wire's types exist for checkers only (annotations are never evaluated at run time, PEP 563).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypedDict
 
     from pycontain.cgroups.limits import Limits
+    from pycontain.fs.layers import OverlayWire
+
+    class InitSpec(TypedDict):
+        """The spec as init receives it: `Spec.to_wire()`, every key present, plain values
+        only (it crosses a pipe, marshalled). The runtime fills `overlay` and
+        `sync_before_exec` once it has made the layer and knows its hooks."""
+
+        argv: list[str]
+        executable: str  # argv[0] found on PATH, as a path inside
+        namespaces: list[str]
+        hostname: str | None
+        rootfs: str | None
+        cwd: str
+        init: bool
+        read_only: bool
+        root_switch: str | list[list[object]]
+        env: dict[str, str]
+        parent_pid: int
+        time_offsets: dict[str, float]
+        overlay: OverlayWire | None
+        sync_before_exec: bool  # stop at "created" for the parent's hook (cgroup, network)
+        trace: bool
 
 #: the namespaces `init` can build so far
 SUPPORTED_NAMESPACES = frozenset({"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"})
@@ -182,11 +205,14 @@ class Spec:
             (DNAT, like `docker run -p`); needs network="bridge".
         subnet: the bridge's private IPv4 subnet (default $PYCONTAIN_SUBNET or 10.207.0.0/24);
             refused when a route of the host overlaps it. Needs network="bridge".
+        trace: print to the container's stderr each step init takes and each system call it
+            makes, with its arguments, result and time, and the lesson that explains it
+            (`pycontain run --trace`; lesson 02).
     """
 
     __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
                  "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
-                 "network", "publish", "subnet", "executable")
+                 "network", "publish", "subnet", "trace", "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -204,6 +230,7 @@ class Spec:
     network: str | None
     publish: tuple[tuple[int, int, str], ...]
     subnet: str | None
+    trace: bool
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
@@ -218,7 +245,7 @@ class Spec:
                  user_namespace: bool = False, uid_map: Collection[Any] | None = None,
                  gid_map: Collection[Any] | None = None, network: str | None = None,
                  publish: Collection[Any] = (), subnet: str | None = None,
-                 **limit_fields: str | int | None) -> None:
+                 trace: bool = False, **limit_fields: str | int | None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)
@@ -264,8 +291,9 @@ class Spec:
                                  "and a fresh sysfs needs a network namespace of its own: "
                                  "add 'net' (lesson 09)")
         switch = rootfs_module.validate_switch(root_switch)
-        if not isinstance(read_only, bool):
-            raise SpecError("read_only", "True or False", read_only)
+        for name, flag in (("read_only", read_only), ("trace", trace)):
+            if not isinstance(flag, bool):
+                raise SpecError(name, "True or False", flag)
         for name, value, given in (("read_only", read_only, read_only),
                                    ("root_switch", switch != "pivot_root", root_switch)):
             if value and root is None:
@@ -299,6 +327,7 @@ class Spec:
         set_(self, "network", network)  # None: as the namespaces say ("none" with net)
         set_(self, "publish", ports)
         set_(self, "subnet", subnet)
+        set_(self, "trace", trace)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -326,10 +355,12 @@ class Spec:
             env["HOSTNAME"] = self.hostname
         return env
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> InitSpec:
+        """What init receives (`init.setup`): every key present, so init never guesses."""
         return {"argv": list(self.argv), "executable": self.executable,
                 "namespaces": sorted(self.namespaces), "hostname": self.hostname,
                 "rootfs": self.rootfs, "cwd": self.cwd, "init": self.init,
                 "read_only": self.read_only, "root_switch": self.root_switch,
                 "env": self.environment(), "parent_pid": os.getpid(),
-                "time_offsets": dict(self.time_offsets)}
+                "time_offsets": dict(self.time_offsets), "overlay": None,
+                "sync_before_exec": False, "trace": self.trace}

@@ -8,9 +8,13 @@ Failures raise `SyscallError` (an `OSError`) carrying the call, its arguments an
 `pycontain.errors` adds a hint from its table (lesson 02).
 
 Tests and lessons can swap the kernel for a recording double: every function here is also a method
-of `Syscalls`, and `LINUX` is the instance that talks to the real kernel.
+of `Syscalls`, and `LINUX` is the instance that talks to the real kernel. `KERNEL_CALLS` lists
+them all: `use()` routes them, `pycontain.testing.RecordingSyscalls` records each one, and
+`pycontain.tracing` prints each one when a container runs with `trace=True`.
 
 See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
+fork(2), setgroups(2), setresuid(2), setresgid(2) (lesson 09), sigaction(2), close_range(2),
+execve(2); openat(2), write(2), close(2) (a kernel file, through `kernfs.write_once`);
 shmget(2), shmctl(2), shmat(2), mq_open(3), mq_unlink(3) (lesson 07).
 inotify_init1(2), inotify_add_watch(2) (lesson 14: waiting for cgroup events).
 renameat2(2) (swapping a rebuilt root filesystem into place in one step).
@@ -19,6 +23,8 @@ Left out: clone3(2) (CPython cannot continue safely in a raw clone child; we re-
 
 from __future__ import annotations
 
+# _signal is the C half of `signal`, without its enums (see pycontain.init).
+import _signal
 import ctypes
 import enum
 import os
@@ -93,12 +99,14 @@ class IpcCmd(enum.IntEnum):
 
 
 class OpenFlag(enum.IntFlag):
-    """open(2) flags that mq_open(3) takes, from <fcntl.h> (O_RDONLY is 0, so it never shows)."""
+    """open(2) flags that openat(2) and mq_open(3) take, from <fcntl.h> (O_RDONLY is 0, so it
+    never shows)."""
 
     O_WRONLY = os.O_WRONLY
     O_RDWR = os.O_RDWR
     O_CREAT = os.O_CREAT
     O_EXCL = os.O_EXCL
+    O_CLOEXEC = os.O_CLOEXEC
 
 
 class InotifyFlag(enum.IntFlag):
@@ -264,6 +272,68 @@ class Syscalls:
                                      ctypes.c_uint(int(flags)))
         self._check(result, "renameat2", args)
 
+    def fork(self) -> int:
+        """fork(2): 0 in the child, the child's PID in the parent. Only from one thread."""
+        try:
+            return os.fork()
+        except OSError as e:
+            raise SyscallError("fork", (), e.errno or 0) from None
+
+    def setgroups(self, groups: list[int]) -> None:
+        """setgroups(2): set the supplementary groups ([] drops them all)."""
+        try:
+            os.setgroups(groups)
+        except OSError as e:
+            raise SyscallError("setgroups", (groups,), e.errno or 0) from None
+
+    def setresuid(self, ruid: int, euid: int, suid: int) -> None:
+        """setresuid(2): set the real, effective and saved user ids."""
+        try:
+            os.setresuid(ruid, euid, suid)
+        except OSError as e:
+            raise SyscallError("setresuid", (ruid, euid, suid), e.errno or 0) from None
+
+    def setresgid(self, rgid: int, egid: int, sgid: int) -> None:
+        """setresgid(2): set the real, effective and saved group ids."""
+        try:
+            os.setresgid(rgid, egid, sgid)
+        except OSError as e:
+            raise SyscallError("setresgid", (rgid, egid, sgid), e.errno or 0) from None
+
+    def sigaction(self, signum: int, handler: int) -> None:
+        """sigaction(2) with SIG_DFL (0) or SIG_IGN (1), as signal.signal() makes it."""
+        try:
+            _signal.signal(signum, handler)
+        except OSError as e:
+            raise SyscallError("sigaction", (signum, handler), e.errno or 0) from None
+
+    def close_range(self, first: int, last: int) -> None:
+        """close_range(2): close every descriptor from `first` to `last`, both included."""
+        os.closerange(first, last + 1)  # close_range(2) itself where the kernel has it
+
+    def openat(self, dirfd: int, pathname: str, flags: OpenFlag | int, mode: int = 0) -> int:
+        """openat(2): open `pathname` (relative to `dirfd`, or AT_FDCWD); a descriptor."""
+        try:
+            return os.open(pathname, int(flags), mode,
+                           dir_fd=None if dirfd == AT_FDCWD else dirfd)
+        except OSError as e:
+            raise SyscallError("openat", (dirfd, pathname, OpenFlag(flags)),
+                               e.errno or 0) from None
+
+    def write(self, fd: int, data: bytes) -> int:
+        """write(2): write `data` to `fd` in one call; how many bytes were taken."""
+        try:
+            return os.write(fd, data)
+        except OSError as e:
+            raise SyscallError("write", (fd, data), e.errno or 0) from None
+
+    def close(self, fd: int) -> None:
+        """close(2)."""
+        try:
+            os.close(fd)
+        except OSError as e:
+            raise SyscallError("close", (fd,), e.errno or 0) from None
+
     # System V shared memory and POSIX message queues (lesson 07): objects of an IPC namespace.
 
     def shmget(self, key: int, size: int, shmflg: IpcFlag | int = 0) -> int:
@@ -323,21 +393,35 @@ class Syscalls:
 #: the instance that talks to the real kernel
 LINUX = Syscalls()
 
-#: the system calls as module functions (`syscalls.mount(...)`), bound to `LINUX`
-CALLS = ("unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "chdir",
-         "chroot", "execve", "renameat2", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
-         "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch")
+#: every system call of `Syscalls`, each also a module function (`syscalls.mount(...)`) bound to
+#: the kernel in use; `use()` routes them, `testing.RecordingSyscalls` records them and
+#: `tracing.Tracer` prints them, all from this list (tests/unit/test_syscalls.py: it is whole)
+KERNEL_CALLS = (
+    "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "chdir",
+    "chroot", "fork", "setgroups", "setresuid", "setresgid", "sigaction", "close_range", "execve",
+    "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
+    "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch",
+)
+
+_in_use: Syscalls = LINUX
 
 
 def use(kernel: Syscalls) -> Syscalls:
     """Route the module functions to `kernel`; return the one they used before.
 
-    `pycontain.testing.recorded()` uses this to record calls instead of making them.
+    `pycontain.testing.recorded()` uses this to record calls instead of making them, and
+    `pycontain.tracing` to print them as they are made.
     """
-    previous: Syscalls = unshare.__self__  # type: ignore[attr-defined]
-    for name in CALLS:
+    global _in_use
+    previous, _in_use = _in_use, kernel
+    for name in KERNEL_CALLS:
         globals()[name] = getattr(kernel, name)
     return previous
+
+
+def in_use() -> Syscalls:
+    """The kernel the module functions call now: `LINUX`, or a double routed by `use()`."""
+    return _in_use
 
 
 unshare = LINUX.unshare
@@ -349,8 +433,17 @@ sethostname = LINUX.sethostname
 prctl = LINUX.prctl
 chdir = LINUX.chdir
 chroot = LINUX.chroot
+fork = LINUX.fork
+setgroups = LINUX.setgroups
+setresuid = LINUX.setresuid
+setresgid = LINUX.setresgid
+sigaction = LINUX.sigaction
+close_range = LINUX.close_range
 execve = LINUX.execve
 renameat2 = LINUX.renameat2
+openat = LINUX.openat
+write = LINUX.write
+close = LINUX.close
 shmget = LINUX.shmget
 shmctl = LINUX.shmctl
 shmat = LINUX.shmat

@@ -16,15 +16,27 @@ integration tests, on the real kernel.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from pycontain import syscalls
+from pycontain import syscalls, tracing
 from pycontain.errors import SyscallError
+
+#: what a recorded call returns, where the caller needs a value: fork() is 0, so the caller
+#: goes on as the child would (the container); a descriptor is one no real file has
+RESULTS: dict[str, object] = {"fork": 0, "prctl": 0, "openat": 1 << 20, "shmget": 0,
+                              "shmat": 0, "mq_open": 1 << 20, "inotify_init1": 1 << 20,
+                              "inotify_add_watch": 1}
 
 
 class RecordingSyscalls(syscalls.Syscalls):
-    """A kernel that writes down each call and succeeds, or fails where told to."""
+    """A kernel that writes down each call and succeeds, or fails where told to.
+
+    It overrides every name of `syscalls.KERNEL_CALLS` (generated below the class), so a
+    recorded run never reaches the real kernel. A call is recorded with every argument, the
+    defaults filled in and flags as their flag type, as `tracing.arguments` sees it.
+    """
 
     def __init__(self, fail: dict[str, int] | None = None) -> None:
         super().__init__()
@@ -40,37 +52,40 @@ class RecordingSyscalls(syscalls.Syscalls):
         """Just the names of the calls, in order."""
         return [call for call, _ in self.calls]
 
-    def unshare(self, flags: syscalls.CloneFlag) -> None:
-        self._record("unshare", syscalls.CloneFlag(flags))
 
-    def setns(self, fd: int, nstype: syscalls.CloneFlag | int = 0) -> None:
-        self._record("setns", fd, syscalls.CloneFlag(nstype))
+def _recorder(call: str) -> Callable[..., Any]:
+    def record(self: RecordingSyscalls, *args: Any, **kwargs: Any) -> Any:
+        self._record(call, *tracing.arguments(call, args, kwargs))
+        if call == "write":
+            return len(args[1] if len(args) > 1 else kwargs["data"])
+        return RESULTS.get(call)
 
-    def mount(self, source: str | None, target: str, fstype: str | None,
-              flags: syscalls.MountFlag | int = 0, data: str | None = None) -> None:
-        self._record("mount", source, target, fstype, syscalls.MountFlag(flags), data)
+    record.__name__ = record.__qualname__ = call
+    record.__doc__ = f"Record {call}(...) instead of making it."
+    return record
 
-    def umount2(self, target: str, flags: syscalls.UmountFlag | int = 0) -> None:
-        self._record("umount2", target, syscalls.UmountFlag(flags))
 
-    def pivot_root(self, new_root: str, put_old: str) -> None:
-        self._record("pivot_root", new_root, put_old)
+for _call in syscalls.KERNEL_CALLS:
+    setattr(RecordingSyscalls, _call, _recorder(_call))
 
-    def sethostname(self, name: str) -> None:
-        self._record("sethostname", name)
 
-    def prctl(self, option: syscalls.PrctlOption, arg2: int = 0) -> int:
-        self._record("prctl", syscalls.PrctlOption(option), arg2)
-        return 0
+def init_spec(**changes: Any) -> dict[str, Any]:
+    """A spec as `init.setup` receives it (`spec.InitSpec`, every key present), for a recorded run:
+    no namespace, nothing to mount, `sh` to exec; `changes` replace any key.
 
-    def chdir(self, path: str) -> None:
-        self._record("chdir", path)
+    Its parent_pid is this process's parent, so init's die_with_parent step lets it go on.
+    """
+    import os
 
-    def chroot(self, path: str) -> None:
-        self._record("chroot", path)
-
-    def execve(self, path: str, argv: list[str], env: dict[str, str]) -> None:
-        self._record("execve", path, argv)
+    wire: dict[str, Any] = {
+        "argv": ["sh"], "executable": "/bin/sh", "namespaces": [], "hostname": None,
+        "rootfs": None, "cwd": "/", "init": False, "read_only": False,
+        "root_switch": "pivot_root", "env": {}, "parent_pid": os.getppid(), "time_offsets": {},
+        "overlay": None, "sync_before_exec": False, "trace": False}
+    unknown = set(changes) - set(wire)
+    if unknown:
+        raise TypeError(f"init_spec() got keys init does not read: {sorted(unknown)}")
+    return wire | changes
 
 
 @contextmanager

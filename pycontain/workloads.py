@@ -30,7 +30,7 @@ import re
 import sys
 import time
 
-from pycontain import fresh_python
+from pycontain import fresh_python, syscalls
 from pycontain.sizes import parse_size
 
 TYPE_CHECKING = False  # `typing` costs milliseconds at every start; only checkers need it
@@ -138,8 +138,8 @@ def _fork_or_report(tickets_w: int, reports_w: int) -> int:
     """fork(2); in the child report b"+"; on failure report b"!ERRNO;", give the ticket back
     and return -1."""
     try:
-        pid = os.fork()
-    except OSError as e:
+        pid = syscalls.fork()
+    except OSError as e:  # a SyscallError: EAGAIN at pids.max
         os.write(reports_w, b"!" + errno.errorcode.get(e.errno or 0, "E?").encode() + b";")
         os.write(tickets_w, b"t")
         return -1

@@ -35,7 +35,16 @@ from pycontain.settings import LAYER_PREFIX
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any
+    from typing import TypedDict
+
+    class OverlayWire(TypedDict):
+        """A writable layer as init receives it, to mount it over the rootfs (`mount_overlay`)."""
+
+        lowers: list[str]
+        upper: str
+        work: str
+        merged: str
+        volatile: bool
 
 #: the xattr overlayfs sets on an upper dir that hides the lower dir of the same name
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -114,7 +123,7 @@ class WritableLayer(namedtuple("WritableLayer", "path upper work merged throwawa
 
     __slots__ = ()
 
-    def wire(self, lowers: Sequence[str]) -> dict[str, Any]:
+    def wire(self, lowers: Sequence[str]) -> OverlayWire:
         """What init needs to mount it: the lower dirs (topmost first) and the three dirs."""
         return {"lowers": list(lowers), "upper": self.upper, "work": self.work,
                 "merged": self.merged, "volatile": self.throwaway}

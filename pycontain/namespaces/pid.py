@@ -51,13 +51,11 @@ from __future__ import annotations
 # the root (after that the interpreter's library is out of reach), and `reap_until` runs there.
 # _signal is the C half of `signal`, without building its enums (see pycontain.init).
 import _signal as signal
-import errno as errno_module
 import os
 import time
 from collections import namedtuple
 
 from pycontain import syscalls
-from pycontain.errors import SyscallError
 from pycontain.syscalls import CloneFlag
 
 TYPE_CHECKING = False
@@ -119,14 +117,11 @@ def fork_after_init_exited() -> int:
     no new process (pid_namespaces(7)). Returns the PID of that second child if it ever succeeds.
     """
     syscalls.unshare(CloneFlag.CLONE_NEWPID)
-    first = os.fork()
+    first = syscalls.fork()
     if first == 0:
         os._exit(0)  # PID 1 of the new namespace, and gone
     os.waitpid(first, 0)
-    try:
-        second = os.fork()
-    except OSError as e:
-        raise SyscallError("fork", (), e.errno or errno_module.EIO) from None
+    second = syscalls.fork()  # SyscallError ENOMEM: the namespace has no init any more
     if second == 0:
         os._exit(0)
     os.waitpid(second, 0)

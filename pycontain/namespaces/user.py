@@ -24,6 +24,7 @@ import os
 from collections import namedtuple
 from collections.abc import Iterable
 
+from pycontain import syscalls
 from pycontain.errors import SpecError, SyscallError
 from pycontain.kernfs import write_once
 
@@ -141,20 +142,14 @@ def become_root() -> None:
     The caller keeps its outside ids until it asks for the mapped ones; with every capability in
     its namespace, it may. Supplementary groups are dropped first while they still can be.
     """
-    for call, args in (("setresgid", (0, 0, 0)), ("setresuid", (0, 0, 0))):
-        try:
-            getattr(os, call)(*args)
-        except OSError as e:
-            raise SyscallError(call, args, e.errno or 0) from None
+    syscalls.setresgid(0, 0, 0)  # the group first: a uid change can drop the capabilities it needs
+    syscalls.setresuid(0, 0, 0)
 
 
 def drop_groups() -> None:
     """setgroups(2) to none, before unsharing: a host group must not follow into the box."""
     if os.geteuid() == 0:
-        try:
-            os.setgroups([])
-        except OSError as e:
-            raise SyscallError("setgroups", ([],), e.errno or 0) from None
+        syscalls.setgroups([])
 
 
 def outside_ids(pid: int | str) -> tuple[int, int]:

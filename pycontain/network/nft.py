@@ -24,6 +24,7 @@ import subprocess
 from pathlib import Path
 
 from pycontain.errors import PreflightError, ProcessError
+from pycontain.kernfs import write_once
 from pycontain.settings import NET_STATE
 
 TYPE_CHECKING = False
@@ -140,7 +141,7 @@ def forwarding_on() -> None:
     if not SAVED.exists():
         SAVED.parent.mkdir(mode=0o700, exist_ok=True)
         SAVED.write_text(IP_FORWARD.read_text())
-    IP_FORWARD.write_text("1\n")
+    write_once(str(IP_FORWARD), "1\n")  # a kernel file: one write(2), no O_CREAT
 
 
 def forwarding_restore() -> str | None:
@@ -148,6 +149,6 @@ def forwarding_restore() -> str | None:
     if not SAVED.exists():
         return None
     value = SAVED.read_text().strip()
-    IP_FORWARD.write_text(value + "\n")
+    write_once(str(IP_FORWARD), value + "\n")
     SAVED.unlink()
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -242,3 +243,30 @@ def test_a_malformed_option_is_refused_with_the_usage_of_run(cli, words):
     assert done.returncode == 125 and "Traceback" not in done.stderr
     assert done.stderr.startswith("usage: pycontain run")
     assert done.stderr.splitlines()[-1] == "pycontain: argument --hostname: expected one argument"
+
+
+def test_trace_prints_each_step_and_its_calls_in_order(cli):
+    done = cli("run", "--trace", "--hostname", "box", "--", "true")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    steps = [line for line in lines if line.startswith("step ")]
+    # The outer half of the PID namespace's fork writes its own lines too, in any order with
+    # the container's: keep the first time each step shows.
+    seen = list(dict.fromkeys(steps))
+    assert seen == ["step die_with_parent (lesson 03)", "step unshare_namespaces (lesson 02)",
+                    "step make_mounts_private (lesson 04)",
+                    "step fork_into_namespaces (lesson 03)", "step apply_hostname (lesson 02)",
+                    "step mount_proc (lesson 03)", "step change_directory (lesson 05)",
+                    "step execute (lesson 02)"]
+    hostname = lines.index("step apply_hostname (lesson 02)")
+    assert re.fullmatch(r'  sethostname\("box"\) = 0  \d+\.\d\d ms', lines[hostname + 1])
+    assert any(re.fullmatch(r"  unshare\(CLONE_NEW\w+(\|CLONE_NEW\w+)*\) = 0  \d+\.\d\d ms", line)
+               for line in lines)
+    execs = [n for n, line in enumerate(lines) if line.startswith("  execve(")]
+    assert len(execs) == 1 and execs[0] > hostname and '["true"]' in lines[execs[0]]
+    assert "Traceback" not in done.stderr
+
+
+def test_without_trace_nothing_extra_is_printed(cli):
+    done = cli("run", "--hostname", "box", "--", "true")
+    assert done.returncode == 0 and done.stderr == "" and done.stdout == ""

@@ -118,3 +118,26 @@ def test_a_failing_on_created_stops_the_container():
     # nothing of ours is left running: every child was reaped
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_trace_shows_the_steps_in_the_result_and_changes_nothing_else():
+    traced = pycontain.run(["hostname"], namespaces={"uts"}, hostname="box", trace=True)
+    plain = pycontain.run(["hostname"], namespaces={"uts"}, hostname="box")
+    assert traced.stdout == plain.stdout == "box\n" and traced.exit_code == plain.exit_code == 0
+    assert plain.stderr == ""
+    lines = traced.stderr.splitlines()
+    assert [line for line in lines if line.startswith("step ")] == [
+        "step die_with_parent (lesson 03)", "step unshare_namespaces (lesson 02)",
+        "step fork_into_namespaces (lesson 03)",  # no fork without pid: it reports its own PID
+        "step apply_hostname (lesson 02)", "step change_directory (lesson 05)",
+        "step execute (lesson 02)"]
+    assert lines[lines.index("step unshare_namespaces (lesson 02)") + 1].startswith(
+        "  unshare(CLONE_NEWUTS) = 0  ")
+    assert lines[lines.index("step apply_hostname (lesson 02)") + 1].startswith(
+        '  sethostname("box") = 0  ')
+
+
+def test_a_traced_failure_shows_the_errno_where_it_happened():
+    with pytest.raises(SyscallError) as info:
+        pycontain.run(["true"], namespaces={"uts"}, cwd="/no/such/dir", trace=True)
+    assert info.value.call == "chdir"  # the same error as without the trace

@@ -21,8 +21,8 @@ PACKAGE = Path(pycontain.__file__).parent
 #: lowest first; a module may import its own layer and the layers below it
 LAYERS = {
     "the kernel boundary and the names": {"", "errors", "syscalls", "kernfs", "procfs",
-                                          "settings", "helper", "testing", "workloads", "sizes",
-                                          "undo"},
+                                          "settings", "helper", "tracing", "testing",
+                                          "workloads", "sizes", "undo"},
     "one concept per package": {"namespaces", "cgroups", "fs", "network"},
     "safety: preflight and sweep": {"lab"},
     "the container: spec, first process, runtime": {"spec", "init", "runtime"},

@@ -214,3 +214,13 @@ def test_the_command_line_names_flags_where_python_names_parameters():
                      needs=("rootfs", None)).worded(FLAG_OF) == "--read-only needs --rootfs"
     assert SpecError("command", "on PATH", "x").worded(FLAG_OF) == (
         "the command after -- must be on PATH, got 'x'")
+
+
+def test_both_parsers_take_trace():
+    quick = _quick_run_args(["run", "--trace", "--hostname", "box", "--", "true"])
+    assert quick is not None and quick.trace is True
+    assert _quick_run_args(["run", "--", "true"]).trace is False  # type: ignore[union-attr]
+    assert _argparse_args(["run", "--trace", "--", "true"]).trace is True
+    help_text = subprocess.run([sys.executable, "-m", "pycontain", "run", "--help"],
+                               capture_output=True, text=True).stdout
+    assert "--trace" in help_text and "system call" in help_text

@@ -14,9 +14,9 @@ from pycontain.errors import SpecError
 from pycontain.fs import images, layers
 from pycontain.runtime import Spec
 from pycontain.syscalls import MountFlag
-from pycontain.testing import recorded
+from pycontain.testing import init_spec, recorded
 
-from .test_setup_order import Quiet, spec
+from .test_setup_order import Quiet
 
 
 @pytest.fixture
@@ -81,8 +81,8 @@ def test_a_spec_keeps_its_layers_and_finds_the_command_in_them(image, tmp_path):
 
 def test_init_mounts_the_overlay_then_enters_it_as_the_root(tmp_path):
     layer = layers.writable_layer(tmp_path / "layer")
-    wire = spec(namespaces=["mnt"], hostname=None, rootfs=str(tmp_path),
-                overlay=layer.wire([str(tmp_path)]))
+    wire = init_spec(namespaces=["mnt"], rootfs=str(tmp_path),
+                     overlay=layer.wire([str(tmp_path)]))
     with recorded() as kernel:
         init.setup(wire, Quiet())
     mounts = [args for name, args in kernel.calls if name == "mount"]

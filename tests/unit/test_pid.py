@@ -10,11 +10,11 @@ import textwrap
 
 import pytest
 
-from pycontain import cli, init
+from pycontain import cli, init, syscalls
 from pycontain.errors import SpecError
 from pycontain.namespaces import pid
 from pycontain.runtime import Spec
-from pycontain.testing import recorded
+from pycontain.testing import RecordingSyscalls, init_spec
 
 
 def test_init_is_off_by_default_and_travels_to_the_first_process():
@@ -46,7 +46,7 @@ def test_the_command_line_takes_init_as_a_flag():
     assert parsed.init is True
 
 
-def test_setup_imports_the_reaping_loop_before_it_can_be_out_of_reach(monkeypatch):
+def test_setup_imports_the_reaping_loop_before_it_can_be_out_of_reach(monkeypatch, tmp_path):
     import pycontain.namespaces
 
     monkeypatch.delitem(sys.modules, "pycontain.namespaces.pid")
@@ -59,11 +59,23 @@ def test_setup_imports_the_reaping_loop_before_it_can_be_out_of_reach(monkeypatc
         def send(self, **message: object) -> None:
             pass
 
-    spec = {"argv": ["sh"], "executable": "/bin/sh", "namespaces": ["uts"], "hostname": None,
-            "rootfs": None, "cwd": "/", "env": {}, "init": True}
-    with recorded():
-        init.setup(spec, Quiet())
-    assert "pycontain.namespaces.pid" in sys.modules
+    class Pivoting(RecordingSyscalls):
+        """Notes whether PID 1's loop is loaded when the interpreter's library goes."""
+
+        def pivot_root(self, new_root: str, put_old: str) -> None:
+            loaded.append("pycontain.namespaces.pid" in sys.modules)
+            super().pivot_root(new_root, put_old)
+
+    loaded: list[bool] = []
+    kernel = Pivoting()
+    previous = syscalls.use(kernel)
+    try:
+        init.setup(init_spec(namespaces=["mnt", "pid"], rootfs=str(tmp_path), init=True),
+                   Quiet())
+    finally:
+        syscalls.use(previous)
+    assert loaded == [True]
+    assert kernel.names().count("fork") == 2  # into the PID namespace, then PID 2
 
 
 def test_exit_status_is_the_shells_view():

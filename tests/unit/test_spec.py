@@ -86,3 +86,20 @@ def test_rootfs_without_the_command(tmp_path):
 def test_rootfs_needs_the_mnt_namespace(tmp_path):
     with pytest.raises(SpecError, match="`rootfs` must be used only with 'mnt'"):
         Spec(["sh"], namespaces={"uts"}, rootfs=tmp_path)
+
+
+def test_the_wire_holds_every_key_init_reads_whatever_was_asked():
+    from pycontain.testing import init_spec
+
+    plain = Spec(["true"], namespaces="uts").to_wire()
+    full = Spec(["true"], namespaces="uts,pid,mnt,time", hostname="box", init=True,
+                time_offsets={"boottime": 60}, trace=True).to_wire()
+    assert set(plain) == set(full) == set(init_spec())  # init reads them with [], never .get
+    assert plain["trace"] is False and full["trace"] is True
+    assert plain["overlay"] is None and plain["sync_before_exec"] is False
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_trace_must_be_a_bool(value):
+    with pytest.raises(SpecError, match="`trace` must be True or False"):
+        Spec(["true"], trace=value)

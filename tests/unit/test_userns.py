@@ -50,7 +50,7 @@ def test_maps_need_the_user_namespace():
 def test_rootfs_with_user_needs_net(tmp_path):
     from pycontain.fs import rootfs
 
-    with pytest.raises(SpecError, match="include 'net'"):
+    with pytest.raises(SpecError, match="a set with 'net' in it, when it has 'user' and a rootfs"):
         Spec(["true"], namespaces="user,mnt", rootfs=rootfs.ensure())
 
 
