@@ -70,8 +70,10 @@ HINTS: dict[tuple[str, str], str] = {
     ),
     ("setns", "EPERM"): "joining a namespace needs CAP_SYS_ADMIN; run as root (lesson 00)",
     ("write timens_offsets", "EACCES"): (
-        "a process has entered this time namespace already, and that froze its offsets; write "
-        "them after unshare(CLONE_NEWTIME) and before the first fork (lesson 11)"
+        "either a process has entered this time namespace already, which froze its offsets "
+        "(write them after unshare(CLONE_NEWTIME) and before the first fork), or the file is not "
+        "the writer's: after a change of uid /proc/self belongs to the host's root until "
+        "prctl(PR_SET_DUMPABLE, 1) (lesson 11)"
     ),
     ("write timens_offsets", "ERANGE"): (
         "the clock would read less than zero inside, or beyond what the kernel keeps; pick a "

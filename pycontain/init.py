@@ -131,6 +131,26 @@ def flags_for(names: list[str]) -> CloneFlag:
     return flags
 
 
+def import_what_follows(spec: InitSpec, channel: Channel) -> None:
+    """Import now every module the later steps of this spec use (lesson 09): once this process
+    is the mapped root it is an unprivileged uid on the host, which may not read the
+    interpreter's library (a Python installed in root's home), and after pivot_root no library
+    is in reach at all (see the top of this module). Each step still names its module."""
+    names = spec["namespaces"]
+    if "user" in names:
+        from pycontain.namespaces import user  # noqa: F401
+    if "time" in names and spec["time_offsets"]:
+        from pycontain.namespaces import time  # noqa: F401
+    if spec["hostname"]:
+        from pycontain.namespaces import uts  # noqa: F401
+    if spec["init"]:  # PID 1's loop runs after pivot_root
+        from pycontain.namespaces import pid  # noqa: F401
+    if spec["overlay"]:
+        from pycontain.fs import layers  # noqa: F401
+    if spec["rootfs"]:
+        from pycontain.fs import rootfs  # noqa: F401
+
+
 def enter_user_namespace(spec: InitSpec, channel: Channel) -> None:
     """The user namespace first, alone: it grants the capabilities the others need (lesson 09).
 
@@ -192,10 +212,6 @@ def fork_into_namespaces(spec: InitSpec, channel: Channel) -> None:
     if "pid" not in spec["namespaces"] and "time" not in spec["namespaces"]:
         channel.send(pid=os.getpid())
         return
-    if spec["init"]:
-        # Imported now, not where it runs: PID 1 runs its loop after pivot_root, when the
-        # interpreter's library is out of reach (see the top of this module).
-        from pycontain.namespaces import pid  # noqa: F401
     child = syscalls.fork()  # safe: this interpreter runs one thread
     if child:
         channel.send(pid=child)
@@ -281,7 +297,7 @@ def become_init(spec: InitSpec, channel: Channel) -> None:
     """
     if not spec["init"]:
         return
-    from pycontain.namespaces import pid  # already loaded before pivot_root
+    from pycontain.namespaces import pid  # already loaded by import_what_follows
 
     # Blocked from before the fork until reap_until has its handlers: PID 1 would drop a signal
     # that came in between, while the kernel keeps a blocked one pending (tini does the same).
@@ -314,6 +330,7 @@ def execute(spec: InitSpec, channel: Channel) -> None:
 #: lesson that explains it. A step does nothing unless the spec asks for it.
 STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
     (die_with_parent, 3),
+    (import_what_follows, 9),  # while this process can still read the interpreter's library
     (enter_user_namespace, 9),  # first: the other namespaces need its capabilities
     (become_mapped_root, 9),  # sync "userns": the parent writes the maps
     (unshare_namespaces, 2),

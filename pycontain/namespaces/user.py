@@ -144,6 +144,11 @@ def become_root() -> None:
     """
     syscalls.setresgid(0, 0, 0)  # the group first: a uid change can drop the capabilities it needs
     syscalls.setresuid(0, 0, 0)
+    # A change of uid makes a process non-dumpable, and the files of a non-dumpable process's
+    # /proc/<pid> belong to the host's root, which is nobody here: dumpable again, they are the
+    # mapped root's, so that it can write its own timens_offsets (proc(5), PR_SET_DUMPABLE).
+    # execve(2) decides dumpability afresh for the command.
+    syscalls.prctl(syscalls.PrctlOption.PR_SET_DUMPABLE, 1)
 
 
 def drop_groups() -> None:

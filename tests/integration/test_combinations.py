@@ -71,7 +71,8 @@ def test_every_set_of_namespaces_runs_or_is_refused_by_its_flag(embedded_rootfs)
     with ThreadPoolExecutor(max_workers=4) as pool:
         verdicts = list(pool.map(lambda run: verdict(run[1]), todo))
     counts = Counter(kind for kind, _ in verdicts)
-    reasons = Counter(why.split(":", 1)[1].strip() for kind, why in verdicts if kind == "refused")
+    reasons = Counter(why.split(":", 1)[1].split(", got ")[0].strip()
+                      for kind, why in verdicts if kind == "refused")
     print(f"\n{len(todo)} runs: {dict(counts)}")
     for why, n in reasons.most_common():
         print(f"  refused {n}x: {why}")
