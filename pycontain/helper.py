@@ -63,7 +63,7 @@ def answer(stdout: str | None, status: int | None, stderr: str | None, what: str
     return reply["result"]
 
 
-def in_fresh_process(func: Callable[..., Any], *args: Any, timeout_s: float = 10.0,
+def in_fresh_process(func: Callable[..., Any], *args: Any, timeout_s: float = 60.0,
                      prefix: Sequence[str] = (), same_path: bool = False) -> Any:
     """Call the pycontain function `func(*args)` in a new interpreter and return its result.
 
@@ -83,7 +83,7 @@ def in_fresh_process(func: Callable[..., Any], *args: Any, timeout_s: float = 10
 
 
 def start(func: Callable[..., Any], *args: Any,
-          timeout_s: float = 10.0) -> tuple[subprocess.Popen[str], Any]:
+          timeout_s: float = 60.0) -> tuple[subprocess.Popen[str], Any]:
     """Like `in_fresh_process`, but the helper stays alive after `func` returned (in whatever
     namespaces `func` left it) until `stop(helper)`; it dies with the caller, too.
     Returns (the helper, the result)."""

@@ -2,11 +2,12 @@
 
 Two guests run at once (`make test-cgroup2`, tools/cgroup2-guest/lanes.sh), one from each end of
 the same list of test files and notebooks: `PYCONTAIN_SHARD_ORDER=forward` or `reverse`. Before
-a guest runs the first test of a file it claims the file, by making a directory named after it in
-`PYCONTAIN_SHARD_DIR`, a share both guests see; mkdir(2) succeeds for one of them only. A file
-the other guest claimed is skipped silently, so the two meet wherever their speeds take them and
-each file runs exactly once, whole: a notebook's cells in order in one kernel, a module's fixtures
-once. Without `PYCONTAIN_SHARD_DIR` the plugin does nothing.
+a guest sets up the first test of a file it claims the file, by making a directory named after it
+in `PYCONTAIN_SHARD_DIR`, a share both guests see; mkdir(2) succeeds for one of them only. The
+tests of a file the other guest claimed are skipped ("run by the other guest"), so the two meet
+wherever their speeds take them and each file runs exactly once, whole: a notebook's cells in
+order in one kernel, a module's fixtures once. Without `PYCONTAIN_SHARD_DIR` the plugin does
+nothing.
 
     >>> claim_name("notebooks/solutions/08-net.ipynb")
     'notebooks%solutions%08-net.ipynb'
@@ -15,6 +16,8 @@ once. Without `PYCONTAIN_SHARD_DIR` the plugin does nothing.
 from __future__ import annotations
 
 import os
+
+import pytest
 
 _decided: dict[str, bool] = {}
 
@@ -39,10 +42,14 @@ def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ANN201 (a pyt
     items[:] = [item for name in order for item in files[name]]
 
 
-def pytest_runtest_protocol(item, nextitem):  # noqa: ANN001, ANN201 (a pytest hook)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):  # noqa: ANN001, ANN201 (a pytest hook)
+    """Skip, before anything is set up, a test whose file the other guest claimed. (Skipped
+    rather than left out, so that pytest tears down after the last test as always, and a
+    session fixture's complaint is reported as that test's error.)"""
     where = os.environ.get("PYCONTAIN_SHARD_DIR")
     if not where:
-        return None
+        return
     name = _file(item)
     if name not in _decided:
         try:
@@ -50,4 +57,5 @@ def pytest_runtest_protocol(item, nextitem):  # noqa: ANN001, ANN201 (a pytest h
             _decided[name] = True
         except FileExistsError:
             _decided[name] = False
-    return None if _decided[name] else True  # True: handled, here by not running it
+    if not _decided[name]:
+        pytest.skip("run by the other guest")
