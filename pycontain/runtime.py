@@ -11,6 +11,7 @@ See also: unshare(1), runc(8), docker-run(1) (whose exit statuses 125/126/127 we
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -152,10 +153,38 @@ class Container:
 
     def kill(self) -> None:
         """SIGKILL the first process; in a PID namespace that ends every process in it.
-        With limits, every process in the container's cgroup is killed too (cgroup.kill)."""
+        With limits, every process in the container's cgroup is killed too (`kill_all`)."""
         self.signal(signal.SIGKILL)
         if self.cgroup is not None and not self.cgroup.removed:
-            self.cgroup.kill()
+            self.kill_all()
+
+    # lesson 19: the whole container at once, through its cgroup
+    def freeze(self, timeout_s: float = 5.0) -> None:
+        """Stop every process of the container where it stands, and return once the kernel
+        says they all are (`cgroup.freeze`, `cgroup.events` frozen 1; v1 `freezer.state`)."""
+        self._own_cgroup("freeze").freeze(timeout_s)
+
+    def thaw(self) -> None:
+        """Let every process of a frozen container run again."""
+        self._own_cgroup("thaw").thaw()
+
+    def kill_all(self) -> None:
+        """SIGKILL every process of the container in one write to `cgroup.kill`, whatever its
+        tree (v1: freeze, SIGKILL each, thaw). `wait()` then reaps it."""
+        self._own_cgroup("kill_all").kill()
+
+    def _own_cgroup(self, verb: str) -> Cgroup:
+        from pycontain.errors import CgroupError
+
+        if self.cgroup is None:
+            raise CgroupError(f"cannot {verb} {self!r}: it has no cgroup", errno.ENOENT,
+                              hint="a container gets a cgroup when it has limits: start it "
+                                   "with one, pids_max='max' if no other (lesson 19)")
+        if self.cgroup.removed:
+            raise CgroupError(f"cannot {verb} {self!r}: it has ended and its cgroup "
+                              f"{self.cgroup.name} is removed", errno.ENOENT,
+                              hint="freeze, thaw or kill a container while it runs (lesson 19)")
+        return self.cgroup
 
     def wait(self, timeout_s: float | None = None) -> Result:
         """Wait until the container ends (killing it after `timeout_s`); return its `Result`."""

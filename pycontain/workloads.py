@@ -1,6 +1,6 @@
-"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13, 14).
+"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13, 14, 19).
 
-A cgroup limit is best seen on a program that runs into it. These two do, and each carries its
+A cgroup limit is best seen on a program that runs into it. These do, and each carries its
 own hard caps, so that they end by themselves even with no cgroup around them (DESIGN §4):
 
 - `hog`: allocates memory in steps (`step_bytes` every `every_s`) up to `max_bytes`, touching
@@ -12,6 +12,9 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
   that holds `max_processes - 1` tickets, so there are never more than `max_processes`; after
   `seconds` each process waits for its children and exits. Forks the kernel refuses (EAGAIN,
   what `pids.max` answers) are counted and retried. The first process prints the count.
+- `counter`: adds one to a count every `every_s` and writes it over the last one in a file,
+  which a `monitor.Monitor` rereads, for `seconds` (frozen time included); a count it missed
+  while stopped is never caught up, so a pause shows as a flat stretch.
 
 Both run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M` and
 `python -m pycontain.workloads fork-bomb --max 200 --seconds 5`; `hog_argv()` and
@@ -171,6 +174,32 @@ def _multiply(tickets_r: int, tickets_w: int, reports_w: int, deadline: float) -
         os._exit(0)  # a forked child never returns into the caller's code
 
 
+def counter(path: str, every_s: float, seconds: float) -> int:
+    """Count 1, 2, 3, ... every `every_s` s for `seconds` s, each count written over the last
+    at the start of the file `path` (one pwrite(2): a reader never sees half a number, and a
+    longer number covers a shorter one); return 0."""
+    if not 0 < every_s <= 10 or not 0 < seconds <= TIME_CEILING_S:
+        raise ValueError(f"need 0 < every <= 10 and 0 < seconds <= {TIME_CEILING_S:g}; got "
+                         f"{every_s} and {seconds}")
+    deadline = time.monotonic() + seconds
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        count = 0
+        while time.monotonic() < deadline:
+            count += 1
+            os.pwrite(fd, f"{count}\n".encode(), 0)
+            time.sleep(every_s)  # after each count, not to a schedule: no catching up
+    finally:
+        os.close(fd)
+    return 0
+
+
+def counter_argv(path: str, every_s: float = 0.01, seconds: float = 30.0) -> list[str]:
+    """The command that runs `counter` in a container (no rootfs: it needs the host's Python)."""
+    return fresh_python(_MAIN, "counter", path, "--every", str(every_s),
+                        "--seconds", str(seconds))
+
+
 def hog_argv(step: str | int = "4M", every_s: float = 0.1, max_size: str | int = "256M",
              hold_s: float = 0.0) -> list[str]:
     """The command that runs `hog` in a container (no rootfs: it needs the host's Python)."""
@@ -210,9 +239,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     b = commands.add_parser("fork-bomb", help="fork and fork again, up to a cap")
     b.add_argument("--max", type=int, default=200, help="processes in all, never exceeded (200)")
     b.add_argument("--seconds", type=float, default=5.0, help="how long it lasts (5)")
+    c = commands.add_parser("counter", help="count every few ms into a file, for a while")
+    c.add_argument("path", help="the file the count is written to")
+    c.add_argument("--every", type=float, default=0.01, help="seconds between counts (0.01)")
+    c.add_argument("--seconds", type=float, default=30.0, help="how long it lasts (30)")
     args = parser.parse_args(argv)
     try:
-        if args.command == "hog":
+        if args.command == "counter":
+            code = counter(args.path, args.every, args.seconds)
+        elif args.command == "hog":
             step, cap = (int(parse_size(v, f"--{n}", unlimited=False))
                          for n, v in (("step", args.step), ("max", args.max)))
             code = hog(step, args.every, cap, hold_s=args.hold)

@@ -2,6 +2,7 @@
 
 `Cgroup` is one cgroup pycontain created, whatever the version: `cgroups.v1.V1Cgroup` spans one
 directory per hierarchy, `cgroups.v2.V2Cgroup` is one directory. Knobs are named the v2 way.
+Freezing (lesson 19) is one method for both: each manager only says where its freezer is.
 Removal follows runc: kill (cgroup.kill, or freeze -> SIGKILL each -> thaw), wait until empty,
 rmdir depth-first. See also: the kernel's cgroup-v2.rst ("Core Interface Files").
 """
@@ -15,8 +16,9 @@ import time
 from collections.abc import Callable
 
 from pycontain import settings
-from pycontain.cgroups.events import populated, wait_until_empty
-from pycontain.cgroups.files import procs, remove_dir, walk_up, write_file
+from pycontain.cgroups.controllers import freezer
+from pycontain.cgroups.events import populated, wait_for, wait_until_empty
+from pycontain.cgroups.files import procs, read_file, remove_dir, walk_up, write_file
 from pycontain.errors import CgroupError, hint_for
 
 TYPE_CHECKING = False
@@ -63,14 +65,9 @@ class Cgroup:
         """Write v2 `settings` ({'memory.max': '33554432'}), translated and ordered for v1."""
         raise NotImplementedError
 
-    def freeze(self) -> None:
-        raise NotImplementedError
-
-    def thaw(self) -> None:
-        raise NotImplementedError
-
-    def kill(self) -> None:
-        """SIGKILL every process in the cgroup, including those forking right now."""
+    def freezer_file(self) -> tuple[str, int]:
+        """The file that freezes this cgroup, and its version: `cgroup.freeze` (2; on a hybrid
+        host in the unified tree) or v1's `freezer.state` (1)."""
         raise NotImplementedError
 
     # shared behaviour
@@ -134,21 +131,69 @@ class Cgroup:
             time.sleep(max(0.0, start + len(times) * every_s - time.monotonic()))
         return times, values
 
-    def kill_by_freezing(self, freeze_file: str, frozen: str, thawed: str) -> None:
+    # the freezer (lesson 19), the same on both versions but for the file's name and values
+    def freeze(self, timeout_s: float = 5.0) -> None:
+        """Stop every process in the cgroup and below; return once the kernel says all are
+        stopped (`cgroup.events` frozen 1, an event; v1: `freezer.state` FROZEN, polled).
+
+        Raises:
+            CgroupError: not all were stopped within `timeout_s`; the cgroup is thawed again.
+        """
+        path, version = self._ask_frozen(True)
+        done = os.path.join(os.path.dirname(path), freezer.DONE_FILE[version])
+        try:
+            wait_for(done, lambda text: freezer.frozen(text, version), timeout_s=timeout_s,
+                     poll_s=0.005)
+        except TimeoutError as e:
+            self.thaw()
+            raise CgroupError(f"cgroup {self.name} did not freeze within {timeout_s} s",
+                              errno_module.ETIMEDOUT,
+                              hint=f"{e}; a task in an uninterruptible sleep (state D) cannot "
+                                   "be frozen until it wakes: try again (lesson 19)") from None
+
+    def frozen(self) -> bool:
+        """Whether every process in the cgroup is stopped (not merely asked to stop)."""
+        path, version = self.freezer_file()
+        done = os.path.join(os.path.dirname(path), freezer.DONE_FILE[version])
+        return freezer.frozen(read_file(done), version)
+
+    def thaw(self) -> None:
+        """Let every process in the cgroup run again, where it stopped."""
+        self._ask_frozen(False)
+
+    def _ask_frozen(self, wanted: bool) -> tuple[str, int]:
+        path, version = self.freezer_file()
+        value = "1" if wanted else "0"
+        write_file(path, value if version == 2 else
+                   freezer.to_v1({"cgroup.freeze": value})[0][1])
+        return path, version
+
+    def kill(self) -> None:
+        """SIGKILL every process in the cgroup and below, including those forking right now:
+        one write to `cgroup.kill` (v2 and the hybrid host's unified tree, Linux >= 5.14),
+        else freeze, SIGKILL each, thaw."""
+        kill = self.file("cgroup.kill")
+        if os.path.exists(kill):
+            write_file(kill, 1)
+        else:
+            self.kill_by_freezing()
+
+    def kill_by_freezing(self) -> None:
         """Kill without cgroup.kill: freeze (no more forks), SIGKILL each process, thaw.
 
         A frozen process cannot fork, so the list of PIDs cannot grow while we go through it;
         SIGKILL is delivered once the processes are thawed (runc does the same on v1).
         """
-        write_file(freeze_file, frozen)
+        self.freeze()
         try:
-            for pid in self.procs():
+            for pid in sorted({p for top in self.dirs.values() for d in walk_up(top)
+                               for p in procs(d)}):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
         finally:
-            write_file(freeze_file, thawed)
+            self.thaw()
 
     def remove(self, timeout_s: float = 5.0) -> None:
         """Kill what is left, wait until empty, rmdir depth-first in every hierarchy. Idempotent."""

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 
 from pycontain.cgroups import controllers
 from pycontain.cgroups.base import Cgroup
 from pycontain.cgroups.files import (
-    _read_text,
     make_dir,
     read_file,
     remove_dir,
@@ -113,32 +111,9 @@ class V1Cgroup(Cgroup):
         for controller, file, value in writes:
             write_file(os.path.join(self._dir(controller), file), value)
 
-    def _freezer(self) -> tuple[str, str, str]:
-        """(file, frozen, thawed): the v2 freezer of the unified tree, or v1's freezer.state."""
+    def freezer_file(self) -> tuple[str, int]:
+        """The unified tree's cgroup.freeze on a hybrid host (one freezer for every kernel
+        file it has), else v1's freezer.state."""
         if "unified" in self.dirs and os.path.exists(self.file("cgroup.freeze")):
-            return self.file("cgroup.freeze"), "1", "0"
-        return os.path.join(self._dir("freezer"), "freezer.state"), "FROZEN", "THAWED"
-
-    def freeze(self, timeout_s: float = 5.0) -> None:
-        file, frozen, _ = self._freezer()
-        write_file(file, frozen)
-        deadline = time.monotonic() + timeout_s
-        while not self.frozen() and time.monotonic() < deadline:  # FREEZING, then FROZEN
-            time.sleep(0.005)
-
-    def frozen(self) -> bool:
-        file, frozen, _ = self._freezer()
-        if frozen == "1":
-            return "frozen 1" in _read_text(self.file("cgroup.events"))
-        return read_file(file).strip() == "FROZEN"
-
-    def thaw(self) -> None:
-        file, _, thawed = self._freezer()
-        write_file(file, thawed)
-
-    def kill(self) -> None:
-        kill = self.file("cgroup.kill")
-        if "unified" in self.dirs and os.path.exists(kill):  # kernel >= 5.14
-            write_file(kill, 1)
-        else:
-            self.kill_by_freezing(*self._freezer())
+            return self.file("cgroup.freeze"), 2
+        return os.path.join(self._dir("freezer"), "freezer.state"), 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 
 from pycontain.cgroups import controllers
 from pycontain.cgroups.base import Cgroup
@@ -85,20 +84,5 @@ class V2Cgroup(Cgroup):
         for knob, value in settings.items():
             write_file(self.file(knob), value)
 
-    def freeze(self, timeout_s: float = 5.0) -> None:
-        write_file(self.file("cgroup.freeze"), 1)
-        deadline = time.monotonic() + timeout_s
-        while not self.frozen() and time.monotonic() < deadline:
-            time.sleep(0.005)
-
-    def frozen(self) -> bool:
-        return "frozen 1" in _read_text(self.file("cgroup.events"))
-
-    def thaw(self) -> None:
-        write_file(self.file("cgroup.freeze"), 0)
-
-    def kill(self) -> None:
-        if os.path.exists(self.file("cgroup.kill")):  # kernel >= 5.14
-            write_file(self.file("cgroup.kill"), 1)
-        else:
-            self.kill_by_freezing(self.file("cgroup.freeze"), "1", "0")
+    def freezer_file(self) -> tuple[str, int]:
+        return self.file("cgroup.freeze"), 2

@@ -441,3 +441,114 @@ def look_inside(controller: str = "pids", **options: Any) -> CgroupView:
     own_text, children, procs, shows = (result.stdout + "\n").split("--\n", 3)
     return CgroupView(cgroupns.parse(own_text), "v2" if version == 2 else controller,
                       children.split(), [int(p) for p in procs.split()], shows.strip() == "yes")
+
+
+# ---- lesson 19: a counting process, frozen and thawed ----------------------------------------
+
+class Counting:
+    """A container counting every 10 ms into the file `path` (`workloads.counter`), a monitor
+    sampling that file, and the spans during which it was frozen (seconds on the monitor's
+    clock; the end is None while it still is). `freeze()` and `thaw()` go through the
+    container (lesson 19); `figure()` draws the count with the frozen spans shaded."""
+
+    def __init__(self, box: runtime.Container, path: str, watch: Any) -> None:
+        self.box, self.path, self.watch = box, path, watch
+        self.frozen_spans: list[list[float | None]] = []
+
+    def _now_s(self) -> float:
+        return float(time.monotonic() - self.watch.started_at)
+
+    def freeze(self) -> None:
+        self.box.freeze()  # returns once the kernel says every task is stopped
+        self.frozen_spans.append([self._now_s(), None])
+
+    def thaw(self) -> None:
+        self.box.thaw()
+        if self.frozen_spans and self.frozen_spans[-1][1] is None:
+            self.frozen_spans[-1][1] = self._now_s()
+
+    def samples(self) -> tuple[list[float], list[float]]:
+        """The sample times (s) and the counts read then."""
+        return self.watch.times_s(), self.watch.series()["count"]
+
+    def figure(self) -> Any:
+        from pycontain.observe import plot
+
+        times, counts = self.samples()
+        fig = plot.cgroup_timeline(times, {"the container's count": counts}, unit="counts",
+                                   scale=1, ylabel="count",
+                                   title="A counting container, frozen (shaded) and thawed")
+        (ax,) = fig.axes
+        for start, end in self.frozen_spans:
+            ax.axvspan(start or 0.0, end if end is not None else self._now_s(),
+                       color="tab:cyan", alpha=0.25)
+        return fig
+
+    def _repr_png_(self) -> bytes:
+        return bytes(self.figure()._repr_png_())
+
+    def stop(self) -> None:
+        """Stop sampling, and kill and reap the container (thawed or not)."""
+        from pycontain.observe import probe
+
+        self.watch.stop()
+        probe.stop(self.box)
+
+
+def start_counting(directory: str, *, every_s: float = 0.01, seconds: float | None = None,
+                   hz: float = 50.0, **options: Any) -> Counting:
+    """Start `workloads.counter` in a container with a cgroup (pids_max='max' unless other
+    limits are given: lesson 19 freezes through it), counting into `directory`/count, and a
+    monitor sampling that file at `hz`. It counts for `seconds` (default: 3 x
+    $PYCONTAIN_DURATION, at least 30 s). Stop it with `.stop()`."""
+    from pycontain import workloads
+    from pycontain.observe import monitor
+
+    path = os.path.join(directory, "count")
+    with open(path, "w") as f:  # the monitor opens it before the counter's first write
+        f.write("0\n")
+    if "limits" not in options and not any(k.startswith(("memory_", "pids_")) for k in options):
+        options["pids_max"] = "max"
+    seconds = seconds or max(30.0, 3 * settings.duration_s())
+    box = runtime.spawn(workloads.counter_argv(path, every_s, seconds), **options)
+    try:
+        watch = monitor.Monitor([monitor.Probe("count", path)], hz=hz).start()
+    except BaseException:
+        box.kill()
+        box.wait()
+        raise
+    return Counting(box, path, watch)
+
+
+def freeze_toggle(counting: Counting) -> Any:
+    """A toggle button, "frozen": each press freezes or thaws the counting container and
+    redraws its count, the frozen spans shaded; "redraw" draws it again without changing it.
+
+    Without a front end (CI) the widget still builds and draws once.
+    """
+    import ipywidgets
+
+    toggle = ipywidgets.ToggleButton(value=False, description="frozen", icon="snowflake-o")
+    again = ipywidgets.Button(description="redraw", icon="refresh")
+    picture = ipywidgets.Image(format="png")
+    status = ipywidgets.HTML()
+
+    def draw(_: object = None) -> None:
+        picture.value = counting._repr_png_()
+        status.value = f"<code>{html.escape(counting.box.status().state)}</code>"
+
+    def flip(change: Mapping[str, Any]) -> None:
+        try:
+            if change["new"]:
+                counting.freeze()
+            else:
+                counting.thaw()
+        except PycontainError as e:
+            status.value = f"<pre>{html.escape(format_error(e))}</pre>"
+            return
+        draw()
+
+    toggle.observe(flip, names="value")
+    again.on_click(draw)
+    draw()
+    return ipywidgets.VBox([ipywidgets.HBox([toggle, again]), picture, status])

@@ -66,6 +66,29 @@ def test_translations_side_by_side():
         "max": 7, "oom_kill": 2}
 
 
+def test_the_freezer_translates_freeze_to_freezer_state_and_says_when_it_is_done():
+    from pycontain.cgroups.controllers import freezer
+
+    assert controllers.v1_file("cgroup.freeze") == "freezer.state"
+    assert controllers.v1_file("cgroup.kill") is None
+    assert "SIGKILL each" in controllers.v2_only("cgroup.kill")
+    assert freezer.to_v1({"cgroup.freeze": "1"}) == [("freezer.state", "FROZEN")]
+    assert freezer.to_v1({"cgroup.freeze": " 0\n"}) == [("freezer.state", "THAWED")]
+    with pytest.raises(ValueError, match="1 \\(freeze\\) or 0"):
+        freezer.to_v1({"cgroup.freeze": "FROZEN"})
+    with pytest.raises(ValueError, match="no cgroup v1 equivalent"):
+        freezer.to_v1({"cgroup.kill": "1"})
+    # asked to freeze (1) while FREEZING, done only at FROZEN; v2 says so in cgroup.events
+    reads = {s: freezer.read_v1("cgroup.freeze", {"freezer.state": s + "\n"}.get)
+             for s in ("THAWED", "FREEZING", "FROZEN")}
+    assert reads == {"THAWED": "0", "FREEZING": "1", "FROZEN": "1"}
+    assert [freezer.frozen(s, 1) for s in ("THAWED\n", "FREEZING\n", "FROZEN\n")] == [
+        False, False, True]
+    assert freezer.frozen("populated 1\nfrozen 1\n", 2)
+    assert not freezer.frozen("populated 1\nfrozen 0\n", 2)
+    assert freezer.DONE_FILE == {2: "cgroup.events", 1: "freezer.state"}
+
+
 @pytest.mark.parametrize("text,size", [("64M", 64 << 20), ("1.5G", 3 << 29), ("512k", 512 << 10),
                                        ("64MiB", 64 << 20), ("4096", 4096), (4096, 4096),
                                        ("max", "max")])

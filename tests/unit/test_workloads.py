@@ -85,3 +85,19 @@ def test_bad_input_is_refused_before_anything_runs(args, message):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and message in out.stderr and out.stdout == ""
 
+
+
+def test_counter_counts_into_its_file_and_ends_by_itself(tmp_path):
+    path = tmp_path / "count"
+    started = time.monotonic()
+    done = subprocess.run(workloads.counter_argv(str(path), 0.01, 0.5), capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 20
+    count = int(path.read_text())
+    assert 5 <= count <= 51  # one count per 10 ms at most, over 0.5 s
+
+
+def test_counter_refuses_an_unbounded_run(tmp_path):
+    with pytest.raises(ValueError, match="seconds"):
+        workloads.counter(str(tmp_path / "c"), 0.01, 10_000)

@@ -19,6 +19,8 @@ file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equ
     ('memory.limit_in_bytes', 'pids.max', None)
     >>> controller_of("memory.peak")
     'memory'
+    >>> v1_file("cgroup.freeze")  # a core file of v2, v1's freezer controller
+    'freezer.state'
     >>> to_v1({"memory.max": "33554432", "pids.max": "max"})
     [('memory', 'memory.limit_in_bytes', '33554432'), ('pids', 'pids.max', 'max')]
     >>> parse_keyed("max 3\\nmax.imposed 0\\n")
@@ -31,7 +33,7 @@ See also: cgroups(7); the kernel's Documentation/admin-guide/cgroup-v2.rst and c
 
 from __future__ import annotations
 
-from pycontain.cgroups.controllers import memory, pids
+from pycontain.cgroups.controllers import freezer, memory, pids
 
 TYPE_CHECKING = False  # `pycontain run` imports this package for its flags: stay lean
 if TYPE_CHECKING:
@@ -41,7 +43,8 @@ if TYPE_CHECKING:
     from pycontain.cgroups.controllers.field import Field
 
 #: controller name -> its translation module, in the order of their fields (and flags)
-MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids}
+MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids,
+                                  "freezer": freezer}  # its knobs are cgroup.*
 
 
 def fields() -> list[Field]:
@@ -56,11 +59,14 @@ def controller_of(knob: str) -> str:
 
 
 def _module(knob: str) -> ModuleType:
-    try:
-        return MODULES[controller_of(knob)]
-    except KeyError:
-        raise ValueError(f"no controller module for {knob!r} (known: {', '.join(MODULES)})"
-                         ) from None
+    """The module of `knob`'s controller, or the one that lists it (the freezer's cgroup.freeze:
+    a core file on v2, the freezer controller's freezer.state on v1)."""
+    module = MODULES.get(controller_of(knob))
+    if module is None:
+        module = next((m for m in MODULES.values() if knob in m.FILES), None)
+    if module is None:
+        raise ValueError(f"no controller module for {knob!r} (known: {', '.join(MODULES)})")
+    return module
 
 
 def v1_file(knob: str) -> str | None:
