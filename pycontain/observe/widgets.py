@@ -499,8 +499,8 @@ def start_counting(directory: str, *, every_s: float = 0.01, seconds: float | No
                    hz: float = 50.0, **options: Any) -> Counting:
     """Start `workloads.counter` in a container with a cgroup (pids_max='max' unless other
     limits are given: lesson 19 freezes through it), counting into `directory`/count, and a
-    monitor sampling that file at `hz`. It counts for `seconds` (default: 3 x
-    $PYCONTAIN_DURATION, at least 30 s). Stop it with `.stop()`."""
+    monitor sampling that file at `hz`. It counts for `seconds` (default: the workloads'
+    ceiling, 120 s) unless stopped first with `.stop()`."""
     from pycontain import workloads
     from pycontain.observe import monitor
 
@@ -509,7 +509,7 @@ def start_counting(directory: str, *, every_s: float = 0.01, seconds: float | No
         f.write("0\n")
     if "limits" not in options and not any(k.startswith(("memory_", "pids_")) for k in options):
         options["pids_max"] = "max"
-    seconds = seconds or max(30.0, 3 * settings.duration_s())
+    seconds = seconds or workloads.TIME_CEILING_S
     box = runtime.spawn(workloads.counter_argv(path, every_s, seconds), **options)
     try:
         watch = monitor.Monitor([monitor.Probe("count", path)], hz=hz).start()
