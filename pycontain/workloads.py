@@ -1,4 +1,4 @@
-"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13, 14).
+"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13, 14, 18).
 
 A cgroup limit is best seen on a program that runs into it. These two do, and each carries its
 own hard caps, so that they end by themselves even with no cgroup around them (DESIGN §4):
@@ -12,6 +12,9 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
   that holds `max_processes - 1` tickets, so there are never more than `max_processes`; after
   `seconds` each process waits for its children and exits. Forks the kernel refuses (EAGAIN,
   what `pids.max` answers) are counted and retried. The first process prints the count.
+- `burn` (lesson 18): `workers` processes spin on the CPU for `seconds`, each noting which
+  CPUs it ran on (/proc/self/stat); the first prints the CPU time they burned, the CPUs they
+  were allowed (`Cpus_allowed_list`) and those they ran on.
 
 Both run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M` and
 `python -m pycontain.workloads fork-bomb --max 200 --seconds 5`; `hog_argv()` and
@@ -171,6 +174,57 @@ def _multiply(tickets_r: int, tickets_w: int, reports_w: int, deadline: float) -
         os._exit(0)  # a forked child never returns into the caller's code
 
 
+#: the burner never starts more workers than this
+BURN_WORKERS_CEILING = 16
+
+
+def burn(workers: int, seconds: float, *, out: TextIO = sys.stdout) -> int:
+    """Spin `workers` processes for `seconds`; print what they burned, and where; return 0.
+
+    Prints `burned C CPU-s in W s with N workers; allowed CPUs A; ran on CPUs R`.
+    """
+    from pycontain import procfs
+
+    if not 0 < workers <= BURN_WORKERS_CEILING or not 0 < seconds <= TIME_CEILING_S:
+        raise ValueError(f"need 0 < workers <= {BURN_WORKERS_CEILING} and 0 < seconds <= "
+                         f"{TIME_CEILING_S:g}; got {workers} and {seconds}")
+    with open("/proc/self/status") as f:
+        allowed = procfs.parse_status(f.read()).get("Cpus_allowed_list", "?")
+    start = time.monotonic()
+    reports_r, reports_w = os.pipe()
+    out.flush()
+    children = []
+    for _ in range(workers):
+        pid = syscalls.fork()
+        if pid == 0:  # a worker: spin, and look where it runs every 10 ms or so
+            seen = set()
+            try:
+                with open("/proc/self/stat") as stat:
+                    while time.monotonic() - start < seconds:
+                        spin_until = time.monotonic() + 0.01
+                        while time.monotonic() < spin_until:
+                            pass
+                        seen.add(procfs.processor(stat.read()))
+                        stat.seek(0)
+                os.write(reports_w, (",".join(map(str, sorted(seen))) + ";").encode())
+            finally:
+                os._exit(0)
+        children.append(pid)
+    os.close(reports_w)
+    reports = b""
+    while chunk := os.read(reports_r, 4096):
+        reports += chunk
+    for pid in children:
+        os.waitpid(pid, 0)
+    wall = time.monotonic() - start
+    times = os.times()
+    ran = {int(c) for report in reports.decode().split(";") for c in report.split(",") if c}
+    ran_on = ",".join(map(str, sorted(ran))) or "?"
+    print(f"burned {times.children_user + times.children_system:.2f} CPU-s in {wall:.2f} s with "
+          f"{workers} workers; allowed CPUs {allowed}; ran on CPUs {ran_on}", file=out, flush=True)
+    return 0
+
+
 def hog_argv(step: str | int = "4M", every_s: float = 0.1, max_size: str | int = "256M",
              hold_s: float = 0.0) -> list[str]:
     """The command that runs `hog` in a container (no rootfs: it needs the host's Python)."""
@@ -182,6 +236,25 @@ def fork_bomb_argv(max_processes: int = 200, seconds: float = 5.0) -> list[str]:
     """The command that runs `fork_bomb` in a container (no rootfs: it needs the host's Python)."""
     return fresh_python(_MAIN, "fork-bomb", "--max", str(max_processes),
                         "--seconds", str(seconds))
+
+
+def burn_argv(workers: int = 2, seconds: float = 2.0) -> list[str]:
+    """The command that runs `burn` in a container (no rootfs: it needs the host's Python)."""
+    return fresh_python(_MAIN, "burn", "--workers", str(workers), "--seconds", str(seconds))
+
+
+def burned(stdout: str) -> dict[str, object] | None:
+    """What a burner printed: CPU seconds, wall seconds, workers, CPUs allowed and ran on.
+
+    >>> burned("burned 1.98 CPU-s in 2.00 s with 2 workers; allowed CPUs 1; ran on CPUs 1\\n")
+    {'cpu_s': 1.98, 'wall_s': 2.0, 'workers': 2, 'allowed': '1', 'ran_on': (1,)}
+    """
+    m = re.search(r"^burned ([\d.]+) CPU-s in ([\d.]+) s with (\d+) workers; allowed CPUs "
+                  r"(\S+); ran on CPUs (\S+)$", stdout, re.MULTILINE)
+    if m is None:
+        return None
+    return {"cpu_s": float(m[1]), "wall_s": float(m[2]), "workers": int(m[3]), "allowed": m[4],
+            "ran_on": tuple(int(c) for c in m[5].split(",") if c.isdigit())}
 
 
 def allocated(stdout: str) -> list[tuple[float, int]]:
@@ -210,12 +283,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     b = commands.add_parser("fork-bomb", help="fork and fork again, up to a cap")
     b.add_argument("--max", type=int, default=200, help="processes in all, never exceeded (200)")
     b.add_argument("--seconds", type=float, default=5.0, help="how long it lasts (5)")
+    c = commands.add_parser("burn", help="spin on the CPU, and say where")
+    c.add_argument("--workers", type=int, default=2, help="processes that spin (2)")
+    c.add_argument("--seconds", type=float, default=2.0, help="how long they spin (2)")
     args = parser.parse_args(argv)
     try:
         if args.command == "hog":
             step, cap = (int(parse_size(v, f"--{n}", unlimited=False))
                          for n, v in (("step", args.step), ("max", args.max)))
             code = hog(step, args.every, cap, hold_s=args.hold)
+        elif args.command == "burn":
+            code = burn(args.workers, args.seconds)
         else:
             code = fork_bomb(args.max, args.seconds)
     except ValueError as e:
