@@ -518,10 +518,10 @@ def cpuset_experiment(cpus: str | None = "0", *, workers: int = 2, seconds: floa
     return run
 
 
-def cpuset_playground(cpus: str = "0") -> Any:
+def cpuset_playground(cpus: str = "0", seconds: float = 3.0) -> Any:
     """A text field for cpuset.cpus and a "burn" button: each press runs a burner with two
-    workers in a container pinned to those CPUs (empty: no cpuset), and redraws the per-CPU
-    heat map live. Without a front end (CI) it builds and runs once, with `cpus`."""
+    workers for `seconds` in a container pinned to those CPUs (empty: no cpuset), and redraws
+    the per-CPU heat map live. Without a front end (CI) it builds and runs once, with `cpus`."""
     import ipywidgets
 
     field = ipywidgets.Text(value=cpus, description="cpuset.cpus", placeholder="empty: all")
@@ -535,7 +535,7 @@ def cpuset_playground(cpus: str = "0") -> Any:
     def refresh(_: object = None) -> None:
         button.disabled = True
         try:
-            run = cpuset_experiment(field.value.strip() or None, on_sample=draw)
+            run = cpuset_experiment(field.value.strip() or None, seconds=seconds, on_sample=draw)
             draw(run)
             status.value = f"<code>{html.escape(run.result.stdout if run.result else '')}</code>"
         except PycontainError as e:
