@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from pycontain import procfs
 from pycontain.cgroups.controllers import cpuset
-from pycontain.checks import Passed, attempt, expect
+from pycontain.checks import CheckFailed, Passed, attempt, expect
+from pycontain.errors import CgroupError
 from pycontain.lab import Lab
 from pycontain.runtime import Container
 
@@ -33,8 +34,12 @@ def check_pinned(pin: Callable[[Lab], object]) -> Passed:
         expect(box.cgroup is not None, "the container has no cgroup: pin it with "
                                        "pycontain.spawn(argv, cpuset_cpus='0')")
         assert box.cgroup is not None
-        effective = cpuset.parse_list(box.cgroup.read("cpuset.cpus.effective"),
-                                      "cpuset.cpus.effective")
+        try:
+            effective = cpuset.parse_list(box.cgroup.read("cpuset.cpus.effective"),
+                                          "cpuset.cpus.effective")
+        except CgroupError:  # v1: a container with other limits has no cpuset directory
+            raise CheckFailed("the container's cgroup has no cpuset: pin the container to one "
+                              "CPU, pycontain.spawn(argv, cpuset_cpus='0')") from None
         expect(len(effective) == 1,
                f"cpuset.cpus.effective reads {cpuset.format_list(effective)}: pin the "
                "container to one CPU, cpuset_cpus='0'")
