@@ -53,9 +53,9 @@ def test_v1_names_and_the_files_v1_copies_from_the_parent():
 
 
 @pytest.mark.parametrize(("values", "said"), [
-    ({"cpuset_cpus": "2"}, "2 is not among them: an offline CPU"),
+    ({"cpuset_cpus": "2"}, "2 is not among them: a cgroup gets a subset"),
     ({"cpuset_cpus": "0-3"}, "2-3 are not among them"),
-    ({"cpuset_mems": "1"}, "1 is not among them: an offline memory node")])
+    ({"cpuset_mems": "1"}, "effective memory nodes, online ones only")])
 def test_cpus_the_parent_cannot_hand_out_are_refused(values, said):
     parent = {"cpuset.cpus.effective": "0-1", "cpuset.mems.effective": "0"}
     with pytest.raises(SpecError) as caught:

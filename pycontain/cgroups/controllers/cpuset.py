@@ -138,8 +138,8 @@ def check_parent(values: Mapping[str, int | str], read: Callable[[str], str]) ->
     ...
     pycontain.errors.SpecError: `cpuset_cpus` must be CPUs of the parent cgroup's \
 cpuset.cpus.effective, 0-1, got '1-2'
-      hint: 2 is not among them: an offline CPU, or one the parent may not use, never is \
-(lesson 18)
+      hint: 2 is not among them: a cgroup gets a subset of its parent's effective CPUs, \
+online ones only (lesson 18)
     """
     for name, knob, what in (("cpuset_cpus", "cpuset.cpus.effective", "CPUs"),
                              ("cpuset_mems", "cpuset.mems.effective", "memory nodes")):
@@ -151,8 +151,8 @@ cpuset.cpus.effective, 0-1, got '1-2'
         if outside:
             raise SpecError(name, f"{what} of the parent cgroup's {knob}, {offered}", wanted,
                             hint=f"{format_list(outside)} {'is' if len(outside) == 1 else 'are'}"
-                                 f" not among them: an offline {what[:-1]}, or one the parent "
-                                 "may not use, never is (lesson 18)")
+                                 f" not among them: a cgroup gets a subset of its parent's "
+                                 f"effective {what}, online ones only (lesson 18)")
 
 
 def to_v1(settings: Mapping[str, str]) -> list[tuple[str, str]]:
