@@ -1,9 +1,9 @@
 """Lesson 18's claims on the real kernel: a container pinned with cpuset.cpus runs only there
 (its cgroup's cpuset.cpus.effective and its process's Cpus_allowed_list agree), two pinned
-burners share one CPU and free ones spread, a bad list or a CPU the parent cannot hand out is
-refused before anything is created (naming the flag on the command line), a v1 cpuset cgroup
-made by pycontain takes tasks while a bare one refuses them (ENOSPC), and the check passes and
-fails when it should."""
+burners share one CPU and free ones may run on every CPU, a bad list or a CPU the parent
+cannot hand out is refused before anything is created (naming the flag on the command line), a
+v1 cpuset cgroup made by pycontain takes tasks while a bare one refuses them (ENOSPC), and the
+check passes and fails when it should."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 import pycontain
 from pycontain import cgroups, procfs, workloads
+from pycontain.cgroups.controllers import cpuset
 from pycontain.cgroups.limits import Limits
 from pycontain.checks import CheckFailed, lesson18
 from pycontain.errors import CgroupError, SpecError
@@ -64,8 +65,8 @@ def test_pinned_burners_share_one_cpu_and_free_ones_spread():
     assert set(pinned.shares) == set(procfs.cpu_times()) and pinned.times_s
     free = widgets.cpuset_experiment(None, workers=2, seconds=1.5)
     assert free.effective is None and free.burned is not None
-    if len(CPUS) > 1:
-        assert len(free.burned["ran_on"]) > 1
+    assert free.burned["allowed"] == cpuset.format_list(CPUS)
+    assert set(free.burned["ran_on"]) <= set(CPUS)  # spread when idle: not asserted, shared host
 
 
 @pytest.mark.parametrize("wrong", ["0-", "3-1", "a", "", str(LAST + 1), f"0-{LAST + 1}"])
