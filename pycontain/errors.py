@@ -194,6 +194,11 @@ HINTS: dict[tuple[str, str], str] = {
         "(cgroup.subtree_control), so processes may only join its leaves (lesson 12)"
     ),
     ("write cgroup.procs", "ESRCH"): "no such process: it has exited already (lesson 12)",
+    ("write cgroup.procs", "ENOSPC"): (
+        "a cgroup v1 cpuset with an empty cpuset.cpus or cpuset.mems has no CPU or memory node "
+        "to give a task, so it takes none: write the parent's lists into both first (pycontain "
+        "copies them into every cpuset cgroup it creates) (lesson 18)"
+    ),
     ("write memory.limit_in_bytes", "EBUSY"): (
         "cgroup v1 refuses a limit below what the cgroup uses now; set it before the "
         "processes start, or higher (lesson 14)"

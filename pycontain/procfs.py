@@ -185,3 +185,49 @@ def cmdline(pid: int | str, *, proc: str = "/proc") -> list[str]:
     """A process's argv (empty for kernel threads)."""
     with open(f"{proc}/{pid}/cmdline", "rb") as f:
         return [os.fsdecode(a) for a in f.read().split(b"\0") if a]
+
+
+# --- lesson 18: where processes run, and how busy each CPU is -----------------------------------
+
+def processor(stat_text: str) -> int:
+    """The CPU a process last ran on: field 39 of /proc/<pid>/stat (proc_pid_stat(5)).
+
+    The command, field 2, may hold spaces and parentheses, so the fields are counted from the
+    last `)`.
+
+    >>> processor("42 (a b) R " + " ".join(["0"] * 35) + " 1 0 0")
+    1
+    """
+    return int(stat_text[stat_text.rindex(")") + 2:].split()[36])
+
+
+def cpu_times(text: str | None = None) -> dict[int, tuple[int, int]]:
+    """Each CPU's (busy, total) time in clock ticks since boot, from /proc/stat (`text`, or
+    the file). Busy is all but idle and iowait; guest time is in user already (proc_stat(5)).
+
+    >>> cpu_times("cpu  9 0 9 90 0 0 0 0 0 0\\ncpu0 5 0 5 40 0 0 0 0 0 0\\n"
+    ...           "cpu1 4 0 4 50 2 0 0 0 0 0\\nintr 1\\n")
+    {0: (10, 50), 1: (8, 60)}
+    """
+    if text is None:
+        with open("/proc/stat") as f:
+            text = f.read()
+    found = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if name.startswith("cpu") and name[3:].isdigit():
+            ticks = [int(v) for v in rest.split()[:8]]  # user .. steal; guest is within user
+            idle = ticks[3] + ticks[4]
+            found[int(name[3:])] = (sum(ticks) - idle, sum(ticks))
+    return found
+
+
+def busy_shares(before: dict[int, tuple[int, int]],
+                after: dict[int, tuple[int, int]]) -> dict[int, float]:
+    """How busy each CPU was between two `cpu_times()`, from 0 (idle) to 1 (busy throughout).
+
+    >>> busy_shares({0: (10, 50), 1: (8, 60)}, {0: (20, 60), 1: (8, 70)})
+    {0: 1.0, 1: 0.0}
+    """
+    return {cpu: (after[cpu][0] - busy) / max(1, after[cpu][1] - total)
+            for cpu, (busy, total) in before.items() if cpu in after}

@@ -1,4 +1,4 @@
-"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13, 14, 19).
+"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13, 14, 18, 19).
 
 A cgroup limit is best seen on a program that runs into it. These do, and each carries its
 own hard caps, so that they end by themselves even with no cgroup around them (DESIGN §4):
@@ -15,6 +15,9 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
 - `counter`: adds one to a count every `every_s` and writes it over the last one in a file,
   which a `monitor.Monitor` rereads, for `seconds` (frozen time included); a count it missed
   while stopped is never caught up, so a pause shows as a flat stretch.
+- `burn` (lesson 18): `workers` processes spin on the CPU for `seconds`, each noting which
+  CPUs it ran on (/proc/self/stat); the first prints the CPU time they burned, the CPUs they
+  were allowed (`Cpus_allowed_list`) and those they ran on.
 
 Both run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M` and
 `python -m pycontain.workloads fork-bomb --max 200 --seconds 5`; `hog_argv()` and
@@ -200,6 +203,57 @@ def counter_argv(path: str, every_s: float = 0.01, seconds: float = 30.0) -> lis
                         "--seconds", str(seconds))
 
 
+#: the burner never starts more workers than this
+BURN_WORKERS_CEILING = 16
+
+
+def burn(workers: int, seconds: float, *, out: TextIO = sys.stdout) -> int:
+    """Spin `workers` processes for `seconds`; print what they burned, and where; return 0.
+
+    Prints `burned C CPU-s in W s with N workers; allowed CPUs A; ran on CPUs R`.
+    """
+    from pycontain import procfs
+
+    if not 0 < workers <= BURN_WORKERS_CEILING or not 0 < seconds <= TIME_CEILING_S:
+        raise ValueError(f"need 0 < workers <= {BURN_WORKERS_CEILING} and 0 < seconds <= "
+                         f"{TIME_CEILING_S:g}; got {workers} and {seconds}")
+    with open("/proc/self/status") as f:
+        allowed = procfs.parse_status(f.read()).get("Cpus_allowed_list", "?")
+    start = time.monotonic()
+    reports_r, reports_w = os.pipe()
+    out.flush()
+    children = []
+    for _ in range(workers):
+        pid = syscalls.fork()
+        if pid == 0:  # a worker: spin, and look where it runs every 10 ms or so
+            seen = set()
+            try:
+                with open("/proc/self/stat") as stat:
+                    while time.monotonic() - start < seconds:
+                        spin_until = time.monotonic() + 0.01
+                        while time.monotonic() < spin_until:
+                            pass
+                        seen.add(procfs.processor(stat.read()))
+                        stat.seek(0)
+                os.write(reports_w, (",".join(map(str, sorted(seen))) + ";").encode())
+            finally:
+                os._exit(0)
+        children.append(pid)
+    os.close(reports_w)
+    reports = b""
+    while chunk := os.read(reports_r, 4096):
+        reports += chunk
+    for pid in children:
+        os.waitpid(pid, 0)
+    wall = time.monotonic() - start
+    times = os.times()
+    ran = {int(c) for report in reports.decode().split(";") for c in report.split(",") if c}
+    ran_on = ",".join(map(str, sorted(ran))) or "?"
+    print(f"burned {times.children_user + times.children_system:.2f} CPU-s in {wall:.2f} s with "
+          f"{workers} workers; allowed CPUs {allowed}; ran on CPUs {ran_on}", file=out, flush=True)
+    return 0
+
+
 def hog_argv(step: str | int = "4M", every_s: float = 0.1, max_size: str | int = "256M",
              hold_s: float = 0.0) -> list[str]:
     """The command that runs `hog` in a container (no rootfs: it needs the host's Python)."""
@@ -211,6 +265,25 @@ def fork_bomb_argv(max_processes: int = 200, seconds: float = 5.0) -> list[str]:
     """The command that runs `fork_bomb` in a container (no rootfs: it needs the host's Python)."""
     return fresh_python(_MAIN, "fork-bomb", "--max", str(max_processes),
                         "--seconds", str(seconds))
+
+
+def burn_argv(workers: int = 2, seconds: float = 2.0) -> list[str]:
+    """The command that runs `burn` in a container (no rootfs: it needs the host's Python)."""
+    return fresh_python(_MAIN, "burn", "--workers", str(workers), "--seconds", str(seconds))
+
+
+def burned(stdout: str) -> dict[str, object] | None:
+    """What a burner printed: CPU seconds, wall seconds, workers, CPUs allowed and ran on.
+
+    >>> burned("burned 1.98 CPU-s in 2.00 s with 2 workers; allowed CPUs 1; ran on CPUs 1\\n")
+    {'cpu_s': 1.98, 'wall_s': 2.0, 'workers': 2, 'allowed': '1', 'ran_on': (1,)}
+    """
+    m = re.search(r"^burned ([\d.]+) CPU-s in ([\d.]+) s with (\d+) workers; allowed CPUs "
+                  r"(\S+); ran on CPUs (\S+)$", stdout, re.MULTILINE)
+    if m is None:
+        return None
+    return {"cpu_s": float(m[1]), "wall_s": float(m[2]), "workers": int(m[3]), "allowed": m[4],
+            "ran_on": tuple(int(c) for c in m[5].split(",") if c.isdigit())}
 
 
 def allocated(stdout: str) -> list[tuple[float, int]]:
@@ -243,6 +316,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     c.add_argument("path", help="the file the count is written to")
     c.add_argument("--every", type=float, default=0.01, help="seconds between counts (0.01)")
     c.add_argument("--seconds", type=float, default=30.0, help="how long it lasts (30)")
+    b = commands.add_parser("burn", help="spin on the CPU, and say where")
+    b.add_argument("--workers", type=int, default=2, help="processes that spin (2)")
+    b.add_argument("--seconds", type=float, default=2.0, help="how long they spin (2)")
     args = parser.parse_args(argv)
     try:
         if args.command == "counter":
@@ -251,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             step, cap = (int(parse_size(v, f"--{n}", unlimited=False))
                          for n, v in (("step", args.step), ("max", args.max)))
             code = hog(step, args.every, cap, hold_s=args.hold)
+        elif args.command == "burn":
+            code = burn(args.workers, args.seconds)
         else:
             code = fork_bomb(args.max, args.seconds)
     except ValueError as e:

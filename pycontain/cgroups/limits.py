@@ -27,6 +27,8 @@ from pycontain.errors import SpecError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pycontain.cgroups.layout import Layout
 
 #: Limits field -> its declaration (`controllers.field.Field`), in the controllers' order
@@ -115,3 +117,24 @@ class Limits:
                 hierarchy = layout.hierarchy(controller)
                 check(values, version, lambda file, h=hierarchy: h is not None and
                       os.path.exists(os.path.join(h.own_dir, file)))
+        for controller, module in controllers.MODULES.items():
+            check_parent = getattr(module, "check_parent", None)
+            if check_parent and layout.version(controller) is not None:
+                check_parent(values, _parent_reader(layout, controller))
+
+
+def _parent_reader(layout: Layout, controller: str) -> Callable[[str], str]:
+    """`read(knob)`: the value of a v2 knob in the cgroup pycontain makes its cgroups in (v1:
+    translated), or "" where it has none."""
+    from pycontain.cgroups.files import _read_text
+    from pycontain.cgroups.layout import home
+
+    hierarchy = layout.hierarchy(controller)
+    assert hierarchy is not None
+    where = home(hierarchy)
+
+    def read(knob: str) -> str:
+        file = knob if hierarchy.version == 2 else controllers.v1_file(knob) or knob
+        return _read_text(os.path.join(where, file)).strip()
+
+    return read

@@ -10,6 +10,9 @@ so that they can be killed all at once and their exit be noticed without polling
     >>> sorted(_needed(("memory", "pids")))
     ['freezer', 'memory', 'pids']
 
+A new cpuset cgroup gets its parent's cpuset.cpus and cpuset.mems (`_inherit`): v1 leaves them
+empty and refuses every task until they are set (lesson 18).
+
 See also: the kernel's Documentation/admin-guide/cgroup-v1/ (cgroups.rst, memory.rst,
 freezer-subsystem.rst, pids.rst); runc's libcontainer/cgroups/fs (the same layout).
 """
@@ -33,6 +36,16 @@ from pycontain.errors import CgroupError
 
 def _needed(wanted: tuple[str, ...]) -> set[str]:
     return set(wanted) | {"freezer"}
+
+
+def _inherit(controller: str, path: str) -> None:
+    """Copy into a new cgroup what v1 leaves empty and refuses tasks without: cpuset.cpus
+    and cpuset.mems, from the parent (`V1_INHERIT` of the controller; lesson 18)."""
+    module = controllers.MODULES.get(controller)
+    for knob in getattr(module, "V1_INHERIT", ()):
+        file = controllers.v1_file(knob) or knob
+        parent = read_file(os.path.join(os.path.dirname(path), file)).strip()
+        write_file(os.path.join(path, file), parent)
 
 
 class V1Cgroup(Cgroup):
@@ -62,6 +75,8 @@ class V1Cgroup(Cgroup):
             for path in dirs.values():
                 make_dir(path)
                 made.append(path)
+            for controller, path in dirs.items():
+                _inherit(controller, path)
         except CgroupError:
             for path in reversed(made):
                 remove_dir(path)

@@ -8,7 +8,8 @@ each exactly once, as a PNG, whatever the matplotlib backend, and nothing stays 
 `timeline` draws values sampled over time, one line per experiment (lesson 03: zombies).
 `cgroup_timeline` draws cgroup files sampled by a `monitor.Monitor` against the limits that
 bound them, each limit line labelled with the file that set it (lesson 14: memory.current
-against `memory.max = 32 MiB`).
+against `memory.max = 32 MiB`). `cpu_heatmap` draws how busy each CPU was over time, from
+/proc/stat (lesson 18: a container pinned to one CPU).
 
 See also: namespaces(7) for what the columns isolate; lesson 01.
 """
@@ -192,4 +193,32 @@ def cgroup_timeline(times_s: Sequence[float], series: Mapping[str, Sequence[floa
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title)
+    return fig
+
+
+def cpu_heatmap(panels: Mapping[str, tuple[Sequence[float], Mapping[int, Sequence[float]]]], *,
+                every_s: float, title: str = "") -> Picture:
+    """Draw how busy each CPU was over time, one row per CPU, one panel per run (lesson 18).
+
+    Args:
+        panels: a label (the run: "cpuset.cpus = 1") -> (sample times in s, CPU -> its busy
+            shares, 0 to 1, one per sample: `procfs.busy_shares` over the `every_s` before it).
+    """
+    fig = Picture(figsize=(7.5, 1.0 + 0.9 * sum(max(1, len(c)) for _, c in panels.values())),
+                  layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False, sharex=True)[:, 0]
+    image = None
+    for ax, (label, (times, shares)) in zip(axes, panels.items(), strict=True):
+        cpus = sorted(shares)
+        end = (times[-1] if times else 0) + every_s
+        image = ax.imshow([[100 * v for v in shares[c]] for c in cpus], aspect="auto",
+                          cmap="inferno", vmin=0, vmax=100, interpolation="nearest",
+                          extent=(0, end, len(cpus) - 0.5, -0.5))
+        ax.set_yticks(range(len(cpus)), [f"CPU {c}" for c in cpus])
+        ax.set_title(label, fontsize=10, loc="left")
+    axes[-1].set_xlabel("time since the container started (s)")
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), label="busy (%, /proc/stat)")
+    if title:
+        fig.suptitle(title)
     return fig

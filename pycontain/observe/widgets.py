@@ -5,7 +5,9 @@ result that displays as a table: the function works headless (CI, a terminal), t
 calls it again when you press the button. `hostname_playground()` runs a container with the
 hostname you type and shows the host's and the container's names and UTS namespaces side by side.
 `memory_playground()` (lesson 14) runs a memory hog under the memory.max and memory.high you
-choose with sliders, and redraws its memory.current live while it allocates. The other lessons'
+choose with sliders, and redraws its memory.current live while it allocates.
+`cpuset_playground()` (lesson 18) runs CPU burners pinned to the CPUs you type and redraws a
+per-CPU heat map from /proc/stat while they spin. The other lessons'
 experiments that run a container and compare both sides live here too: a uid map (09), the
 cgroups a container sees (10), its clocks (11).
 
@@ -552,3 +554,106 @@ def freeze_toggle(counting: Counting) -> Any:
     again.on_click(draw)
     draw()
     return ipywidgets.VBox([ipywidgets.HBox([toggle, again]), picture, status])
+
+
+# --- lesson 18: burners pinned with cpuset.cpus, and how busy each CPU was --------------------
+
+@dataclass
+class CpusetRun:
+    """What `cpuset_experiment` saw: how busy each CPU was every `every_s` (`shares`: CPU ->
+    busy shares from /proc/stat, 0 to 1), the container's cpuset.cpus.effective (None: it had
+    no cpuset), its `Result`, and the burner's own account (`workloads.burned`)."""
+
+    label: str
+    every_s: float
+    times_s: list[float]
+    shares: dict[int, list[float]]
+    effective: str | None
+    result: runtime.Result | None
+    burned: dict[str, Any] | None
+
+    def busy(self, cpu: int) -> float:
+        """How busy `cpu` was on average while the burner ran, 0 to 1."""
+        values = self.shares.get(cpu, [])
+        return sum(values) / len(values) if values else 0.0
+
+    def figure(self) -> Any:
+        from pycontain.observe import plot
+
+        return plot.cpu_heatmap({self.label: (self.times_s, self.shares)}, every_s=self.every_s)
+
+    def _repr_png_(self) -> bytes:
+        return bytes(self.figure()._repr_png_())
+
+
+def cpuset_experiment(cpus: str | None = "0", *, workers: int = 2, seconds: float | None = None,
+                      every_s: float = 0.1, on_sample: Callable[[CpusetRun], None] | None = None
+                      ) -> CpusetRun:
+    """Run a burner (`workers` processes spinning for `seconds`, default $PYCONTAIN_DURATION)
+    in a container with cpuset.cpus = `cpus` (None: no cpuset, every CPU), and sample
+    /proc/stat every `every_s` s meanwhile. `on_sample(run)` is called after each sample (the
+    widget redraws its heat map there). /proc/stat counts the whole machine: other work shows
+    up too.
+
+    Raises:
+        SpecError: a malformed list, or CPUs outside the parent cgroup's effective set.
+    """
+    from pycontain import workloads
+
+    seconds = seconds or settings.duration_s()
+    options: dict[str, Any] = {} if cpus is None else {"cpuset_cpus": cpus}
+    box = runtime.spawn(workloads.burn_argv(workers, seconds), namespaces={"pid", "mnt"},
+                        **options)
+    label = "no cpuset: every CPU" if cpus is None else f"cpuset.cpus = {cpus}"
+    run = CpusetRun(label, every_s, [], {}, None, None, None)
+    try:
+        if box.cgroup is not None:
+            run.effective = box.cgroup.read("cpuset.cpus.effective")
+        start = time.monotonic()
+        before = procfs.cpu_times()
+        while box.running and time.monotonic() - start < seconds + 30:
+            time.sleep(max(0.0, start + (len(run.times_s) + 1) * every_s - time.monotonic()))
+            after = procfs.cpu_times()
+            for cpu, share in procfs.busy_shares(before, after).items():
+                run.shares.setdefault(cpu, []).append(share)
+            run.times_s.append(len(run.times_s) * every_s)
+            before = after
+            if on_sample is not None:
+                on_sample(run)
+        run.result = box.wait(timeout_s=30)
+        run.burned = workloads.burned(run.result.stdout)
+    finally:
+        if box.running:
+            box.kill()
+            box.wait()
+    return run
+
+
+def cpuset_playground(cpus: str = "0", seconds: float = 3.0) -> Any:
+    """A text field for cpuset.cpus and a "burn" button: each press runs a burner with two
+    workers for `seconds` in a container pinned to those CPUs (empty: no cpuset), and redraws
+    the per-CPU heat map live. Without a front end (CI) it builds and runs once, with `cpus`."""
+    import ipywidgets
+
+    field = ipywidgets.Text(value=cpus, description="cpuset.cpus", placeholder="empty: all")
+    button = ipywidgets.Button(description="burn", icon="play")
+    picture = ipywidgets.Image(format="png")
+    status = ipywidgets.HTML()
+
+    def draw(run: CpusetRun) -> None:
+        picture.value = run._repr_png_()
+
+    def refresh(_: object = None) -> None:
+        button.disabled = True
+        try:
+            run = cpuset_experiment(field.value.strip() or None, seconds=seconds, on_sample=draw)
+            draw(run)
+            status.value = f"<code>{html.escape(run.result.stdout if run.result else '')}</code>"
+        except PycontainError as e:
+            status.value = f"<pre>{html.escape(format_error(e))}</pre>"
+        finally:
+            button.disabled = False
+
+    button.on_click(refresh)
+    refresh()
+    return ipywidgets.VBox([ipywidgets.HBox([field, button]), picture, status])

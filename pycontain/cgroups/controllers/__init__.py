@@ -10,7 +10,8 @@ changes.
 A controller module holds: `FILES` (v2 knob -> v1 file, or None), `to_v1(settings)`, and may
 hold `V2_ONLY` (why a knob has no v1 equivalent), `KEYED`, `read_v1(knob, read)`, `FIELDS`,
 `check(values, given)` (the fields' relations to each other) and `check_host(values, version,
-exists)` (what this machine's controller cannot do).
+exists)` (what this machine's controller cannot do), and `check_parent(values, read)` (what the
+parent cgroup cannot hand out).
 
 Vocabulary: a *knob* is a cgroup file named the v2 way (`memory.max`); `v1_file(knob)` is the
 file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equivalent.
@@ -26,14 +27,14 @@ file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equ
     >>> parse_keyed("max 3\\nmax.imposed 0\\n")
     {'max': 3, 'max.imposed': 0}
     >>> [field.name for field in fields()]
-    ['memory_max', 'memory_high', 'memory_swap_max', 'pids_max']
+    ['memory_max', 'memory_high', 'memory_swap_max', 'pids_max', 'cpuset_cpus', 'cpuset_mems']
 
 See also: cgroups(7); the kernel's Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/.
 """
 
 from __future__ import annotations
 
-from pycontain.cgroups.controllers import freezer, memory, pids
+from pycontain.cgroups.controllers import cpuset, freezer, memory, pids
 
 TYPE_CHECKING = False  # `pycontain run` imports this package for its flags: stay lean
 if TYPE_CHECKING:
@@ -43,8 +44,9 @@ if TYPE_CHECKING:
     from pycontain.cgroups.controllers.field import Field
 
 #: controller name -> its translation module, in the order of their fields (and flags)
-MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids,
-                                  "freezer": freezer}  # its knobs are cgroup.*
+MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids,  # lessons 14, 13
+                                  "cpuset": cpuset,  # lesson 18
+                                  "freezer": freezer}  # lesson 19; its knobs are cgroup.*
 
 
 def fields() -> list[Field]:
