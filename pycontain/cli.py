@@ -109,10 +109,12 @@ def _parser() -> argparse.ArgumentParser:
             if extras:
                 self.error(f"unrecognized arguments: {' '.join(extras)}"
                            + _nearest(extras[0], list(self._option_string_actions)))
-            for action in self._actions:  # `--hostname=--`: argparse <3.12 stores [], not '--'
+            # `--hostname=--`: argparse < 3.12 stores [], later ones '--'; refused alike
+            for action in self._actions:
                 value = getattr(parsed, action.dest, None)
                 given = value if isinstance(action, argparse._AppendAction) else [value]
-                if action.option_strings and action.nargs is None and [] in (given or []):
+                if action.option_strings and action.nargs is None and \
+                        ([] in (given or []) or "--" in (given or [])):
                     self.error(f"argument {'/'.join(action.option_strings)}: "
                                "expected one argument")
             return parsed, extras
