@@ -1,4 +1,4 @@
-"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13, 14).
+"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13-15).
 
 A cgroup limit is best seen on a program that runs into it. These two do, and each carries its
 own hard caps, so that they end by themselves even with no cgroup around them (DESIGN §4):
@@ -13,13 +13,23 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
   `seconds` each process waits for its children and exits. Forks the kernel refuses (EAGAIN,
   what `pids.max` answers) are counted and retried. The first process prints the count.
 
-Both run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M` and
-`python -m pycontain.workloads fork-bomb --max 200 --seconds 5`; `hog_argv()` and
-`fork_bomb_argv()` build a command that finds pycontain wherever the container runs it.
+- `burn`: spins on the CPU for `seconds` of wall time, optionally pinned to one CPU (two
+  burners compete only when they share a CPU: this machine has more than one), and prints the
+  CPU time it got: `burned 0.74 s of CPU in 3.00 s` (lesson 15).
+- `requests`: a bursty service: every `every_s` a "request" that needs `work_ms` of CPU time
+  arrives; it prints how long each took from arrival to done (`request 3 took 31.2 ms`), a
+  latency the cpu.max period shows up in (lesson 15).
+
+They run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M`,
+`python -m pycontain.workloads fork-bomb --max 200 --seconds 5`, `… burn --seconds 3 --cpu 0`
+and `… requests --count 12 --every 0.25 --work 30`; `hog_argv()`, `fork_bomb_argv()`,
+`burn_argv()` and `requests_argv()` build a command that finds pycontain wherever the
+container runs it.
 They import only the standard library and `pycontain.sizes` (which imports nothing), so they
 start fast.
 
-See also: fork(2), mmap(2) (pages are allocated on first touch), pipe(7); cgroup-v2.rst.
+See also: fork(2), mmap(2) (pages are allocated on first touch), pipe(7),
+sched_setaffinity(2), clock_gettime(2) (CLOCK_PROCESS_CPUTIME_ID); cgroup-v2.rst.
 """
 
 from __future__ import annotations
@@ -171,6 +181,53 @@ def _multiply(tickets_r: int, tickets_w: int, reports_w: int, deadline: float) -
         os._exit(0)  # a forked child never returns into the caller's code
 
 
+def burn(seconds: float, *, cpu: int | None = None, at: float | None = None,
+         out: TextIO = sys.stdout) -> int:
+    """Spin for `seconds` of wall time (on CPU `cpu` only, if given); print the CPU time got.
+
+    `at`: a time.monotonic() to start at (CLOCK_MONOTONIC is the same in every process
+    without a time namespace), so that burners started one after the other compete for the
+    same `seconds`. The line reads `burned C s of CPU in W s` (C: this process's CPU clock, W:
+    wall time).
+    """
+    if not 0 < seconds <= TIME_CEILING_S:
+        raise ValueError(f"need 0 < seconds <= {TIME_CEILING_S:g}; got {seconds}")
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    if at is not None:
+        time.sleep(min(max(0.0, at - time.monotonic()), TIME_CEILING_S))
+    start, cpu_start = time.monotonic(), time.process_time()
+    deadline = start + seconds
+    while time.monotonic() < deadline:
+        pass
+    print(f"burned {time.process_time() - cpu_start:.3f} s of CPU in "
+          f"{time.monotonic() - start:.3f} s", file=out, flush=True)
+    return 0
+
+
+def requests(count: int, every_s: float, work_ms: float, *, out: TextIO = sys.stdout) -> int:
+    """Serve `count` requests arriving every `every_s` s, each `work_ms` ms of CPU; print each
+    one's latency (arrival to done), `request N took X ms`, then the CPU share used."""
+    if not 0 < count <= 1000 or not 0 < every_s <= 10 or not 0 < work_ms <= 1000 or (
+            count * every_s > TIME_CEILING_S):
+        raise ValueError(f"need 0 < count <= 1000, 0 < every <= 10 s, 0 < work <= 1000 ms, and "
+                         f"count x every <= {TIME_CEILING_S:g} s")
+    start, cpu_start = time.monotonic(), time.process_time()
+    for n in range(count):
+        arrival = start + n * every_s
+        time.sleep(max(0.0, arrival - time.monotonic()))
+        arrived = max(arrival, time.monotonic())
+        needed = time.process_time() + work_ms / 1000
+        while time.process_time() < needed:
+            pass
+        print(f"request {n} took {(time.monotonic() - arrived) * 1000:.1f} ms", file=out,
+              flush=True)
+    wall = time.monotonic() - start
+    print(f"used {100 * (time.process_time() - cpu_start) / wall:.1f} % of a CPU in {wall:.2f} s",
+          file=out, flush=True)
+    return 0
+
+
 def hog_argv(step: str | int = "4M", every_s: float = 0.1, max_size: str | int = "256M",
              hold_s: float = 0.0) -> list[str]:
     """The command that runs `hog` in a container (no rootfs: it needs the host's Python)."""
@@ -182,6 +239,54 @@ def fork_bomb_argv(max_processes: int = 200, seconds: float = 5.0) -> list[str]:
     """The command that runs `fork_bomb` in a container (no rootfs: it needs the host's Python)."""
     return fresh_python(_MAIN, "fork-bomb", "--max", str(max_processes),
                         "--seconds", str(seconds))
+
+
+def burn_argv(seconds: float = 3.0, cpu: int | None = None, at: float | None = None
+              ) -> list[str]:
+    """The command that runs `burn` in a container (no rootfs: it needs the host's Python)."""
+    pin = [] if cpu is None else ["--cpu", str(cpu)]
+    start = [] if at is None else ["--at", repr(at)]
+    return fresh_python(_MAIN, "burn", "--seconds", str(seconds), *pin, *start)
+
+
+def requests_argv(count: int = 12, every_s: float = 0.25, work_ms: float = 30.0) -> list[str]:
+    """The command that runs `requests` in a container (no rootfs: it needs the host's Python)."""
+    return fresh_python(_MAIN, "requests", "--count", str(count), "--every", str(every_s),
+                        "--work", str(work_ms))
+
+
+def burned(stdout: str) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) from a burner's line.
+
+    >>> burned("burned 0.742 s of CPU in 3.001 s\\n")
+    (0.742, 3.001)
+    """
+    found = re.search(r"^burned ([\d.]+) s of CPU in ([\d.]+) s$", stdout, re.MULTILINE)
+    if found is None:
+        raise ValueError(f"no `burned …` line in {stdout!r}")
+    return float(found[1]), float(found[2])
+
+
+def latencies_ms(stdout: str) -> list[float]:
+    """Each request's latency, in ms, from what `requests` printed.
+
+    >>> latencies_ms("request 0 took 30.2 ms\\nrequest 1 took 101.5 ms\\n")
+    [30.2, 101.5]
+    """
+    return [float(m[1]) for m in re.finditer(r"^request \d+ took ([\d.]+) ms$", stdout,
+                                             re.MULTILINE)]
+
+
+def used_percent(stdout: str) -> float:
+    """The average CPU use `requests` reported, in % of one CPU.
+
+    >>> used_percent("request 0 took 30.2 ms\\nused 12.5 % of a CPU in 2.80 s\\n")
+    12.5
+    """
+    found = re.search(r"^used ([\d.]+) % of a CPU", stdout, re.MULTILINE)
+    if found is None:
+        raise ValueError(f"no `used …` line in {stdout!r}")
+    return float(found[1])
 
 
 def allocated(stdout: str) -> list[tuple[float, int]]:
@@ -210,12 +315,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     b = commands.add_parser("fork-bomb", help="fork and fork again, up to a cap")
     b.add_argument("--max", type=int, default=200, help="processes in all, never exceeded (200)")
     b.add_argument("--seconds", type=float, default=5.0, help="how long it lasts (5)")
+    c = commands.add_parser("burn", help="spin on the CPU, pinned to one CPU if asked")
+    c.add_argument("--seconds", type=float, default=3.0, help="wall time to spin (3)")
+    c.add_argument("--cpu", type=int, default=None, help="the one CPU to run on (any)")
+    c.add_argument("--at", type=float, default=None, help="time.monotonic() to start at (now)")
+    r = commands.add_parser("requests", help="a bursty loop of CPU-bound requests")
+    r.add_argument("--count", type=int, default=12, help="requests (12)")
+    r.add_argument("--every", type=float, default=0.25, help="seconds between arrivals (0.25)")
+    r.add_argument("--work", type=float, default=30.0, help="ms of CPU per request (30)")
     args = parser.parse_args(argv)
     try:
         if args.command == "hog":
             step, cap = (int(parse_size(v, f"--{n}", unlimited=False))
                          for n, v in (("step", args.step), ("max", args.max)))
             code = hog(step, args.every, cap, hold_s=args.hold)
+        elif args.command == "burn":
+            code = burn(args.seconds, cpu=args.cpu, at=args.at)
+        elif args.command == "requests":
+            code = requests(args.count, args.every, args.work)
         else:
             code = fork_bomb(args.max, args.seconds)
     except ValueError as e:
