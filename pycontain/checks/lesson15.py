@@ -31,6 +31,7 @@ def check_four_to_one(batch: object, web: object) -> Passed:
                "is idle. The exercise asks for a share: cpu_weight or cpu_shares")
         expect(limits.cpu_weight is not None or limits.cpu_shares is not None,
                f"`{name}` ({limits}) sets no share: give it a cpu_weight (or cpu_shares)")
+    assert isinstance(batch, Limits) and isinstance(web, Limits)
     run = sharing.share_experiment(batch, web, seconds=3.0)
     first, second = run.burned_s
     ratio = run.ratio(first, second)

@@ -25,6 +25,10 @@ from typing import Any
 
 from pycontain import runtime, workloads
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pycontain.cgroups.limits import Limits
+
 #: how long after the last container was asked for the burners start, at most: the time to
 #: start a container's interpreter on a busy machine
 START_S = 1.5
@@ -83,7 +87,7 @@ def _rates(times_s: Sequence[float], used_s: Sequence[float]) -> list[float]:
     return out
 
 
-def share_experiment(*limits: object, seconds: float = 3.0, hz: float = 10.0,
+def share_experiment(*limits: Limits | int | str, seconds: float = 3.0, hz: float = 10.0,
                      on_sample: Callable[[ShareRun], None] | None = None) -> ShareRun:
     """Run one CPU burner per item of `limits` (a cpu.weight as a number, or a `Limits`),
     each in its own container, all pinned to one CPU, competing for `seconds`.

@@ -11,8 +11,8 @@ A controller module holds: `FILES` (v2 knob -> v1 file, or None), `to_v1(setting
 hold `V2_ONLY` (why a knob has no v1 equivalent), `KEYED`, `read_v1(knob, read)`,
 `read_keyed_v1(knob, read)`, `to_v2(settings)` (a v1 knob it offers, such as docker's
 `cpu.shares`, written the v2 way), `V1_COMPANIONS` (v1 hierarchies its files also live in),
-`FIELDS`, `check(values, given)` (the fields' relations to each other) and `check_host(values, version,
-exists)` (what this machine's controller cannot do).
+`FIELDS`, `check(values, given)` (the fields' relations to each other) and
+`check_host(values, version, exists)` (what this machine's controller cannot do).
 
 Vocabulary: a *knob* is a cgroup file named the v2 way (`memory.max`); `v1_file(knob)` is the
 file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equivalent.

@@ -126,7 +126,7 @@ def cpus(given: object, parameter: str) -> str:
             return f"{quota} {period}"
         raise SpecError(parameter, form, given)
     try:
-        count = float(text) if len(words) == 1 else float("nan")
+        count = float(words[0]) if len(words) == 1 else float("nan")
     except ValueError:
         count = float("nan")
     if not 0 < count <= online_cpus():  # NaN too
@@ -134,11 +134,11 @@ def cpus(given: object, parameter: str) -> str:
                 "be used up" if count > online_cpus() else
                 "--cpus caps the CPU time per 100 ms period: 0.5 is half of one CPU")
         raise SpecError(parameter, form, given, hint=hint)
-    quota = round(count * PERIOD_US)
-    if quota < MIN_QUOTA_US:
+    quota_us = round(count * PERIOD_US)
+    if quota_us < MIN_QUOTA_US:
         raise SpecError(parameter, form, given,
                         hint=f"the kernel takes a quota of at least {MIN_QUOTA_US} µs: 0.01 CPUs")
-    return f"{quota} {PERIOD_US}"
+    return f"{quota_us} {PERIOD_US}"
 
 
 def _whole(what: str, least: int, most: int, hint: str) -> Callable[[object, str], int]:
