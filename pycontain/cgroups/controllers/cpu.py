@@ -21,7 +21,9 @@ cpu.stat           cpu.stat, cpuacct.usage (in cpuacct)         ns -> µs
 The kernel itself relates the two scales by the weight of a nice-0 task: cpu.shares 1024 is
 cpu.weight 100 (`sched_weight_from_cgroup`, kernel/sched/core.c). runc, and so docker and
 Kubernetes on cgroup v2, map the whole shares range 2-262144 onto 1-10000 instead
-(`ConvertCPUSharesToCgroupV2Value`), so `--cpu-shares 1024` becomes cpu.weight 39, not 100:
+(`ConvertCPUSharesToCgroupV2Value`), so `--cpu-shares 1024` becomes cpu.weight 39, not 100
+(runc 1.3.2 and crun 1.23 moved to a curve that keeps 1024 at 100, runc issue #4772; the
+linear formula is the one most deployed versions use):
 
     >>> weight_from_shares(2), weight_from_shares(1024), weight_from_shares(262144)
     (1, 39, 10000)
