@@ -187,7 +187,8 @@ def burn(seconds: float, *, cpu: int | None = None, at: float | None = None,
 
     `at`: a time.monotonic() to start at (CLOCK_MONOTONIC is the same in every process
     without a time namespace), so that burners started one after the other compete for the
-    same `seconds`. The line reads `burned C s of CPU in W s` (C: this process's CPU clock, W:
+    same `seconds`; one that could only start later says so (`started 0.4 s late`). The line
+    reads `burned C s of CPU in W s` (C: this process's CPU clock, W:
     wall time).
     """
     if not 0 < seconds <= TIME_CEILING_S:
@@ -202,6 +203,8 @@ def burn(seconds: float, *, cpu: int | None = None, at: float | None = None,
         pass
     print(f"burned {time.process_time() - cpu_start:.3f} s of CPU in "
           f"{time.monotonic() - start:.3f} s", file=out, flush=True)
+    if at is not None and start - at > 0.05:  # the interpreter started after `at`
+        print(f"started {start - at:.3f} s late", file=out, flush=True)
     return 0
 
 
@@ -265,6 +268,16 @@ def burned(stdout: str) -> tuple[float, float]:
     if found is None:
         raise ValueError(f"no `burned …` line in {stdout!r}")
     return float(found[1]), float(found[2])
+
+
+def late_s(stdout: str) -> float:
+    """How late a burner told to start `at` a time began (0: on time).
+
+    >>> late_s("burned 0.742 s of CPU in 3.001 s\\nstarted 0.400 s late\\n"), late_s("")
+    (0.4, 0.0)
+    """
+    found = re.search(r"^started ([\d.]+) s late$", stdout, re.MULTILINE)
+    return float(found[1]) if found else 0.0
 
 
 def latencies_ms(stdout: str) -> list[float]:
