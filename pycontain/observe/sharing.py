@@ -1,7 +1,7 @@
 """Experiments of lesson 15: CPU burners sharing one CPU by cpu.weight, capped by cpu.max.
 
 - `share_experiment(100, 300)` starts one burner per weight, each in a container of its own
-  (sibling cgroups) and all pinned to the same CPU, tells them to start at the same moment, and
+  (sibling cgroups) and all pinned to the same CPU, starts them at the same moment, and
   samples each cgroup's `cpu.stat` usage while they compete: `ShareRun.shares` is what each
   got, `ShareRun` draws a stacked plot of the CPU each used, live with `on_sample`.
 - `throttle_experiment(0.25)` runs one burner under `cpu.max` and samples `cpu.stat`:
@@ -18,21 +18,18 @@ See also: Documentation/admin-guide/cgroup-v2.rst ("CPU"), scheduler/sched-bwc.r
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pycontain import runtime, workloads
+from pycontain.errors import ProcessError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pycontain.cgroups.limits import Limits
-
-#: how long after the last container was asked for the burners start, at most: the time to
-#: start a container's interpreter on a busy machine
-START_S = 1.5
-
 
 def one_cpu() -> int:
     """The CPU the burners share: the first this process may run on."""
@@ -92,9 +89,8 @@ def share_experiment(*limits: Limits | int | str, seconds: float = 3.0, hz: floa
     """Run one CPU burner per item of `limits` (a cpu.weight as a number, or a `Limits`),
     each in its own container, all pinned to one CPU, competing for `seconds`.
 
-    The burners are told to start together, `START_S` after the experiment begins; when one
-    could not (a slow machine: an emulated guest), the run is repeated once with four times
-    the time to start, so that they compete for the same seconds.
+    The burners start *gated*: each waits for SIGUSR1, which they all get at once when every
+    one of them is waiting, however long their interpreters took to start.
 
     Raises:
         SpecError: a weight out of range, or limits that are not Limits.
@@ -105,36 +101,23 @@ def share_experiment(*limits: Limits | int | str, seconds: float = 3.0, hz: floa
     labels = [_label(item) for item in chosen]
     if len(set(labels)) != len(labels):
         labels = [f"{i + 1}: {label}" for i, label in enumerate(labels)]
-    for margin_s in (START_S, 4 * START_S):
-        run, late = _compete(chosen, labels, seconds, hz, on_sample,
-                             margin_s + 0.5 * len(chosen))
-        if late <= 0.1:
-            break
-    return run
-
-
-def _compete(chosen: list[Limits], labels: list[str], seconds: float, hz: float,
-             on_sample: Callable[[ShareRun], None] | None, margin_s: float
-             ) -> tuple[ShareRun, float]:
-    """One run of `share_experiment`, the burners told to start in `margin_s`; the run and
-    how late the latest burner started."""
     cpu = one_cpu()
-    origin = time.monotonic()
-    at = origin + margin_s
     boxes: list[runtime.Container] = []
     times: list[float] = []
     usage: dict[str, list[float]] = {label: [] for label in labels}
+    origin = start = time.monotonic()
 
     def snapshot(burned: dict[str, float]) -> ShareRun:
         return ShareRun(list(times), {k: list(v) for k, v in usage.items()}, burned,
-                        at - origin, at - origin + seconds, cpu)
+                        start - origin, start - origin + seconds, cpu)
 
     try:
         for item in chosen:
-            boxes.append(runtime.spawn(workloads.burn_argv(seconds, cpu, at),
+            boxes.append(runtime.spawn(workloads.burn_argv(seconds, cpu, gated=True),
                                        namespaces={"pid", "mnt"}, limits=item))
         cgroups = [box.cgroup for box in boxes]
-        deadline = at + seconds + 60
+        start = _start_together(boxes, timeout_s=120)
+        deadline = start + seconds + 60
         while all(box.running for box in boxes) and time.monotonic() < deadline:
             times.append(time.monotonic() - origin)
             for label, cgroup in zip(labels, cgroups, strict=True):
@@ -143,14 +126,45 @@ def _compete(chosen: list[Limits], labels: list[str], seconds: float, hz: float,
                 on_sample(snapshot({}))
             time.sleep(max(0.0, origin + len(times) / hz - time.monotonic()))
         results = [box.wait(timeout_s=max(1.0, deadline - time.monotonic())) for box in boxes]
-    finally:
+    finally:  # waiting removes a container's cgroup, also one that has ended by itself
         for box in boxes:
             if box.running:
                 box.kill()
-                box.wait()
+            box.wait()
     burned = {label: workloads.burned(result.stdout)[0]
               for label, result in zip(labels, results, strict=True)}
-    return snapshot(burned), max(workloads.late_s(result.stdout) for result in results)
+    return snapshot(burned)
+
+
+def _start_together(boxes: Sequence[runtime.Container], *, timeout_s: float) -> float:
+    """Wait until every gated burner waits for SIGUSR1 (it catches it: /proc/<pid>/status
+    `SigCgt`; during sigtimedwait(2) `SigBlk` does not show it), then send it to all; return
+    when it was sent."""
+    bit = 1 << (signal.SIGUSR1 - 1)
+    deadline = time.monotonic() + timeout_s
+    for box in boxes:
+        while not int(_status_field(box.pid, "SigCgt") or "0", 16) & bit:
+            if not box.running or time.monotonic() > deadline:
+                result = box.wait(timeout_s=1)
+                raise ProcessError(f"the burner {box.pid} never waited to start: "
+                                   f"{result.reason}: {result.stdout}{result.stderr}".strip())
+            time.sleep(0.01)
+    sent = time.monotonic()
+    for box in boxes:
+        os.kill(box.pid, signal.SIGUSR1)
+    return sent
+
+
+def _status_field(pid: int, name: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key == name:
+                    return value.strip()
+    except FileNotFoundError:  # it exited
+        return None
+    return None
 
 
 def _label(limits: Any) -> str:
@@ -207,10 +221,10 @@ def throttle_experiment(cpus: float | str = 0.25, *, seconds: float = 3.0,
                 stat.setdefault(key, []).append(sample[key])
             time.sleep(max(0.0, origin + len(times) / hz - time.monotonic()))
         result = box.wait(timeout_s=30)
-    finally:
+    finally:  # waiting removes the container's cgroup, also when it has ended by itself
         if box.running:
             box.kill()
-            box.wait()
+        box.wait()
     return ThrottleRun(times, stat, int(quota) / int(period), workloads.burned(result.stdout))
 
 
