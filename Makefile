@@ -19,7 +19,7 @@ help:
 	@echo "make notebooks  regenerate notebooks/ from lessons/"
 	@echo "make lint       ruff and mypy"
 	@echo "make cleanup    remove every pycontain- leftover"
-	@echo "make bench      start-up time against runc, crun, bwrap, unshare; monitor overhead"
+	@echo "make bench      start-up time against runc, crun, bwrap, unshare; monitor overhead; cpu accuracy"
 
 # Installs print one line each; what pip and apt say goes to a log, shown when they fail, so
 # that a learner sees a few lines of progress and then the URL.
@@ -127,3 +127,4 @@ cleanup:
 bench: $(VENV)/.dev debs
 	$(PY) bench/start_latency.py
 	$(PY) bench/monitor_overhead.py
+	$(PY) bench/cpu_accuracy.py

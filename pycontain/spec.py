@@ -245,7 +245,7 @@ class Spec:
                  user_namespace: bool = False, uid_map: Collection[Any] | None = None,
                  gid_map: Collection[Any] | None = None, network: str | None = None,
                  publish: Collection[Any] = (), subnet: str | None = None,
-                 trace: bool = False, **limit_fields: str | int | None) -> None:
+                 trace: bool = False, **limit_fields: str | float | None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)

@@ -1,4 +1,4 @@
-"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13, 14, 18, 19).
+"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13-15, 18, 19).
 
 A cgroup limit is best seen on a program that runs into it. These do, and each carries its
 own hard caps, so that they end by themselves even with no cgroup around them (DESIGN §4):
@@ -15,17 +15,26 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
 - `counter`: adds one to a count every `every_s` and writes it over the last one in a file,
   which a `monitor.Monitor` rereads, for `seconds` (frozen time included); a count it missed
   while stopped is never caught up, so a pause shows as a flat stretch.
-- `burn` (lesson 18): `workers` processes spin on the CPU for `seconds`, each noting which
+- `spread` (lesson 18): `workers` processes spin on the CPU for `seconds`, each noting which
   CPUs it ran on (/proc/self/stat); the first prints the CPU time they burned, the CPUs they
   were allowed (`Cpus_allowed_list`) and those they ran on.
+- `burn`: spins on the CPU for `seconds` of wall time, optionally pinned to one CPU (two
+  burners compete only when they share a CPU: this machine has more than one), and prints the
+  CPU time it got: `burned 0.74 s of CPU in 3.00 s` (lesson 15).
+- `requests`: a bursty service: every `every_s` a "request" that needs `work_ms` of CPU time
+  arrives; it prints how long each took from arrival to done (`request 3 took 31.2 ms`), a
+  latency the cpu.max period shows up in (lesson 15).
 
-Both run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M` and
-`python -m pycontain.workloads fork-bomb --max 200 --seconds 5`; `hog_argv()` and
-`fork_bomb_argv()` build a command that finds pycontain wherever the container runs it.
+They run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M`,
+`python -m pycontain.workloads fork-bomb --max 200 --seconds 5`, `… burn --seconds 3 --cpu 0`
+and `… requests --count 12 --every 0.25 --work 30`; `hog_argv()`, `fork_bomb_argv()`,
+`burn_argv()` and `requests_argv()` build a command that finds pycontain wherever the
+container runs it.
 They import only the standard library and `pycontain.sizes` (which imports nothing), so they
 start fast.
 
-See also: fork(2), mmap(2) (pages are allocated on first touch), pipe(7); cgroup-v2.rst.
+See also: fork(2), mmap(2) (pages are allocated on first touch), pipe(7),
+sched_setaffinity(2), clock_gettime(2) (CLOCK_PROCESS_CPUTIME_ID); cgroup-v2.rst.
 """
 
 from __future__ import annotations
@@ -203,19 +212,19 @@ def counter_argv(path: str, every_s: float = 0.01, seconds: float = 30.0) -> lis
                         "--seconds", str(seconds))
 
 
-#: the burner never starts more workers than this
-BURN_WORKERS_CEILING = 16
+#: the spreading burner never starts more workers than this
+SPREAD_WORKERS_CEILING = 16
 
 
-def burn(workers: int, seconds: float, *, out: TextIO = sys.stdout) -> int:
+def spread(workers: int, seconds: float, *, out: TextIO = sys.stdout) -> int:
     """Spin `workers` processes for `seconds`; print what they burned, and where; return 0.
 
     Prints `burned C CPU-s in W s with N workers; allowed CPUs A; ran on CPUs R`.
     """
     from pycontain import procfs
 
-    if not 0 < workers <= BURN_WORKERS_CEILING or not 0 < seconds <= TIME_CEILING_S:
-        raise ValueError(f"need 0 < workers <= {BURN_WORKERS_CEILING} and 0 < seconds <= "
+    if not 0 < workers <= SPREAD_WORKERS_CEILING or not 0 < seconds <= TIME_CEILING_S:
+        raise ValueError(f"need 0 < workers <= {SPREAD_WORKERS_CEILING} and 0 < seconds <= "
                          f"{TIME_CEILING_S:g}; got {workers} and {seconds}")
     with open("/proc/self/status") as f:
         allowed = procfs.parse_status(f.read()).get("Cpus_allowed_list", "?")
@@ -254,6 +263,62 @@ def burn(workers: int, seconds: float, *, out: TextIO = sys.stdout) -> int:
     return 0
 
 
+def burn(seconds: float, *, cpu: int | None = None, gated: bool = False,
+         out: TextIO = sys.stdout) -> int:
+    """Spin for `seconds` of wall time (on CPU `cpu` only, if given); print the CPU time got.
+
+    `gated`: first wait (at most TIME_CEILING_S) for SIGUSR1, so that burners started one
+    after the other begin to compete at the same moment: the caller sends it once each one
+    waits, which it can see in /proc/<pid>/status (SIGUSR1 caught, `SigCgt`). The line reads
+    `burned C s of CPU in W s` (C: this process's CPU clock, W: wall time).
+    """
+    if not 0 < seconds <= TIME_CEILING_S:
+        raise ValueError(f"need 0 < seconds <= {TIME_CEILING_S:g}; got {seconds}")
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    if gated:
+        import signal
+
+        # blocked first, the signal waits for sigtimedwait whenever it comes; then a handler,
+        # since a PID namespace's init gets no signal from outside that it does not handle
+        # (pid_namespaces(7)), and which is what the caller waits to see (`SigCgt`)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        signal.signal(signal.SIGUSR1, lambda *_: None)
+        if signal.sigtimedwait({signal.SIGUSR1}, TIME_CEILING_S) is None:
+            print("never told to start (SIGUSR1)", file=out, flush=True)
+            return 1
+    start, cpu_start = time.monotonic(), time.process_time()
+    deadline = start + seconds
+    while time.monotonic() < deadline:
+        pass
+    print(f"burned {time.process_time() - cpu_start:.3f} s of CPU in "
+          f"{time.monotonic() - start:.3f} s", file=out, flush=True)
+    return 0
+
+
+def requests(count: int, every_s: float, work_ms: float, *, out: TextIO = sys.stdout) -> int:
+    """Serve `count` requests arriving every `every_s` s, each `work_ms` ms of CPU; print each
+    one's latency (arrival to done), `request N took X ms`, then the CPU share used."""
+    if not 0 < count <= 1000 or not 0 < every_s <= 10 or not 0 < work_ms <= 1000 or (
+            count * every_s > TIME_CEILING_S):
+        raise ValueError(f"need 0 < count <= 1000, 0 < every <= 10 s, 0 < work <= 1000 ms, and "
+                         f"count x every <= {TIME_CEILING_S:g} s")
+    start, cpu_start = time.monotonic(), time.process_time()
+    for n in range(count):
+        arrival = start + n * every_s
+        time.sleep(max(0.0, arrival - time.monotonic()))
+        arrived = max(arrival, time.monotonic())
+        needed = time.process_time() + work_ms / 1000
+        while time.process_time() < needed:
+            pass
+        print(f"request {n} took {(time.monotonic() - arrived) * 1000:.1f} ms", file=out,
+              flush=True)
+    wall = time.monotonic() - start
+    print(f"used {100 * (time.process_time() - cpu_start) / wall:.1f} % of a CPU in {wall:.2f} s",
+          file=out, flush=True)
+    return 0
+
+
 def hog_argv(step: str | int = "4M", every_s: float = 0.1, max_size: str | int = "256M",
              hold_s: float = 0.0) -> list[str]:
     """The command that runs `hog` in a container (no rootfs: it needs the host's Python)."""
@@ -267,15 +332,16 @@ def fork_bomb_argv(max_processes: int = 200, seconds: float = 5.0) -> list[str]:
                         "--seconds", str(seconds))
 
 
-def burn_argv(workers: int = 2, seconds: float = 2.0) -> list[str]:
-    """The command that runs `burn` in a container (no rootfs: it needs the host's Python)."""
-    return fresh_python(_MAIN, "burn", "--workers", str(workers), "--seconds", str(seconds))
+def spread_argv(workers: int = 2, seconds: float = 2.0) -> list[str]:
+    """The command that runs `spread` in a container (no rootfs: it needs the host's Python)."""
+    return fresh_python(_MAIN, "spread", "--workers", str(workers), "--seconds", str(seconds))
 
 
-def burned(stdout: str) -> dict[str, object] | None:
+def spread_report(stdout: str) -> dict[str, object] | None:
     """What a burner printed: CPU seconds, wall seconds, workers, CPUs allowed and ran on.
 
-    >>> burned("burned 1.98 CPU-s in 2.00 s with 2 workers; allowed CPUs 1; ran on CPUs 1\\n")
+    >>> spread_report("burned 1.98 CPU-s in 2.00 s with 2 workers; allowed CPUs 1; "
+    ...               "ran on CPUs 1\\n")
     {'cpu_s': 1.98, 'wall_s': 2.0, 'workers': 2, 'allowed': '1', 'ran_on': (1,)}
     """
     m = re.search(r"^burned ([\d.]+) CPU-s in ([\d.]+) s with (\d+) workers; allowed CPUs "
@@ -284,6 +350,54 @@ def burned(stdout: str) -> dict[str, object] | None:
         return None
     return {"cpu_s": float(m[1]), "wall_s": float(m[2]), "workers": int(m[3]), "allowed": m[4],
             "ran_on": tuple(int(c) for c in m[5].split(",") if c.isdigit())}
+
+
+def burn_argv(seconds: float = 3.0, cpu: int | None = None, *, gated: bool = False
+              ) -> list[str]:
+    """The command that runs `burn` in a container (no rootfs: it needs the host's Python)."""
+    pin = [] if cpu is None else ["--cpu", str(cpu)]
+    return fresh_python(_MAIN, "burn", "--seconds", str(seconds), *pin,
+                        *(["--gated"] if gated else []))
+
+
+def requests_argv(count: int = 12, every_s: float = 0.25, work_ms: float = 30.0) -> list[str]:
+    """The command that runs `requests` in a container (no rootfs: it needs the host's Python)."""
+    return fresh_python(_MAIN, "requests", "--count", str(count), "--every", str(every_s),
+                        "--work", str(work_ms))
+
+
+def burned(stdout: str) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) from a burner's line.
+
+    >>> burned("burned 0.742 s of CPU in 3.001 s\\n")
+    (0.742, 3.001)
+    """
+    found = re.search(r"^burned ([\d.]+) s of CPU in ([\d.]+) s$", stdout, re.MULTILINE)
+    if found is None:
+        raise ValueError(f"no `burned …` line in {stdout!r}")
+    return float(found[1]), float(found[2])
+
+
+def latencies_ms(stdout: str) -> list[float]:
+    """Each request's latency, in ms, from what `requests` printed.
+
+    >>> latencies_ms("request 0 took 30.2 ms\\nrequest 1 took 101.5 ms\\n")
+    [30.2, 101.5]
+    """
+    return [float(m[1]) for m in re.finditer(r"^request \d+ took ([\d.]+) ms$", stdout,
+                                             re.MULTILINE)]
+
+
+def used_percent(stdout: str) -> float:
+    """The average CPU use `requests` reported, in % of one CPU.
+
+    >>> used_percent("request 0 took 30.2 ms\\nused 12.5 % of a CPU in 2.80 s\\n")
+    12.5
+    """
+    found = re.search(r"^used ([\d.]+) % of a CPU", stdout, re.MULTILINE)
+    if found is None:
+        raise ValueError(f"no `used …` line in {stdout!r}")
+    return float(found[1])
 
 
 def allocated(stdout: str) -> list[tuple[float, int]]:
@@ -316,9 +430,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     c.add_argument("path", help="the file the count is written to")
     c.add_argument("--every", type=float, default=0.01, help="seconds between counts (0.01)")
     c.add_argument("--seconds", type=float, default=30.0, help="how long it lasts (30)")
-    b = commands.add_parser("burn", help="spin on the CPU, and say where")
-    b.add_argument("--workers", type=int, default=2, help="processes that spin (2)")
-    b.add_argument("--seconds", type=float, default=2.0, help="how long they spin (2)")
+    s = commands.add_parser("spread", help="spin on the CPU in several processes, and say where")
+    s.add_argument("--workers", type=int, default=2, help="processes that spin (2)")
+    s.add_argument("--seconds", type=float, default=2.0, help="how long they spin (2)")
+    c = commands.add_parser("burn", help="spin on the CPU, pinned to one CPU if asked")
+    c.add_argument("--seconds", type=float, default=3.0, help="wall time to spin (3)")
+    c.add_argument("--cpu", type=int, default=None, help="the one CPU to run on (any)")
+    c.add_argument("--gated", action="store_true", help="wait for SIGUSR1 before spinning")
+    r = commands.add_parser("requests", help="a bursty loop of CPU-bound requests")
+    r.add_argument("--count", type=int, default=12, help="requests (12)")
+    r.add_argument("--every", type=float, default=0.25, help="seconds between arrivals (0.25)")
+    r.add_argument("--work", type=float, default=30.0, help="ms of CPU per request (30)")
     args = parser.parse_args(argv)
     try:
         if args.command == "counter":
@@ -327,8 +449,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             step, cap = (int(parse_size(v, f"--{n}", unlimited=False))
                          for n, v in (("step", args.step), ("max", args.max)))
             code = hog(step, args.every, cap, hold_s=args.hold)
+        elif args.command == "spread":
+            code = spread(args.workers, args.seconds)
         elif args.command == "burn":
-            code = burn(args.workers, args.seconds)
+            code = burn(args.seconds, cpu=args.cpu, gated=args.gated)
+        elif args.command == "requests":
+            code = requests(args.count, args.every, args.work)
         else:
             code = fork_bomb(args.max, args.seconds)
     except ValueError as e:

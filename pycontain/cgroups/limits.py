@@ -45,7 +45,7 @@ class Limits:
         f"        {f.name}: {f.doc} (lesson {f.lesson}).\n" for f in FIELDS.values()))
     __slots__ = tuple(FIELDS)
 
-    def __init__(self, **given: str | int | None) -> None:
+    def __init__(self, **given: str | float | None) -> None:
         for name in given:
             if name not in FIELDS:
                 raise TypeError(f"Limits() got an unexpected keyword argument {name!r}; its "

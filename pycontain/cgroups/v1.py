@@ -9,6 +9,8 @@ so that they can be killed all at once and their exit be noticed without polling
 
     >>> sorted(_needed(("memory", "pids")))
     ['freezer', 'memory', 'pids']
+    >>> sorted(_needed(("memory", "pids", "cpu")))  # cpu.stat's usage is cpuacct's
+    ['cpu', 'cpuacct', 'freezer', 'memory', 'pids']
 
 A new cpuset cgroup gets its parent's cpuset.cpus and cpuset.mems (`_inherit`): v1 leaves them
 empty and refuses every task until they are set (lesson 18).
@@ -35,7 +37,7 @@ from pycontain.errors import CgroupError
 
 
 def _needed(wanted: tuple[str, ...]) -> set[str]:
-    return set(wanted) | {"freezer"}
+    return set(wanted) | set(controllers.v1_companions(wanted)) | {"freezer"}
 
 
 def _inherit(controller: str, path: str) -> None:
@@ -62,6 +64,8 @@ class V1Cgroup(Cgroup):
             if h is None or h.version != 1:
                 if controller == "freezer":
                     continue  # optional: cgroup.kill in the unified tree does the killing
+                if controller in controllers.v1_companions(wanted):
+                    continue  # optional: only reading its files fails, naming the hierarchy
                 raise CgroupError(f"failed to create cgroup {name!r}: no v1 hierarchy has the "
                                   f"{controller} controller", errno.ENOENT,
                                   hint="mount it, or use the lab VM (cgroup v2) (lesson 12)")
@@ -84,6 +88,11 @@ class V1Cgroup(Cgroup):
         return cls(name, dirs, layout)
 
     def _dir(self, controller: str) -> str:
+        if controller not in self.dirs:  # co-mounted (cpu,cpuacct): the one directory of both
+            h = self.layout.hierarchy(controller)
+            for key, path in self.dirs.items():
+                if h is not None and key in h.controllers:
+                    return path
         try:
             return self.dirs[controller]
         except KeyError:
@@ -109,13 +118,15 @@ class V1Cgroup(Cgroup):
         if knob.startswith("cgroup."):
             return read_file(self.file(knob)).strip()
         self.file(knob)  # refuses a v2-only knob with its reason
-        where = self._dir(controllers.controller_of(knob))
-        return controllers.read_v1(knob, lambda f: read_file(os.path.join(where, f)))
+        return controllers.read_v1(knob, self._read_v1_file)
 
     def read_keyed(self, knob: str) -> dict[str, int]:
         self.file(knob)
-        where = self._dir(controllers.controller_of(knob))
-        return controllers.keyed_from_v1(knob, lambda f: read_file(os.path.join(where, f)))
+        return controllers.keyed_from_v1(knob, self._read_v1_file)
+
+    def _read_v1_file(self, file: str) -> str:
+        """A v1 file, in the hierarchy its name says (`cpuacct.usage`: cpuacct's)."""
+        return read_file(os.path.join(self._dir(controllers.controller_of(file)), file))
 
     def set(self, settings: dict[str, str]) -> None:
         try:

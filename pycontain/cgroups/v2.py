@@ -81,7 +81,7 @@ class V2Cgroup(Cgroup):
         return controllers.parse_keyed(read_file(self.file(knob)))
 
     def set(self, settings: dict[str, str]) -> None:
-        for knob, value in settings.items():
+        for knob, value in controllers.to_v2(settings).items():
             write_file(self.file(knob), value)
 
     def freezer_file(self) -> tuple[str, int]:

@@ -222,3 +222,49 @@ def cpu_heatmap(panels: Mapping[str, tuple[Sequence[float], Mapping[int, Sequenc
     if title:
         fig.suptitle(title)
     return fig
+
+
+def stacked_usage(times_s: Sequence[float], rates: Mapping[str, Sequence[float]], *,
+                  window_s: tuple[float, float] | None = None, title: str = "") -> Picture:
+    """Stack the CPU each cgroup used, in CPUs (cpu.stat usage per second), over time
+    (lesson 15): the band of each is its share of the CPU they compete for.
+
+    Args:
+        times_s: sample times; rates: a label -> CPUs used in the period before each sample.
+        window_s: (start, end) of the seconds they competed, shaded.
+    """
+    fig = Picture(figsize=(7.5, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    if times_s:
+        ax.stackplot(times_s, *rates.values(), labels=list(rates), step="pre",
+                     colors=OTHER_COLOURS[1:1 + len(rates)], alpha=0.8)
+    if window_s is not None:
+        ax.axvspan(*window_s, color=FIRST_COLOUR, alpha=0.4, zorder=0, label="competing")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("CPU used (CPUs)")
+    ax.set_ylim(0, 1.3)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def latency_histogram(latencies_ms: Mapping[str, Sequence[float]], *, period_ms: float,
+                      title: str = "") -> Picture:
+    """One histogram of request latencies per way of running them (lesson 15), with the
+    cpu.max period marked: what a quota adds to a request is up to a period of waiting."""
+    fig = Picture(figsize=(7.5, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    top = max((v for vs in latencies_ms.values() for v in vs), default=1.0)
+    bins = [top * 1.05 * i / 30 for i in range(31)]
+    for colour, (label, values) in zip(OTHER_COLOURS[1:], latencies_ms.items(), strict=False):
+        ax.hist(values, bins=bins, label=label, color=colour, alpha=0.7)
+    ax.axvline(period_ms, color="tab:red", linestyle="--", linewidth=1.5,
+               label=f"one cpu.max period ({period_ms:g} ms)")
+    ax.set_xlabel("latency of a request (ms)")
+    ax.set_ylabel("requests")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig

@@ -562,7 +562,7 @@ def freeze_toggle(counting: Counting) -> Any:
 class CpusetRun:
     """What `cpuset_experiment` saw: how busy each CPU was every `every_s` (`shares`: CPU ->
     busy shares from /proc/stat, 0 to 1), the container's cpuset.cpus.effective (None: it had
-    no cpuset), its `Result`, and the burner's own account (`workloads.burned`)."""
+    no cpuset), its `Result`, and the burner's own account (`workloads.spread_report`)."""
 
     label: str
     every_s: float
@@ -602,7 +602,7 @@ def cpuset_experiment(cpus: str | None = "0", *, workers: int = 2, seconds: floa
 
     seconds = seconds or settings.duration_s()
     options: dict[str, Any] = {} if cpus is None else {"cpuset_cpus": cpus}
-    box = runtime.spawn(workloads.burn_argv(workers, seconds), namespaces={"pid", "mnt"},
+    box = runtime.spawn(workloads.spread_argv(workers, seconds), namespaces={"pid", "mnt"},
                         **options)
     label = "no cpuset: every CPU" if cpus is None else f"cpuset.cpus = {cpus}"
     run = CpusetRun(label, every_s, [], {}, None, None, None)
@@ -621,7 +621,7 @@ def cpuset_experiment(cpus: str | None = "0", *, workers: int = 2, seconds: floa
             if on_sample is not None:
                 on_sample(run)
         run.result = box.wait(timeout_s=30)
-        run.burned = workloads.burned(run.result.stdout)
+        run.burned = workloads.spread_report(run.result.stdout)
     finally:
         if box.running:
             box.kill()

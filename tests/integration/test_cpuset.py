@@ -163,5 +163,5 @@ def test_the_check_fails_an_unpinned_or_left_running_container():
 
 
 def test_a_burner_is_bounded_by_itself():
-    result = pycontain.run(workloads.burn_argv(1, 0.3), timeout_s=30)
-    assert result.status == 0 and workloads.burned(result.stdout)["workers"] == 1
+    result = pycontain.run(workloads.spread_argv(1, 0.3), timeout_s=30)
+    assert result.status == 0 and workloads.spread_report(result.stdout)["workers"] == 1

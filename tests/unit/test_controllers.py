@@ -1,6 +1,6 @@
 """A controller is one module: what it declares reaches Limits, Spec, run() and `pycontain run`.
 
-A throw-away stub controller (a fake `cpu.weight`, never written anywhere) is registered the way
+A throw-away stub controller (a made-up `stub.weight`, never written anywhere) is registered the way
 a real one is, one entry in `cgroups.controllers.MODULES`, in a fresh interpreter before the
 rest of pycontain is imported; no other file knows it. Its field must then be a field of
 `Limits`, a keyword option of `Spec` and `run()`, and a flag of both `pycontain run` parsers,
@@ -23,13 +23,13 @@ import types
 from pycontain.cgroups import controllers
 from pycontain.cgroups.controllers.field import Field, count
 
-cpu = types.ModuleType("stub_cpu")
-cpu.FILES = {"cpu.weight": "cpu.shares"}
-cpu.FIELDS = (Field("cpu_weight", "cpu.weight", count("shares"), flag="--cpu-weight",
-                    metavar="WEIGHT", help="cpu.weight: the stub's share of the CPU",
-                    doc="cpu.weight, a stub", lesson=15),)
-cpu.to_v1 = lambda settings: [("cpu.shares", value) for value in settings.values()]
-controllers.MODULES["cpu"] = cpu
+stub = types.ModuleType("stub")
+stub.FILES = {"stub.weight": "stub.shares"}
+stub.FIELDS = (Field("stub_weight", "stub.weight", count("shares"), flag="--stub-weight",
+                     metavar="WEIGHT", help="stub.weight: the stub's share of the CPU",
+                     doc="stub.weight, a stub", lesson=15),)
+stub.to_v1 = lambda settings: [("stub.shares", value) for value in settings.values()]
+controllers.MODULES["stub"] = stub
 """
 
 OBSERVE = """
@@ -47,25 +47,25 @@ def refusal(call):
         return [e.parameter, str(e)]
     return None
 
-limits = Limits(memory_max="64M", pids_max=20, cpu_weight="50")
+limits = Limits(memory_max="64M", pids_max=20, stub_weight="50")
 help_text = io.StringIO()
 with contextlib.redirect_stdout(help_text), contextlib.suppress(SystemExit):
     cli.main(["run", "--help"])
-words = ["run", "--cpu-weight", "50", "--pids-limit", "20", "--", "true"]
+words = ["run", "--stub-weight", "50", "--pids-limit", "20", "--", "true"]
 quick, slow = cli._quick_run_args(words), cli._argparse_args(words)
 error = io.StringIO()
 with contextlib.redirect_stderr(error), contextlib.suppress(SystemExit):
-    cli.main(["run", "--cpu-weight", "0", "--", "true"])
+    cli.main(["run", "--stub-weight", "0", "--", "true"])
 print(json.dumps({
     "fields": list(FIELDS), "repr": repr(limits), "settings": limits.settings(),
     "controllers": list(limits.controllers()), "doc": Limits.__doc__,
     "v1": controllers.to_v1(limits.settings()),
-    "limits_refusal": refusal(lambda: Limits(cpu_weight=0)),
-    "spec_refusal": refusal(lambda: Spec(["true"], cpu_weight="many")),
-    "run_refusal": refusal(lambda: runtime.run(["true"], cpu_weight=-1)),
+    "limits_refusal": refusal(lambda: Limits(stub_weight=0)),
+    "spec_refusal": refusal(lambda: Spec(["true"], stub_weight="many")),
+    "run_refusal": refusal(lambda: runtime.run(["true"], stub_weight=-1)),
     "help": help_text.getvalue(),
     "quick": vars(quick), "argparse": vars(slow), "options": cli._limit_options(quick),
-    "flag_of": cli.FLAG_OF["cpu_weight"], "error": error.getvalue(),
+    "flag_of": cli.FLAG_OF["stub_weight"], "error": error.getvalue(),
 }))
 """
 
@@ -79,44 +79,44 @@ def seen() -> dict:
 
 
 def test_the_stub_is_a_field_of_limits(seen):
-    assert seen["fields"] == [*FIELDS, "cpu_weight"]  # after memory and pids, as registered
-    assert seen["repr"] == "Limits(memory_max='64 MiB', pids_max=20, cpu_weight=50)"
+    assert seen["fields"] == [*FIELDS, "stub_weight"]  # after memory and pids, as registered
+    assert seen["repr"] == "Limits(memory_max='64 MiB', pids_max=20, stub_weight=50)"
     assert seen["settings"] == {"memory.max": str(64 << 20), "pids.max": "20",
-                                "cpu.weight": "50"}
-    assert seen["controllers"] == ["memory", "pids", "cpu"]
-    assert "cpu_weight: cpu.weight, a stub (lesson 15)." in seen["doc"]
-    assert seen["v1"][-1] == ["cpu", "cpu.shares", "50"]
+                                "stub.weight": "50"}
+    assert seen["controllers"] == ["memory", "pids", "stub"]
+    assert "stub_weight: stub.weight, a stub (lesson 15)." in seen["doc"]
+    assert seen["v1"][-1] == ["stub", "stub.shares", "50"]
     assert seen["limits_refusal"] == [
-        "cpu_weight", "`cpu_weight` must be a whole number of shares >= 1, or 'max', got 0"]
+        "stub_weight", "`stub_weight` must be a whole number of shares >= 1, or 'max', got 0"]
 
 
 def test_the_stub_is_a_keyword_option_of_spec_and_run(seen):
-    assert seen["spec_refusal"][0] == seen["run_refusal"][0] == "cpu_weight"
+    assert seen["spec_refusal"][0] == seen["run_refusal"][0] == "stub_weight"
     assert "got 'many'" in seen["spec_refusal"][1] and "got -1" in seen["run_refusal"][1]
 
 
 def test_the_stub_is_a_flag_of_both_parsers_and_its_errors_name_it(seen):
-    assert "--cpu-weight WEIGHT" in seen["help"]
+    assert "--stub-weight WEIGHT" in seen["help"]
     assert "the stub's share of the CPU" in seen["help"]
     assert seen["quick"] == seen["argparse"]
-    assert seen["quick"]["cpu_weight"] == "50"
-    assert seen["options"] == {"pids_max": "20", "cpu_weight": "50"}
-    assert seen["flag_of"] == "--cpu-weight"
+    assert seen["quick"]["stub_weight"] == "50"
+    assert seen["options"] == {"pids_max": "20", "stub_weight": "50"}
+    assert seen["flag_of"] == "--stub-weight"
     assert seen["error"].startswith(
-        "pycontain: --cpu-weight must be a whole number of shares >= 1, or 'max', got '0'")
+        "pycontain: --stub-weight must be a whole number of shares >= 1, or 'max', got '0'")
 
 
 def test_without_the_stub_nothing_knows_it():
-    assert "cpu_weight" not in FIELDS and "cpu" not in controllers.MODULES
-    with pytest.raises(TypeError, match="unexpected keyword argument 'cpu_weight'"):
-        Limits(cpu_weight=50)
+    assert "stub_weight" not in FIELDS and "stub" not in controllers.MODULES
+    with pytest.raises(TypeError, match="unexpected keyword argument 'stub_weight'"):
+        Limits(stub_weight=50)
 
 
 def test_the_declarations_are_consistent():
     """Every field is named after its knob, which its module's FILES knows, and every flag
     is unique."""
     for name, field in FIELDS.items():
-        assert name == field.knob.replace(".", "_")
+        assert name == field.knob.replace(".", "_")  # cpu_shares: docker's v1 knob cpu.shares
         assert field.knob in controllers.MODULES[field.controller].FILES
     assert len({f.flag for f in FIELDS.values()}) == len(FIELDS)
 

@@ -101,8 +101,8 @@ def test_where_a_process_ran_and_how_busy_each_cpu_was():
 
 def test_the_burner_is_bounded_and_its_report_is_read_back():
     with pytest.raises(ValueError, match="workers"):
-        workloads.burn(0, 1)
+        workloads.spread(0, 1)
     with pytest.raises(ValueError, match="seconds"):
-        workloads.burn(1, workloads.TIME_CEILING_S + 1)
-    assert workloads.burned("nothing") is None
-    assert workloads.burn_argv(2, 1.5)[-4:] == ["--workers", "2", "--seconds", "1.5"]
+        workloads.spread(1, workloads.TIME_CEILING_S + 1)
+    assert workloads.spread_report("nothing") is None
+    assert workloads.spread_argv(2, 1.5)[-4:] == ["--workers", "2", "--seconds", "1.5"]

@@ -4,14 +4,16 @@ Each module here is a pure translation, no I/O: which file holds a knob on each 
 a value changes on the way. The managers (`cgroups.v1`, `cgroups.v2`) do the I/O and ask this
 package. Each module also declares the limits it offers, its `FIELDS` (see `field`): `Limits`,
 the keyword options of `Spec` and `run()`, and the flags of `pycontain run` derive from them.
-A new controller (cpu, io, cpuset, freezer) is one more module in `MODULES`; nothing else
+A new controller (io, cpuset, freezer) is one more module in `MODULES`; nothing else
 changes.
 
 A controller module holds: `FILES` (v2 knob -> v1 file, or None), `to_v1(settings)`, and may
-hold `V2_ONLY` (why a knob has no v1 equivalent), `KEYED`, `read_v1(knob, read)`, `FIELDS`,
-`check(values, given)` (the fields' relations to each other) and `check_host(values, version,
-exists)` (what this machine's controller cannot do), and `check_parent(values, read)` (what the
-parent cgroup cannot hand out).
+hold `V2_ONLY` (why a knob has no v1 equivalent), `KEYED`, `read_v1(knob, read)`,
+`read_keyed_v1(knob, read)`, `to_v2(settings)` (a v1 knob it offers, such as docker's
+`cpu.shares`, written the v2 way), `V1_COMPANIONS` (v1 hierarchies its files also live in),
+`FIELDS`, `check(values, given)` (the fields' relations to each other) and
+`check_host(values, version, exists)` (what this machine's controller cannot do) and
+`check_parent(values, read)` (what the parent cgroup cannot hand out).
 
 Vocabulary: a *knob* is a cgroup file named the v2 way (`memory.max`); `v1_file(knob)` is the
 file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equivalent.
@@ -26,15 +28,20 @@ file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equ
     [('memory', 'memory.limit_in_bytes', '33554432'), ('pids', 'pids.max', 'max')]
     >>> parse_keyed("max 3\\nmax.imposed 0\\n")
     {'max': 3, 'max.imposed': 0}
-    >>> [field.name for field in fields()]
-    ['memory_max', 'memory_high', 'memory_swap_max', 'pids_max', 'cpuset_cpus', 'cpuset_mems']
+    >>> [field.name for field in fields()]  # doctest: +NORMALIZE_WHITESPACE
+    ['memory_max', 'memory_high', 'memory_swap_max', 'pids_max', 'cpu_max', 'cpu_weight',
+     'cpu_shares', 'cpuset_cpus', 'cpuset_mems']
+    >>> to_v2({"memory.max": "33554432", "cpu.shares": "1024"})
+    {'memory.max': '33554432', 'cpu.weight': '39'}
+    >>> v1_companions(("memory", "cpu"))
+    ('cpuacct',)
 
 See also: cgroups(7); the kernel's Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/.
 """
 
 from __future__ import annotations
 
-from pycontain.cgroups.controllers import cpuset, freezer, memory, pids
+from pycontain.cgroups.controllers import cpu, cpuset, freezer, memory, pids
 
 TYPE_CHECKING = False  # `pycontain run` imports this package for its flags: stay lean
 if TYPE_CHECKING:
@@ -45,6 +52,7 @@ if TYPE_CHECKING:
 
 #: controller name -> its translation module, in the order of their fields (and flags)
 MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids,  # lessons 14, 13
+                                  "cpu": cpu,  # lesson 15
                                   "cpuset": cpuset,  # lesson 18
                                   "freezer": freezer}  # lesson 19; its knobs are cgroup.*
 
@@ -102,6 +110,22 @@ def to_v1(settings: Mapping[str, str]) -> list[tuple[str, str, str]]:
     return writes
 
 
+def to_v2(settings: Mapping[str, str]) -> dict[str, str]:
+    """The v2 writes for `settings`: the same, but for a v1 knob a controller offers (docker's
+    `cpu.shares`), which its module's `to_v2` turns into its v2 knob."""
+    writes: dict[str, str] = {}
+    for knob, value in settings.items():
+        convert = getattr(MODULES.get(controller_of(knob)), "to_v2", None)
+        writes.update(convert({knob: value}) if convert else {knob: value})
+    return writes
+
+
+def v1_companions(wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """The further v1 hierarchies the `wanted` controllers read from (cpu: cpuacct's usage)."""
+    return tuple(dict.fromkeys(c for name in wanted if name in MODULES
+                               for c in getattr(MODULES[name], "V1_COMPANIONS", ())))
+
+
 def read_v1(knob: str, read: Callable[[str], str]) -> str:
     """`knob` as v2 would show it, read from v1 files: `read(v1 file)` returns its text.
 
@@ -117,6 +141,10 @@ def read_v1(knob: str, read: Callable[[str], str]) -> str:
 
 def keyed_from_v1(knob: str, read: Callable[[str], str]) -> dict[str, int]:
     """A keyed v2 file (`memory.events`) rebuilt from v1 files; `read(v1 file)` returns text."""
+    convert: Callable[[str, Callable[[str], str]], dict[str, int]] | None = getattr(
+        _module(knob), "read_keyed_v1", None)
+    if convert:
+        return convert(knob, read)
     sources: dict[str, dict[str, tuple[str, str | None]]] = getattr(_module(knob), "KEYED", {})
     if knob not in sources:
         return parse_keyed(read(v1_file(knob) or knob))
