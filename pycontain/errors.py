@@ -406,29 +406,25 @@ class CommandNotFoundError(SpecError, FileNotFoundError):
     """The command to run does not exist where the container will look for it."""
 
 
-class PreflightError(PycontainError, RuntimeError):
+class _MessageAndHint(PycontainError, RuntimeError):
+    """An error that is a sentence and, maybe, its hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class PreflightError(_MessageAndHint):
     """This machine is not ready for the lab: not root, not the lab VM, a missing feature."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
-    def __str__(self) -> str:
-        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
-
-
-class ProcessError(PycontainError, RuntimeError):
+class ProcessError(_MessageAndHint):
     """A process pycontain started failed: a fresh interpreter printed no answer or did not
     answer in time, or a host tool (`nft`) refused its input or hung."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
 
 
 def exit_status(exc: BaseException) -> int:
