@@ -118,3 +118,32 @@ def output_lines(result: Any, argv: Sequence[str], count: int, fix: str) -> list
            f"the container should run {list(argv)!r} and print {count} line(s), but it "
            f"{result.reason} and printed {result.stdout!r} {result.stderr!r}; {fix}")
     return lines
+
+
+def abandon(practice: Any, box: object) -> None:
+    """A check failed half-way: close the learner's `practice` Lab and stop `box` if it is a
+    container, so that the failure leaves nothing behind."""
+    from pycontain.runtime import Container
+
+    practice.close()
+    if isinstance(box, Container):
+        box.kill()
+        box.wait()
+
+
+def expect_closed(practice: Any, box: Any, dirs: Sequence[str], what: str, stop: str) -> None:
+    """`practice.close()` must stop the container `box` (`what`, registered as `stop`) and so
+    remove its cgroup directories `dirs`; the check stops it itself if not."""
+    import os
+
+    practice.close()
+    running = box.running
+    if running:
+        box.kill()
+        box.wait()
+    expect(not running, f"practice.close() left {what} running: register "
+                        f"practice.defer(lambda: probe.stop(box), {stop!r}) (the check "
+                        "stopped it)")
+    expect(not any(os.path.isdir(d) for d in dirs),
+           "the container's cgroup is still there: stop the container with probe.stop(box), "
+           "which waits for it; waiting removes the cgroup")

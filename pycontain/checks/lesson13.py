@@ -7,10 +7,9 @@ and its cgroup are gone after `practice.close()`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
-from pycontain.checks import Passed, attempt, expect
+from pycontain.checks import Passed, abandon, attempt, expect, expect_closed
 from pycontain.lab import Lab
 from pycontain.runtime import Container
 
@@ -44,21 +43,8 @@ def check_contained(contain: Callable[[Lab], object]) -> Passed:
                "pids.current is above pids.max")
         dirs = list(box.cgroup.dirs.values())
     except BaseException:
-        practice.close()
-        if isinstance(box, Container):
-            box.kill()
-            box.wait()
+        abandon(practice, box)
         raise
-    practice.close()
-    running = box.running
-    if running:
-        box.kill()
-        box.wait()
-    expect(not running, "practice.close() left the fork bomb running: register "
-                        "practice.defer(lambda: probe.stop(box), 'stop the bomb') (the check "
-                        "stopped it)")
-    expect(not any(os.path.isdir(d) for d in dirs),
-           "the container's cgroup is still there: stop the container with probe.stop(box), "
-           "which waits for it; waiting removes the cgroup")
+    expect_closed(practice, box, dirs, "the fork bomb", "stop the bomb")
     return Passed(f"the bomb stayed at or under pids.max = {limit}; the kernel refused "
                   f"{now['max']} forks (pids.events), and practice.close() removed it all")

@@ -8,12 +8,11 @@ its cgroup are gone after `practice.close()`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from pycontain import procfs
 from pycontain.cgroups.controllers import cpuset
-from pycontain.checks import CheckFailed, Passed, attempt, expect
+from pycontain.checks import CheckFailed, Passed, abandon, attempt, expect, expect_closed
 from pycontain.errors import CgroupError
 from pycontain.lab import Lab
 from pycontain.runtime import Container
@@ -50,22 +49,9 @@ def check_pinned(pin: Callable[[Lab], object]) -> Passed:
                f"only on CPU {effective[0]}, its cgroup's cpuset.cpus.effective")
         dirs = list(box.cgroup.dirs.values())
     except BaseException:
-        practice.close()
-        if isinstance(box, Container):
-            box.kill()
-            box.wait()
+        abandon(practice, box)
         raise
-    practice.close()
-    running = box.running
-    if running:
-        box.kill()
-        box.wait()
-    expect(not running, "practice.close() left the container running: register "
-                        "practice.defer(lambda: probe.stop(box), 'stop it') (the check "
-                        "stopped it)")
-    expect(not any(os.path.isdir(d) for d in dirs),
-           "the container's cgroup is still there: stop the container with probe.stop(box), "
-           "which waits for it; waiting removes the cgroup")
+    expect_closed(practice, box, dirs, "the container", "stop it")
     return Passed(f"the container's process may run on CPU {effective[0]} only "
                   f"(Cpus_allowed_list {allowed}, cpuset.cpus.effective of its cgroup), and "
                   "practice.close() removed it all")
