@@ -277,30 +277,17 @@ def share_playground(first: int = 100, second: int = 300) -> Any:
 
     import ipywidgets
 
-    from pycontain.errors import PycontainError, format_error
+    from pycontain.observe import widgets
 
     sliders = [ipywidgets.IntSlider(value=value, min=1, max=1000, step=10,
                                     description=f"cpu.weight {n}")
                for n, value in ((1, first), (2, second))]
-    button = ipywidgets.Button(description="run the burners", icon="play")
-    picture = ipywidgets.Image(format="png")
-    status = ipywidgets.HTML()
+    def run(on_sample: Callable[[ShareRun], None]) -> tuple[ShareRun, str]:
+        def draw(partial: ShareRun) -> None:
+            if len(partial.times_s) > 1:  # a stacked plot needs two samples
+                on_sample(partial)
 
-    def draw(run: ShareRun) -> None:
-        if len(run.times_s) > 1:
-            picture.value = run._repr_png_()
+        done = share_experiment(*(s.value for s in sliders), seconds=2.0, on_sample=draw)
+        return done, html.escape(", ".join(f"{k}: {v:.0%}" for k, v in done.shares.items()))
 
-    def refresh(_: object = None) -> None:
-        button.disabled = True
-        try:
-            run = share_experiment(*(s.value for s in sliders), seconds=2.0, on_sample=draw)
-            draw(run)
-            status.value = html.escape(", ".join(f"{k}: {v:.0%}" for k, v in run.shares.items()))
-        except PycontainError as e:
-            status.value = f"<pre>{html.escape(format_error(e))}</pre>"
-        finally:
-            button.disabled = False
-
-    button.on_click(refresh)
-    refresh()
-    return ipywidgets.VBox([ipywidgets.HBox([*sliders, button]), picture, status])
+    return widgets.live_playground(sliders, "run the burners", run)

@@ -245,31 +245,14 @@ def memory_playground(memory_max_mib: int = 64, memory_high_mib: int = 0) -> Any
                                description="memory.max", readout_format="d")
     high = ipywidgets.IntSlider(value=memory_high_mib, min=0, max=256, step=8,
                                 description="memory.high", disabled=v1, readout_format="d")
-    button = ipywidgets.Button(description="run the hog", icon="play")
-    picture = ipywidgets.Image(format="png")
-    status = ipywidgets.HTML()
+    def run(on_sample: Callable[[MemoryRun], None]) -> tuple[MemoryRun, str]:
+        done = memory_experiment(f"{top.value}M", f"{high.value}M" if high.value else None,
+                                 on_sample=on_sample)
+        return done, (f"<code>{html.escape(done.result.reason if done.result else '')}</code>; "
+                      f"memory.events: <code>{done.memory_events}</code>")
 
-    def draw(run: MemoryRun) -> None:
-        picture.value = run._repr_png_()
-
-    def refresh(_: object = None) -> None:
-        button.disabled = True
-        try:
-            run = memory_experiment(f"{top.value}M", f"{high.value}M" if high.value else None,
-                                    on_sample=draw)
-            draw(run)
-            status.value = (f"<code>{html.escape(run.result.reason if run.result else '')}"
-                            f"</code>; memory.events: <code>{run.memory_events}</code>")
-        except PycontainError as e:
-            status.value = f"<pre>{html.escape(format_error(e))}</pre>"
-        finally:
-            button.disabled = False
-
-    button.on_click(refresh)
-    refresh()
-    return ipywidgets.VBox([ipywidgets.HBox([top, ipywidgets.Label("MiB"), high,
-                                             ipywidgets.Label("MiB (0: not set)"), button]),
-                            picture, status])
+    return live_playground([top, ipywidgets.Label("MiB"), high,
+                            ipywidgets.Label("MiB (0: not set)")], "run the hog", run)
 
 
 # ---- lesson 09: both sides of a uid map ------------------------------------------------------
@@ -636,19 +619,34 @@ def cpuset_playground(cpus: str = "0", seconds: float = 3.0) -> Any:
     import ipywidgets
 
     field = ipywidgets.Text(value=cpus, description="cpuset.cpus", placeholder="empty: all")
-    button = ipywidgets.Button(description="burn", icon="play")
+    def run(on_sample: Callable[[CpusetRun], None]) -> tuple[CpusetRun, str]:
+        done = cpuset_experiment(field.value.strip() or None, seconds=seconds,
+                                 on_sample=on_sample)
+        return done, f"<code>{html.escape(done.result.stdout if done.result else '')}</code>"
+
+    return live_playground([field], "burn", run)
+
+
+def live_playground(controls: list[Any], label: str,
+                    run: Callable[[Callable[[Any], None]], tuple[Any, str]]) -> Any:
+    """Controls, a button `label` and a picture: each press calls `run(on_sample)`, which runs
+    the experiment with the controls' values, calling `on_sample(partial_run)` as samples come
+    in (the picture is redrawn each time, live), and returns (the run, a status line in HTML);
+    an error is shown instead. It runs once at once, so that it works without a front end."""
+    import ipywidgets
+
+    button = ipywidgets.Button(description=label, icon="play")
     picture = ipywidgets.Image(format="png")
     status = ipywidgets.HTML()
 
-    def draw(run: CpusetRun) -> None:
-        picture.value = run._repr_png_()
+    def draw(partial: Any) -> None:
+        picture.value = partial._repr_png_()
 
     def refresh(_: object = None) -> None:
         button.disabled = True
         try:
-            run = cpuset_experiment(field.value.strip() or None, seconds=seconds, on_sample=draw)
-            draw(run)
-            status.value = f"<code>{html.escape(run.result.stdout if run.result else '')}</code>"
+            done, status.value = run(draw)
+            draw(done)
         except PycontainError as e:
             status.value = f"<pre>{html.escape(format_error(e))}</pre>"
         finally:
@@ -656,4 +654,4 @@ def cpuset_playground(cpus: str = "0", seconds: float = 3.0) -> Any:
 
     button.on_click(refresh)
     refresh()
-    return ipywidgets.VBox([ipywidgets.HBox([field, button]), picture, status])
+    return ipywidgets.VBox([ipywidgets.HBox([*controls, button]), picture, status])
