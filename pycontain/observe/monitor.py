@@ -26,7 +26,11 @@ import time
 from collections import deque, namedtuple
 from collections.abc import Callable, Iterable, Sequence
 
-from pycontain.cgroups import events
+from pycontain.cgroups import controllers, events
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pycontain.cgroups.base import Cgroup
 
 Parser = Callable[[str], float]
 
@@ -86,6 +90,46 @@ class Probe(namedtuple("Probe", "name path parse", defaults=(integer,))):
     """One thing to sample: a `name` for the series, the file's `path`, and how to `parse` it."""
 
     __slots__ = ()
+
+
+def scaled(parse: Parser, factor: float) -> Parser:
+    """`parse`, its number multiplied by `factor` (v1's nanoseconds as v2's microseconds).
+
+    >>> scaled(integer, 1 / 1000)("2500000\\n")
+    2500.0
+    """
+    if factor == 1:
+        return parse
+
+    def scaled_parse(text: str) -> float:
+        return parse(text) * factor
+
+    scaled_parse.__name__ = f"{getattr(parse, '__name__', 'parse')} x{factor:g}"
+    return scaled_parse
+
+
+def counters(cgroup: Cgroup) -> list[Probe]:
+    """A probe for every number `cgroup`'s controllers count (their `COUNTERS`: cpu time and
+    throttling, memory, tasks...), named the same on v1 and v2 and in v2's units, for those
+    whose file this cgroup has (a v1 cgroup has only the hierarchies its limits asked for).
+
+    On v2 a counter is a line of a v2 file (`cpu.stat` usage_usec); on v1 the file and line
+    v1 keeps it in, scaled (`cpuacct.usage`, in ns). `Monitor(counters(cgroup))` samples them all.
+    """
+    probes = []
+    for counter in controllers.counters():
+        if cgroup.version == 2:
+            path, key, factor = cgroup.file(counter.file), counter.key, 1.0
+        elif counter.v1_file and controllers.controller_of(counter.v1_file) in cgroup.dirs:
+            hierarchy = cgroup.dirs[controllers.controller_of(counter.v1_file)]
+            path = os.path.join(hierarchy, counter.v1_file)
+            key, factor = counter.v1_key, counter.v1_scale
+        else:
+            continue
+        if os.path.exists(path):
+            probes.append(Probe(counter.name, path,
+                                scaled(integer if key is None else keyed(key), factor)))
+    return probes
 
 
 class Monitor:

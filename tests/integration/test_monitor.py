@@ -127,3 +127,34 @@ def test_oom_kill_is_recorded_and_usage_stays_under_the_limit(make_cgroup):
     assert result.signal == 9                       # the OOM killer's SIGKILL
     assert max(m.series()[usage]) <= 32 * MiB       # never above memory.max
     assert workloads.allocated(result.stdout)[-1][1] < 32 * MiB
+
+
+def test_counters_follow_a_throttled_container_the_same_way_on_both_versions():
+    # what a stats table reads: cpu time and throttling, memory and tasks, named as on v2 and in
+    # v2's units (v1's cpuacct.usage in ns becomes µs), from the files this cgroup has
+    from pycontain import runtime
+    from pycontain.cgroups.limits import Limits
+
+    box = runtime.spawn(workloads.burn_argv(2.0), namespaces={"pid", "mnt"},
+                        limits=Limits(cpu_max=0.25, memory_max="64M", pids_max=16))
+    assert box.cgroup is not None
+    try:
+        probes = monitor.counters(box.cgroup)
+        assert {p.name for p in probes} >= {"cpu_usage_usec", "cpu_nr_throttled",
+                                            "cpu_throttled_usec", "memory_current",
+                                            "memory_oom_kill", "pids_current", "pids_refused"}
+        with Monitor(probes, hz=20) as watch:
+            box.wait(timeout_s=60)
+        series = {name: [v for v in values if not math.isnan(v)]
+                  for name, values in watch.series().items()}
+    finally:
+        if box.running:
+            box.kill()
+        box.wait()
+    usage = series["cpu_usage_usec"]
+    wall_us = (watch.times_s()[-1] - watch.times_s()[0]) * 1e6
+    assert usage[-1] > usage[0]
+    assert usage[-1] - usage[0] <= 0.45 * wall_us  # the quarter of a CPU, with room
+    assert series["cpu_nr_throttled"][-1] > series["cpu_nr_throttled"][0]
+    assert max(series["memory_current"]) > 1 << 20  # a Python interpreter's pages
+    assert max(series["pids_current"]) >= 1 and series["pids_refused"][-1] == 0

@@ -11,9 +11,9 @@ A controller module holds: `FILES` (v2 knob -> v1 file, or None), `to_v1(setting
 hold `V2_ONLY` (why a knob has no v1 equivalent), `KEYED`, `read_v1(knob, read)`,
 `read_keyed_v1(knob, read)`, `to_v2(settings)` (a v1 knob it offers, such as docker's
 `cpu.shares`, written the v2 way), `V1_COMPANIONS` (v1 hierarchies its files also live in),
-`FIELDS`, `check(values, given)` (the fields' relations to each other) and
-`check_host(values, version, exists)` (what this machine's controller cannot do) and
-`check_parent(values, read)` (what the parent cgroup cannot hand out).
+`FIELDS`, `COUNTERS` (what it counts, see `field.Counter`), `check(values, given)` (the fields'
+relations to each other), `check_host(values, version, exists)` (what this machine's controller
+cannot do) and `check_parent(values, read)` (what the parent cgroup cannot hand out).
 
 Vocabulary: a *knob* is a cgroup file named the v2 way (`memory.max`); `v1_file(knob)` is the
 file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equivalent.
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from types import ModuleType
 
-    from pycontain.cgroups.controllers.field import Field
+    from pycontain.cgroups.controllers.field import Counter, Field
 
 #: controller name -> its translation module, in the order of their fields (and flags)
 MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids,  # lessons 14, 13
@@ -61,6 +61,16 @@ def fields() -> list[Field]:
     """Every limit the controllers offer, in `MODULES` order (read when `limits`, `spec` and
     `cli` are imported)."""
     return [field for module in MODULES.values() for field in getattr(module, "FIELDS", ())]
+
+
+def counters() -> list[Counter]:
+    """Every number the controllers count (`COUNTERS`), in `MODULES` order: a monitor's series.
+
+    >>> [counter.name for counter in counters()]  # doctest: +NORMALIZE_WHITESPACE
+    ['memory_current', 'memory_oom_kill', 'pids_current', 'pids_refused', 'cpu_usage_usec',
+     'cpu_nr_throttled', 'cpu_throttled_usec']
+    """
+    return [counter for module in MODULES.values() for counter in getattr(module, "COUNTERS", ())]
 
 
 def controller_of(knob: str) -> str:

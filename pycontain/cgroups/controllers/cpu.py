@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import os
 
-from pycontain.cgroups.controllers.field import Field
+from pycontain.cgroups.controllers.field import Counter, Field
 from pycontain.errors import SpecError
 
 TYPE_CHECKING = False
@@ -74,6 +74,14 @@ FILES: dict[str, str | None] = {
     "cpu.max": "cpu.cfs_quota_us",  # and cpu.cfs_period_us
     "cpu.stat": "cpu.stat",         # usage_usec from cpuacct.usage; times in ns on v1
 }
+
+#: what the cpu controller counts (a monitor's series): v1 keeps times in ns, usage in cpuacct
+COUNTERS = (
+    Counter("cpu_usage_usec", "cpu.stat", "usage_usec", "cpuacct.usage", None, 1 / 1000),
+    Counter("cpu_nr_throttled", "cpu.stat", "nr_throttled", "cpu.stat", "nr_throttled"),
+    Counter("cpu_throttled_usec", "cpu.stat", "throttled_usec", "cpu.stat", "throttled_time",
+            1 / 1000),
+)
 
 #: cgroup v1 keeps what cpu.stat adds up in another hierarchy: a container with cpu limits gets
 #: a directory there too (`cgroups.v1`)

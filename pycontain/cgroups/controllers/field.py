@@ -21,10 +21,19 @@ and the flags of `pycontain run` (`--pids-limit`), which the CLI's errors name. 
     >>> memory_max.parse("64M", "memory_max"), memory_max.shown(64 << 20)
     (67108864, '64 MiB')
 
+A controller also declares the usage it counts, its `COUNTERS`: a `Counter` names one number
+the kernel keeps (cpu time, bytes written) and where each version keeps it, so that a monitor
+or a stats table reads the same series on v1 and v2 (`observe.monitor.counters`).
+
+    >>> Counter("cpu_usage_usec", "cpu.stat", "usage_usec", "cpuacct.usage", None, 1 / 1000)
+    Counter('cpu_usage_usec', 'cpu.stat' usage_usec; v1 'cpuacct.usage' x0.001)
+
 No dataclasses or typing: `pycontain run` reads these declarations before it starts a container.
 """
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 from pycontain.errors import SpecError
 from pycontain.sizes import format_size, parse_size
@@ -113,3 +122,19 @@ def count(what: str, *, hint: str | None = None) -> Parser:
         return value
 
     return parse
+
+
+class Counter(namedtuple("Counter", "name file key v1_file v1_key v1_scale", defaults=(1,))):
+    """One number a controller counts: the series' `name`; the v2 `file` and, for a keyed file,
+    its `key` (None: the file is the number); where v1 keeps it (`v1_file`, `v1_key`), and the
+    factor that turns v1's unit into v2's (`v1_scale`: ns to µs is 1/1000). `v1_file` None: v1
+    does not count it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        v2 = f"{self.file!r}" + (f" {self.key}" if self.key else "")
+        v1 = "none" if self.v1_file is None else (
+            f"{self.v1_file!r}" + (f" {self.v1_key}" if self.v1_key else "")
+            + (f" x{self.v1_scale:g}" if self.v1_scale != 1 else ""))
+        return f"Counter({self.name!r}, {v2}; v1 {v1})"

@@ -36,7 +36,7 @@ See also: Documentation/admin-guide/cgroup-v2.rst ("Memory"), cgroup-v1/memory.r
 
 from __future__ import annotations
 
-from pycontain.cgroups.controllers.field import Field, size
+from pycontain.cgroups.controllers.field import Counter, Field, size
 from pycontain.errors import SpecError
 from pycontain.sizes import format_size
 
@@ -95,6 +95,12 @@ KEYED: dict[str, dict[str, tuple[str, str | None]]] = {
     "memory.events": {"max": ("memory.failcnt", None),
                       "oom_kill": ("memory.oom_control", "oom_kill")},
 }
+
+#: what the memory controller counts (a monitor's series)
+COUNTERS = (
+    Counter("memory_current", "memory.current", None, "memory.usage_in_bytes", None),
+    Counter("memory_oom_kill", "memory.events", "oom_kill", "memory.oom_control", "oom_kill"),
+)
 
 #: what v1 reads back for "no limit": PAGE_COUNTER_MAX pages of 4 KiB, as bytes
 V1_UNLIMITED = 9223372036854771712

@@ -16,7 +16,7 @@ See also: Documentation/admin-guide/cgroup-v2.rst ("PID"), cgroup-v1/pids.rst, f
 
 from __future__ import annotations
 
-from pycontain.cgroups.controllers.field import Field, count
+from pycontain.cgroups.controllers.field import Counter, Field, count
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,6 +28,12 @@ FILES: dict[str, str | None] = {
     "pids.current": "pids.current",  # tasks in the cgroup and its descendants now
     "pids.events": "pids.events",    # "max N": forks refused because of pids.max
 }
+
+#: what the pids controller counts (a monitor's series): the same files on both versions
+COUNTERS = (
+    Counter("pids_current", "pids.current", None, "pids.current", None),
+    Counter("pids_refused", "pids.events", "max", "pids.events", "max"),
+)
 
 #: the limits this controller offers (`Limits`, `Spec`, `pycontain run`; see `field`)
 FIELDS = (
