@@ -29,6 +29,7 @@ PR_SET_NO_NEW_PRIVS), proc_pid_status(5), docker-run(1) (--cap-add, --cap-drop, 
 from __future__ import annotations
 
 import enum
+import os
 from collections import namedtuple
 
 from pycontain import syscalls
@@ -205,12 +206,13 @@ def validate(given: Collection[str] | str | None, user_namespace: bool) -> froze
     """Check `capabilities` for a Spec (None: every capability the caller has, untouched).
 
     Without a user namespace a process can keep only capabilities it has (CapPrm): one it
-    lacks is refused here, before anything is created. In a new user namespace it has them all.
+    lacks is refused here, before anything is created. In a new user namespace it has them all;
+    without either root or one, the preflight refuses the run anyway (it needs root).
     """
     if given is None:
         return None
     chosen = parse("capabilities", given)
-    if not user_namespace:
+    if not user_namespace and os.geteuid() == 0:
         missing = chosen - read().permitted
         if missing:
             raise SpecError("capabilities", "capabilities this process has (CapPrm in "
