@@ -303,8 +303,8 @@ def _time_options(time_namespace: bool, boottime: str | None,
 
 def _security_options(privileged: bool, cap_add: list[str] | None, cap_drop: list[str] | None,
                       security_opt: list[str] | None) -> dict[str, Any]:
-    """`--privileged`, `--cap-add`, `--cap-drop`, `--security-opt` as Spec options (lesson 20):
-    by default Docker's capabilities without CAP_MKNOD, and no_new_privs.
+    """`--privileged`, `--cap-add`, `--cap-drop`, `--security-opt` as Spec options: by default
+    Docker's capabilities without CAP_MKNOD, and no_new_privs (lesson 20, coming).
 
     >>> _security_options(True, None, None, None)
     {'capabilities': None, 'no_new_privs': False}
@@ -317,7 +317,7 @@ def _security_options(privileged: bool, cap_add: list[str] | None, cap_drop: lis
         if key != "no-new-privileges" or setting not in (("true", "false") if equals else ("",)):
             raise SpecError("no_new_privs", "no-new-privileges, no-new-privileges=true or "
                             "no-new-privileges=false", value,
-                            hint="the one security option so far; seccomp comes with lesson 21")
+                            hint="the one security option so far; seccomp is coming with lesson 21")
         no_new_privs = setting != "false"
     if privileged:
         for parameter, given in (("capabilities['add']", cap_add),

@@ -1,4 +1,4 @@
-"""Capabilities: root's powers in pieces, and which of them a container keeps (lesson 20).
+"""Capabilities: root's powers in pieces, and which of them a container keeps (lesson 20, coming).
 
 The kernel splits root's privilege into capabilities (`CAP_CHOWN`, `CAP_SYS_ADMIN`, ...;
 capabilities(7)), numbered in <linux/capability.h> up to /proc/sys/kernel/cap_last_cap. Each
@@ -168,7 +168,7 @@ def parse(parameter: str, given: str | Collection[str], last: int | None = None
                    if name in NUMBERS else f"names from CAP_CHOWN to {have[-1]}")
             raise SpecError(parameter, FORM, word,
                             hint=f"the names are those of capabilities(7) and "
-                                 f"<linux/capability.h>: {why} (lesson 20)")
+                                 f"<linux/capability.h>: {why} (lesson 20, coming)")
     return frozenset(chosen)
 
 
@@ -219,7 +219,7 @@ def validate(given: Collection[str] | str | None, user_namespace: bool) -> froze
                             "/proc/self/status)", ",".join(sorted(missing)),
                             hint="a process may give up a capability, never gain one it lacks: "
                                  "leave these out, or add a user namespace, in which the "
-                                 "container's root has them all (lesson 20)")
+                                 "container's root has them all (lesson 20, coming)")
     return chosen
 
 
