@@ -51,9 +51,21 @@ RUN_OPTIONS = {
     "--publish": ("HOST:CONTAINER[/tcp|udp]", "publish",
                   "-p: forward a host port to the container (DNAT; repeatable; needs "
                   "--network bridge)"),
+    "--cap-add": ("CAP", "capabilities['add']",
+                  "keep a capability beyond the default set: CHOWN or CAP_CHOWN, any case, or "
+                  "ALL (repeatable, or a comma-separated list)"),
+    "--cap-drop": ("CAP", "capabilities['drop']",
+                   "drop a capability of the default set, as --cap-add names it; ALL drops "
+                   "every one but those added"),
+    "--security-opt": ("OPT", "no_new_privs",
+                       "no-new-privileges=false lets a setuid program or a file capability "
+                       "inside gain privileges again (default: no-new-privileges=true, except "
+                       "with --privileged)"),
 }
-#: options given more than once collect a list; their short spellings
-RUN_REPEATED = {"--publish": "-p"}
+#: options that collect a list when given more than once
+RUN_REPEATED = ("--publish", "--cap-add", "--cap-drop", "--security-opt")
+#: the short spellings of options
+RUN_SHORT = {"--publish": "-p"}
 #: the options of `pycontain run` that take no value: flag -> (Spec parameter, help). Both
 #: parsers read this too.
 RUN_FLAGS = {
@@ -72,13 +84,20 @@ RUN_FLAGS = {
     "--trace": ("trace", "print to stderr each step that builds the container and each system "
                          "call it makes, with its arguments, result, time and the lesson that "
                          "explains it"),
+    "--privileged": ("capabilities['all']",
+                     "keep every capability pycontain has (CAP_SYS_ADMIN, CAP_MKNOD, ... none "
+                     "dropped) and no no_new_privs: root inside may then mount, make device "
+                     "nodes, load modules, change the host's clock: whatever root outside may, "
+                     "except what its namespaces hide"),
 }
 #: how an error names each Spec parameter: the flag that sets it (a repeated option by its
 #: short spelling, as it is mostly written: `-p 8080:80`), and the command by its place
 FLAG_OF = {
-    **{parameter: RUN_REPEATED.get(flag, flag) for flag, (_, parameter, _) in RUN_OPTIONS.items()},
+    **{parameter: RUN_SHORT.get(flag, flag) for flag, (_, parameter, _) in RUN_OPTIONS.items()},
     **{parameter: flag for flag, (parameter, _) in RUN_FLAGS.items()},
     "argv": "the command after --", "command": "the command after --",
+    # Spec refuses a capability this process lacks: on the command line one added or a default
+    "capabilities": "--cap-add",
 }
 
 RUN_EPILOG = """\
@@ -86,6 +105,12 @@ Without --rootfs the container keeps the host's filesystem view (only the namesp
 with --rootfs DIR, DIR becomes its / (try `--rootfs "$(pycontain rootfs)"`), under a throw-away
 overlay: the container's writes go to a temporary upper dir, removed when it ends, and DIR, the
 image, never changes, as with `docker run --rm` (--no-overlay writes to DIR itself).
+
+What a container may do: root inside keeps Docker's default capabilities (CHOWN, DAC_OVERRIDE,
+FSETID, FOWNER, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL,
+AUDIT_WRITE, NET_RAW) but not MKNOD, since pycontain has no device controller to stop a node
+once made; none inheritable or ambient, and no-new-privileges on. So it cannot mount, set the
+clock or make a device node; --cap-add SYS_ADMIN allows mounts, --privileged keeps everything.
 
 exit status: the command's own; 125 when pycontain failed; 126 when the command could not be
 executed; 127 when it was not found; 128+N when it was killed by signal N.
@@ -130,9 +155,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run CMD as the first process of a new container, like `docker run`.")
     for flag, (metavar, _, text) in RUN_OPTIONS.items():
-        short = [RUN_REPEATED[flag]] if flag in RUN_REPEATED else []
+        short = [RUN_SHORT[flag]] if flag in RUN_SHORT else []
         run.add_argument(*short, flag, metavar=metavar,
-                         action="append" if short else "store",
+                         action="append" if flag in RUN_REPEATED else "store",
                          help=text.format(supported=supported, default=default))
     for flag, (_, text) in RUN_FLAGS.items():
         run.add_argument(flag, action="store_true", help=text)
@@ -214,7 +239,7 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
             options[words.pop(0)[2:].replace("-", "_")] = True
             continue
         flag, equals, value = words.pop(0).partition("=")
-        flag = {short: long for long, short in RUN_REPEATED.items()}.get(flag, flag)
+        flag = {short: long for long, short in RUN_SHORT.items()}.get(flag, flag)
         if flag not in RUN_OPTIONS or not (equals or words[:1] and words[0][:1] != "-"):
             return None  # argparse decides: `--hostname --init` lacks a value, `-3600` is one
         if equals and value == "--":
@@ -276,6 +301,37 @@ def _time_options(time_namespace: bool, boottime: str | None,
     return {"time_namespace": True, "time_offsets": offsets or None}
 
 
+def _security_options(privileged: bool, cap_add: list[str] | None, cap_drop: list[str] | None,
+                      security_opt: list[str] | None) -> dict[str, Any]:
+    """`--privileged`, `--cap-add`, `--cap-drop`, `--security-opt` as Spec options: by default
+    Docker's capabilities without CAP_MKNOD, and no_new_privs (lesson 20, coming).
+
+    >>> _security_options(True, None, None, None)
+    {'capabilities': None, 'no_new_privs': False}
+    >>> sorted(_security_options(False, None, ["ALL"], ["no-new-privileges=false"]).items())
+    [('capabilities', frozenset()), ('no_new_privs', False)]
+    """
+    no_new_privs = not privileged
+    for value in security_opt or ():
+        key, equals, setting = value.partition("=")
+        if key != "no-new-privileges" or setting not in (("true", "false") if equals else ("",)):
+            raise SpecError("no_new_privs", "no-new-privileges, no-new-privileges=true or "
+                            "no-new-privileges=false", value,
+                            hint="the one security option so far; seccomp is coming with lesson 21")
+        no_new_privs = setting != "false"
+    if privileged:
+        for parameter, given in (("capabilities['add']", cap_add),
+                                 ("capabilities['drop']", cap_drop)):
+            if given:
+                raise SpecError(parameter, "left out with --privileged, which keeps every "
+                                "capability", ",".join(given))
+        return {"capabilities": None, "no_new_privs": no_new_privs}
+    from pycontain.security import capabilities
+
+    return {"capabilities": capabilities.resolve(cap_add or (), cap_drop or ()),
+            "no_new_privs": no_new_privs}
+
+
 def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     from pycontain import runtime
 
@@ -292,7 +348,9 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                         network=args.network, publish=args.publish or (), trace=args.trace,
                         **_user_options(args.user_namespace, args.map_root),
                         **_time_options(args.time_namespace, args.boottime_offset,
-                                        args.monotonic_offset))
+                                        args.monotonic_offset),
+                        **_security_options(args.privileged, args.cap_add, args.cap_drop,
+                                            args.security_opt))
     container = runtime.spawn_forked(spec)
     interrupts = 0
 

@@ -17,6 +17,10 @@ to the parent) that does nothing unless the spec asks for it:
 - the hostname (lesson 02), the root filesystem (lessons 05-06) or a fresh /proc (lesson 03);
 - the parent's "created" step (it places the process in its cgroup, wires its network), and only
   then the cgroup namespace, whose root is the cgroup the process is in (lesson 10);
+- the capabilities (lesson 20, coming): the bounding set dropped to those kept, then the permitted,
+  effective and inheritable sets with capset(2) and the ambient set cleared, then no_new_privs;
+  last, so that every step before has root's powers, and before `--init`'s fork, so that PID 1
+  keeps no more than the command;
 - with `init` (`pycontain run --init`) one more fork: this process stays PID 1, reaping and
   forwarding signals, while the command runs as PID 2 (lesson 03); then every inherited fd >= 3
   is closed and the command exec'd.
@@ -149,6 +153,8 @@ def import_what_follows(spec: InitSpec, channel: Channel) -> None:
         from pycontain.fs import layers  # noqa: F401
     if spec["rootfs"]:
         from pycontain.fs import rootfs  # noqa: F401
+    if spec["capabilities"] is not None or spec["no_new_privs"]:
+        from pycontain.security import capabilities  # noqa: F401
 
 
 def enter_user_namespace(spec: InitSpec, channel: Channel) -> None:
@@ -289,6 +295,40 @@ def change_directory(spec: InitSpec, channel: Channel) -> None:
     syscalls.chdir(spec["cwd"])
 
 
+def drop_bounding_set(spec: InitSpec, channel: Channel) -> None:
+    """Drop every capability not kept from the bounding set, the most any execve(2) can give
+    back: first, while CAP_SETPCAP, which PR_CAPBSET_DROP needs, is still held
+    (lesson 20, coming)."""
+    chosen = spec["capabilities"]
+    if chosen is None:
+        return
+    from pycontain.security import capabilities
+
+    capabilities.drop_bounding(chosen["keep"], chosen["last_cap"])
+
+
+def set_capabilities(spec: InitSpec, channel: Channel) -> None:
+    """Keep only the chosen capabilities in the permitted and effective sets, none inheritable,
+    none ambient (lesson 20, coming). No change of uid follows: the container stays root of its
+    namespace, so no PR_SET_KEEPCAPS is needed (pycontain.security.capabilities)."""
+    chosen = spec["capabilities"]
+    if chosen is None:
+        return
+    from pycontain.security import capabilities
+
+    capabilities.limit_sets(chosen["keep"])
+
+
+def set_no_new_privs(spec: InitSpec, channel: Channel) -> None:
+    """PR_SET_NO_NEW_PRIVS, last: no setuid program or file capability inside can give back
+    what was dropped (lesson 20, coming)."""
+    if not spec["no_new_privs"]:
+        return
+    from pycontain.security import capabilities
+
+    capabilities.set_no_new_privs()
+
+
 def become_init(spec: InitSpec, channel: Channel) -> None:
     """`--init`: fork the command as PID 2 and stay PID 1, a minimal init (lesson 03).
 
@@ -344,8 +384,12 @@ STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
     (wait_until_created, 12),  # sync "created": the parent places us in the cgroup
     (unshare_cgroup_namespace, 10),  # after the placement: its cgroup becomes /
     (change_directory, 5),
-    # Capabilities (lesson 20, coming) and seccomp (lesson 21, coming) go here, last before
-    # the exec: a filter set earlier would have to allow every call of the steps above.
+    # What the container may do, last before the exec: the steps above need root's powers.
+    # Seccomp (lesson 21, coming) goes after these: a filter set earlier would have to allow
+    # every call of the steps above.
+    (drop_bounding_set, 20),  # first, while CAP_SETPCAP is held
+    (set_capabilities, 20),  # capset(2), then the ambient set cleared
+    (set_no_new_privs, 20),
     (become_init, 3),
     (execute, 2),
 )

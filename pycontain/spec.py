@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from pycontain.cgroups.limits import Limits
     from pycontain.fs.layers import OverlayWire
+    from pycontain.security.capabilities import CapabilitiesWire
 
     class InitSpec(TypedDict):
         """The spec as init receives it: `Spec.to_wire()`, every key present, plain values
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
         overlay: OverlayWire | None
         sync_before_exec: bool  # stop at "created" for the parent's hook (cgroup, network)
         trace: bool
+        capabilities: CapabilitiesWire | None  # None: every capability, untouched
+        no_new_privs: bool
 
 #: the namespaces `init` can build so far
 SUPPORTED_NAMESPACES = frozenset({"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"})
@@ -208,11 +211,19 @@ class Spec:
         trace: print to the container's stderr each step init takes and each system call it
             makes, with its arguments, result and time, and the lesson that explains it
             (`pycontain run --trace`; lesson 02).
+        capabilities: the capabilities the container keeps, names such as "CHOWN" or
+            "CAP_NET_RAW" (any case, or "ALL"), in its bounding, permitted and effective sets;
+            none inheritable or ambient (lesson 20, coming). Default None: every capability this
+            process has, as the lessons build containers piece by piece with root's powers.
+            `pycontain run` keeps Docker's default set instead (`security.capabilities.DEFAULT`).
+        no_new_privs: set PR_SET_NO_NEW_PRIVS, so that no setuid program or file capability
+            inside grants more (lesson 20, coming); default False here, on in `pycontain run`.
     """
 
     __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
                  "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
-                 "network", "publish", "subnet", "trace", "executable")
+                 "network", "publish", "subnet", "trace", "capabilities", "no_new_privs",
+                 "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -231,6 +242,8 @@ class Spec:
     publish: tuple[tuple[int, int, str], ...]
     subnet: str | None
     trace: bool
+    capabilities: frozenset[str] | None
+    no_new_privs: bool
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
@@ -245,7 +258,8 @@ class Spec:
                  user_namespace: bool = False, uid_map: Collection[Any] | None = None,
                  gid_map: Collection[Any] | None = None, network: str | None = None,
                  publish: Collection[Any] = (), subnet: str | None = None,
-                 trace: bool = False, **limit_fields: str | float | None) -> None:
+                 trace: bool = False, capabilities: Collection[str] | str | None = None,
+                 no_new_privs: bool = False, **limit_fields: str | float | None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)
@@ -291,7 +305,8 @@ class Spec:
                                  "and a fresh sysfs needs a network namespace of its own: "
                                  "add 'net' (lesson 09)")
         switch = rootfs_module.validate_switch(root_switch)
-        for name, flag in (("read_only", read_only), ("trace", trace)):
+        for name, flag in (("read_only", read_only), ("trace", trace),
+                           ("no_new_privs", no_new_privs)):
             if not isinstance(flag, bool):
                 raise SpecError(name, "True or False", flag)
         for name, value, given in (("read_only", read_only, read_only),
@@ -300,6 +315,11 @@ class Spec:
                 raise SpecError(name, "used only with a rootfs", given, needs=("rootfs", None),
                                 hint="it changes how the rootfs is entered (lesson 05)")
         offsets = _time_offsets(time_offsets, chosen)
+        kept = None
+        if capabilities is not None:  # lesson 20 (coming); else stay cheap
+            from pycontain.security import capabilities as capabilities_module
+
+            kept = capabilities_module.validate(capabilities, "user" in chosen)
         search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
         overlay, lowers = _writable_layer(overlay, layers, root)
         chosen_limits = _limits(limits, limit_fields)
@@ -328,6 +348,8 @@ class Spec:
         set_(self, "publish", ports)
         set_(self, "subnet", subnet)
         set_(self, "trace", trace)
+        set_(self, "capabilities", kept)
+        set_(self, "no_new_privs", no_new_privs)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -363,4 +385,12 @@ class Spec:
                 "read_only": self.read_only, "root_switch": self.root_switch,
                 "env": self.environment(), "parent_pid": os.getpid(),
                 "time_offsets": dict(self.time_offsets), "overlay": None,
-                "sync_before_exec": False, "trace": self.trace}
+                "sync_before_exec": False, "trace": self.trace,
+                "capabilities": self._capabilities_wire(), "no_new_privs": self.no_new_privs}
+
+    def _capabilities_wire(self) -> CapabilitiesWire | None:
+        if self.capabilities is None:
+            return None
+        from pycontain.security import capabilities
+
+        return capabilities.wire(self.capabilities)

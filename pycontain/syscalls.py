@@ -13,6 +13,7 @@ them all: `use()` routes them, `pycontain.testing.RecordingSyscalls` records eac
 `pycontain.tracing` prints each one when a container runs with `trace=True`.
 
 See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
+capget(2), capset(2) (lesson 20, coming: the capability sets, version 3, 64 bits);
 fork(2), setgroups(2), setresuid(2), setresgid(2) (lesson 09), sigaction(2), close_range(2),
 execve(2); openat(2), write(2), close(2) (a kernel file, through `kernfs.write_once`);
 shmget(2), shmctl(2), shmat(2), mq_open(3), mq_unlink(3) (lesson 07).
@@ -81,8 +82,20 @@ class PrctlOption(enum.IntEnum):
     PR_GET_PDEATHSIG = 2
     PR_GET_DUMPABLE = 3
     PR_SET_DUMPABLE = 4
+    PR_CAPBSET_READ = 23
+    PR_CAPBSET_DROP = 24
     PR_SET_NO_NEW_PRIVS = 38
     PR_GET_NO_NEW_PRIVS = 39
+    PR_CAP_AMBIENT = 47
+
+
+class CapAmbient(enum.IntEnum):
+    """The second argument of prctl(PR_CAP_AMBIENT, ...), from <linux/prctl.h>."""
+
+    PR_CAP_AMBIENT_IS_SET = 1
+    PR_CAP_AMBIENT_RAISE = 2
+    PR_CAP_AMBIENT_LOWER = 3
+    PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 
 class IpcFlag(enum.IntFlag):
@@ -143,6 +156,19 @@ NAMESPACE_FLAGS: dict[str, CloneFlag] = {
     "user": CloneFlag.CLONE_NEWUSER,
     "uts": CloneFlag.CLONE_NEWUTS,
 }
+
+#: capget(2)/capset(2)'s header version with two 32-bit words per set (<linux/capability.h>)
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
 
 # pivot_root has no glibc wrapper: call it by number (asm/unistd_64.h, asm-generic/unistd.h).
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203}
@@ -231,11 +257,35 @@ class Syscalls:
         result = self.libc.sethostname(encoded, ctypes.c_size_t(len(encoded)))
         self._check(result, "sethostname", (name,))
 
-    def prctl(self, option: PrctlOption, arg2: int = 0) -> int:
-        """prctl(2) with one argument; returns the kernel's result."""
-        args = (PrctlOption(option), arg2)
-        result = self.libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), 0, 0, 0)
+    def prctl(self, option: PrctlOption, arg2: int = 0, arg3: int = 0) -> int:
+        """prctl(2) with up to two arguments (the rest 0, as the kernel requires of most
+        options); returns the kernel's result."""
+        args = (PrctlOption(option), arg2, arg3)
+        result = self.libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2),
+                                 ctypes.c_ulong(arg3), ctypes.c_ulong(0), ctypes.c_ulong(0))
         return self._check(result, "prctl", args)
+
+    def capget(self, pid: int = 0) -> tuple[int, int, int]:
+        """capget(2): the (effective, permitted, inheritable) sets of `pid` (0: the caller),
+        each a 64-bit mask, bit N for capability N."""
+        header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
+        data = (_CapData * 2)()
+        self._check(self.libc.capget(ctypes.byref(header), data), "capget", (pid,))
+        low, high = data
+        return (low.effective | high.effective << 32, low.permitted | high.permitted << 32,
+                low.inheritable | high.inheritable << 32)
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        """capset(2) on the calling thread: its effective, permitted and inheritable sets,
+        64-bit masks. A process may lower them; it may raise only effective, within permitted."""
+        header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (_CapData * 2)()
+        for word in (0, 1):
+            data[word].effective = effective >> (32 * word) & 0xFFFFFFFF
+            data[word].permitted = permitted >> (32 * word) & 0xFFFFFFFF
+            data[word].inheritable = inheritable >> (32 * word) & 0xFFFFFFFF
+        self._check(self.libc.capset(ctypes.byref(header), data), "capset",
+                    (effective, permitted, inheritable))
 
     def chdir(self, path: str) -> None:
         """chdir(2)."""
@@ -397,7 +447,8 @@ LINUX = Syscalls()
 #: the kernel in use; `use()` routes them, `testing.RecordingSyscalls` records them and
 #: `tracing.Tracer` prints them, all from this list (tests/unit/test_syscalls.py: it is whole)
 KERNEL_CALLS = (
-    "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "chdir",
+    "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "capget",
+    "capset", "chdir",
     "chroot", "fork", "setgroups", "setresuid", "setresgid", "sigaction", "close_range", "execve",
     "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
     "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch",
@@ -431,6 +482,8 @@ umount2 = LINUX.umount2
 pivot_root = LINUX.pivot_root
 sethostname = LINUX.sethostname
 prctl = LINUX.prctl
+capget = LINUX.capget
+capset = LINUX.capset
 chdir = LINUX.chdir
 chroot = LINUX.chroot
 fork = LINUX.fork

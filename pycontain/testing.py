@@ -25,8 +25,8 @@ from pycontain.errors import SyscallError
 
 #: what a recorded call returns, where the caller needs a value: fork() is 0, so the caller
 #: goes on as the child would (the container); a descriptor is one no real file has
-RESULTS: dict[str, object] = {"fork": 0, "prctl": 0, "openat": 1 << 20, "shmget": 0,
-                              "shmat": 0, "mq_open": 1 << 20, "inotify_init1": 1 << 20,
+RESULTS: dict[str, object] = {"fork": 0, "prctl": 0, "capget": (0, 0, 0), "openat": 1 << 20,
+                              "shmget": 0, "shmat": 0, "mq_open": 1 << 20, "inotify_init1": 1 << 20,
                               "inotify_add_watch": 1}
 
 
@@ -81,7 +81,8 @@ def init_spec(**changes: Any) -> dict[str, Any]:
         "argv": ["sh"], "executable": "/bin/sh", "namespaces": [], "hostname": None,
         "rootfs": None, "cwd": "/", "init": False, "read_only": False,
         "root_switch": "pivot_root", "env": {}, "parent_pid": os.getppid(), "time_offsets": {},
-        "overlay": None, "sync_before_exec": False, "trace": False}
+        "overlay": None, "sync_before_exec": False, "trace": False, "capabilities": None,
+        "no_new_privs": False}
     unknown = set(changes) - set(wire)
     if unknown:
         raise TypeError(f"init_spec() got keys init does not read: {sorted(unknown)}")

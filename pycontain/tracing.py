@@ -101,15 +101,21 @@ def format_call(call: str, args: Sequence[object]) -> str:
 
     >>> format_call("sethostname", ("box",))
     'sethostname("box")'
-    >>> format_call("prctl", (syscalls.PrctlOption.PR_SET_PDEATHSIG, 9))
+    >>> format_call("prctl", (syscalls.PrctlOption.PR_SET_PDEATHSIG, 9, 0))
     'prctl(PR_SET_PDEATHSIG, SIGKILL)'
+    >>> format_call("capset", (0x20, 0x20, 0))
+    'capset(0x0000000000000020, 0x0000000000000020, 0x0000000000000000)'
     """
+    if call == "prctl" and len(args) == 3 and args[2] == 0:  # as strace shows one-argument options
+        args = args[:2]
     shown = [render(a) for a in args]
     if call == "sigaction" and len(args) == 2:
         handlers = {signal.SIG_DFL: "SIG_DFL", signal.SIG_IGN: "SIG_IGN"}
         shown = [str(_signal_name(args[0])), handlers.get(args[1], shown[1])]  # type: ignore[call-overload]
     elif call == "prctl" and args and args[0] == syscalls.PrctlOption.PR_SET_PDEATHSIG:
         shown[1] = str(_signal_name(args[1]))
+    elif call == "capset":  # masks as /proc/<pid>/status shows them (CapEff, ...)
+        shown = [f"0x{mask:016x}" for mask in args]  # type: ignore[str-format]
     elif call == "openat" and args and args[0] == syscalls.AT_FDCWD:
         shown[0] = "AT_FDCWD"
     return f"{call}({', '.join(shown)})"

@@ -24,12 +24,14 @@ NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 SETS = [names for size in range(len(NAMESPACES) + 1)
         for names in itertools.combinations(NAMESPACES, size)]
 #: the sampled dimension: options that combine with the namespaces (add new ones here: cpu and
-#: io limits, capabilities, seccomp)
+#: io limits, seccomp); every run without --privileged has the default capabilities
 SAMPLED = {
     "limits": ["--memory", "64M", "--pids-limit", "64"],
     "bridge": ["--network", "bridge"],
     "init": ["--init"],
     "hostname": ["--hostname", "combo"],
+    "capabilities": ["--cap-drop", "ALL", "--cap-add", "SYS_ADMIN,net_admin"],
+    "privileged": ["--privileged", "--security-opt", "no-new-privileges"],
 }
 EVERY = 9  # one set in EVERY gets each sampled option (a different set for each)
 

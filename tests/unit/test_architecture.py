@@ -23,7 +23,7 @@ LAYERS = {
     "the kernel boundary and the names": {"", "errors", "syscalls", "kernfs", "procfs",
                                           "settings", "helper", "tracing", "testing",
                                           "workloads", "sizes", "undo"},
-    "one concept per package": {"namespaces", "cgroups", "fs", "network"},
+    "one concept per package": {"namespaces", "cgroups", "fs", "network", "security"},
     "safety: preflight and sweep": {"lab"},
     "the container: spec, first process, runtime": {"spec", "init", "runtime"},
     "observing and attacking it": {"observe", "audit"},

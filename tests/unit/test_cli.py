@@ -16,6 +16,7 @@ from pycontain.cli import (
     RUN_FLAGS,
     RUN_OPTIONS,
     RUN_REPEATED,
+    RUN_SHORT,
     _argparse_args,
     _quick_run_args,
     main,
@@ -59,7 +60,7 @@ def test_exit_statuses_follow_docker_run():
 # --- the flags: two parsers, one answer; errors that name the flag ---------------------------
 
 def _options() -> list[str]:
-    return [*RUN_OPTIONS, *RUN_REPEATED.values(), *RUN_FLAGS]
+    return [*RUN_OPTIONS, *RUN_SHORT.values(), *RUN_FLAGS]
 
 
 #: values an option may be given, good and malformed: empty, option-like, negative numbers,

@@ -16,7 +16,14 @@ import pytest
 from pycontain import init, syscalls
 from pycontain.errors import SyscallError
 from pycontain.spec import SUPPORTED_NAMESPACES
-from pycontain.syscalls import NAMESPACE_FLAGS, CloneFlag, MountFlag, UmountFlag
+from pycontain.syscalls import (
+    NAMESPACE_FLAGS,
+    CapAmbient,
+    CloneFlag,
+    MountFlag,
+    PrctlOption,
+    UmountFlag,
+)
 from pycontain.testing import init_spec, recorded
 
 
@@ -45,7 +52,7 @@ def test_unshare_first_then_private_mounts_then_hostname_then_cwd_then_exec():
     with recorded() as kernel:
         init.setup(spec(), Quiet())
     assert kernel.calls[:5] == [
-        ("prctl", (syscalls.PrctlOption.PR_SET_PDEATHSIG, 9)),
+        ("prctl", (syscalls.PrctlOption.PR_SET_PDEATHSIG, 9, 0)),
         ("unshare", (CloneFlag.CLONE_NEWNS | CloneFlag.CLONE_NEWUTS | CloneFlag.CLONE_NEWIPC,)),
         ("mount", (None, "/", None, MountFlag.MS_REC | MountFlag.MS_PRIVATE, None)),
         ("sethostname", ("box",)),
@@ -96,7 +103,7 @@ def test_each_step_names_a_lesson_and_the_list_ends_with_exec():
     names = [step.__name__ for step, _ in init.STEPS]
     assert names[0] == "die_with_parent" and names[-2:] == ["become_init", "execute"]
     assert len(set(names)) == len(names)
-    assert all(isinstance(lesson, int) and 2 <= lesson <= 14 for _, lesson in init.STEPS)
+    assert all(isinstance(lesson, int) and 2 <= lesson <= 20 for _, lesson in init.STEPS)
     for step, _ in init.STEPS:  # module-level, each shown with its own docstring
         assert getattr(init, step.__name__) is step and step.__doc__
 
@@ -110,7 +117,8 @@ SETS = [sorted(chosen) for size in range(len(SUPPORTED_NAMESPACES) + 1)
 def variants(names: list[str], tmp_path) -> list[dict[str, object]]:
     """The specs worth trying for `names`: each option that the namespaces allow, then all.
     A recorded rootfs.enter still makes its directories, so each rootfs is a fresh one."""
-    options: dict[str, object] = {"sync_before_exec": True}
+    options: dict[str, object] = {"sync_before_exec": True, "no_new_privs": True,
+                                  "capabilities": {"keep": KEPT, "last_cap": 40}}
     if "uts" in names:
         options["hostname"] = "box"
     if "mnt" in names:
@@ -127,6 +135,10 @@ def variants(names: list[str], tmp_path) -> list[dict[str, object]]:
             changes = {**changes, "rootfs": str(tmp_path / str(n))}
         specs.append(init_spec(namespaces=names, cwd="/srv", **changes))
     return specs
+
+
+#: the capabilities the variants keep: CAP_CHOWN, CAP_SETPCAP, CAP_NET_RAW
+KEPT = [0, 8, 13]
 
 
 def timeline(wire: dict[str, object]) -> list[tuple[str, tuple[object, ...]]]:
@@ -207,12 +219,69 @@ def check_order(wire: dict[str, object], calls: list[tuple[str, tuple[object, ..
     if wire["init"]:
         assert forks[-1] > chdirs[-1]  # PID 1 stays, the command forks off as PID 2
     assert where(calls, "close_range")[-1] == len(calls) - 2
+    check_security_order(wire, calls, max([*chdirs, *created, *pivots, *cgroup, *hostnames]))
+
+
+def check_security_order(wire: dict[str, object], calls: list[tuple[str, tuple[object, ...]]],
+                         last_setup: int) -> None:
+    """Lesson 20, last before the exec: the bounding set first, then capset and the ambient
+    set, then no_new_privs; no change of uid after them (so no keep-caps is needed), and
+    `--init`'s PID 1 forks only after them, keeping no more than the command."""
+    drops = where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_CAPBSET_DROP)
+    capsets = where(calls, "capset")
+    ambient = where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_CAP_AMBIENT)
+    no_new_privs = where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_SET_NO_NEW_PRIVS)
+    chosen = wire["capabilities"]
+    if chosen is None:
+        assert drops == capsets == ambient == []
+    else:
+        kept = chosen["keep"]  # type: ignore[index]
+        assert [calls[i][1][1] for i in drops] == [n for n in range(41) if n not in kept]
+        mask = sum(1 << n for n in kept)
+        assert [calls[i][1] for i in capsets] == [(mask, mask, 0)]
+        assert [calls[i][1] for i in ambient] == [(PrctlOption.PR_CAP_AMBIENT,
+                                                   CapAmbient.PR_CAP_AMBIENT_CLEAR_ALL, 0)]
+        assert last_setup < drops[0] and drops[-1] < capsets[0] < ambient[0]
+        assert drops == list(range(drops[0], drops[-1] + 1))  # nothing in between
+        changes = where(calls, "setresuid") + where(calls, "setresgid")
+        assert all(change < drops[0] for change in changes)
+        dumpable = where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_SET_DUMPABLE)
+        assert all(i < drops[0] for i in dumpable)
+    if wire["no_new_privs"]:
+        assert [calls[i][1] for i in no_new_privs] == [(PrctlOption.PR_SET_NO_NEW_PRIVS, 1, 0)]
+        assert all(no_new_privs[0] > i for i in [*drops, *capsets, *ambient, last_setup])
+    else:
+        assert no_new_privs == []
+    security = [*drops, *capsets, *ambient, *no_new_privs]
+    if security:
+        forks = where(calls, "fork")
+        if wire["init"]:
+            assert forks[-1] > max(security)
+        assert max(security) < where(calls, "sigaction")[0]  # then only the exec's own calls
 
 
 @pytest.mark.parametrize("names", SETS, ids=lambda n: ",".join(n) or "none")
 def test_the_order_holds_for_every_namespace_set(names, tmp_path):
     for wire in variants(names, tmp_path):
         check_order(wire, timeline(wire))
+
+
+def test_without_capabilities_or_no_new_privs_nothing_is_dropped():
+    calls = timeline(init_spec(namespaces=["uts", "pid"], hostname="box"))
+    assert "capset" not in [call for call, _ in calls]
+    assert where(calls, "prctl", lambda a: a[0] in (PrctlOption.PR_CAPBSET_DROP,
+                                                   PrctlOption.PR_SET_NO_NEW_PRIVS)) == []
+
+
+def test_the_security_rules_can_fail():
+    """The checker catches capset before the bounding set is dropped."""
+    wire = init_spec(namespaces=["uts"], capabilities={"keep": KEPT, "last_cap": 40},
+                     no_new_privs=True)
+    calls = timeline(wire)
+    capset = calls.pop(where(calls, "capset")[0])
+    calls.insert(where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_CAPBSET_DROP)[0], capset)
+    with pytest.raises(AssertionError):
+        check_order(wire, calls)
 
 
 def test_the_rules_can_fail():

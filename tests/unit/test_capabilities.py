@@ -1,0 +1,165 @@
+"""Capability names, sets and the CLI's choice of them (lesson 20): parsing, no root needed.
+
+What the kernel does with them is proven in tests/integration/test_capabilities.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pycontain import syscalls
+from pycontain.cli import FLAG_OF, _security_options
+from pycontain.errors import SpecError
+from pycontain.security import capabilities
+from pycontain.security.capabilities import DEFAULT, NAMES, NUMBERS
+from pycontain.spec import Spec
+
+
+def test_the_names_have_the_numbers_of_linux_capability_h():
+    assert (NUMBERS["CAP_CHOWN"], NUMBERS["CAP_SETPCAP"], NUMBERS["CAP_NET_RAW"]) == (0, 8, 13)
+    assert (NUMBERS["CAP_SYS_ADMIN"], NUMBERS["CAP_MKNOD"], NUMBERS["CAP_SETFCAP"]) == (21, 27, 31)
+    assert (NUMBERS["CAP_BPF"], NUMBERS["CAP_CHECKPOINT_RESTORE"]) == (39, 40)
+    assert len(set(NAMES)) == len(NAMES) == 41
+    assert capabilities.known() == NAMES[:capabilities.last_cap() + 1]
+
+
+def test_the_default_is_dockers_without_mknod():
+    docker = {"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
+              "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
+              "AUDIT_WRITE"}
+    assert DEFAULT == {f"CAP_{name}" for name in docker - {"MKNOD"}}
+    assert capabilities.mask(DEFAULT) == 0xa00425fb  # docker's 0xa80425fb less bit 27
+
+
+@pytest.mark.parametrize(("given", "names"), [
+    (["chown"], {"CAP_CHOWN"}), (["CAP_CHOWN"], {"CAP_CHOWN"}), (["Cap_Chown"], {"CAP_CHOWN"}),
+    (["net_raw,kill", "SETUID"], {"CAP_NET_RAW", "CAP_KILL", "CAP_SETUID"}),
+    ("sys_admin, mknod", {"CAP_SYS_ADMIN", "CAP_MKNOD"}), ([], set()),
+    (["all"], set(NAMES)), (["CAP_ALL"], set(NAMES)),
+])
+def test_names_are_taken_with_or_without_cap_in_any_case(given, names):
+    assert capabilities.parse("capabilities", given, last=40) == names
+
+
+@pytest.mark.parametrize("word", ["MAKE_COFFEE", "", "CAP_", "27", "CAP_CHOWN_"])
+def test_an_unknown_name_is_refused_with_the_accepted_form(word):
+    with pytest.raises(SpecError) as caught:
+        capabilities.parse("capabilities", [word], last=40)
+    assert caught.value.parameter == "capabilities" and caught.value.got == word
+    assert "CHOWN or CAP_NET_RAW" in str(caught.value) and "ALL" in str(caught.value)
+
+
+def test_a_name_newer_than_the_kernel_says_so():
+    with pytest.raises(SpecError, match=r"newer than this kernel \(cap_last_cap 37\)"):
+        capabilities.parse("capabilities", ["CAP_BPF"], last=37)
+    assert "CAP_BPF" not in capabilities.parse("capabilities", ["ALL"], last=37)
+
+
+@pytest.mark.parametrize(("add", "drop", "kept"), [
+    ([], [], DEFAULT),
+    (["SYS_ADMIN"], [], DEFAULT | {"CAP_SYS_ADMIN"}),
+    ([], ["chown", "kill"], DEFAULT - {"CAP_CHOWN", "CAP_KILL"}),
+    (["net_admin"], ["ALL"], {"CAP_NET_ADMIN"}),
+    (["ALL"], ["MKNOD"], set(NAMES) - {"CAP_MKNOD"}),
+    (["chown"], ["chown"], DEFAULT),  # as Docker: the drops first, then the adds
+    ([], ["ALL"], set()),
+])
+def test_add_and_drop_change_the_default_as_docker_does(add, drop, kept):
+    assert capabilities.resolve(add, drop, last=40) == kept
+
+
+def test_status_masks_are_named():
+    status = ("CapInh:\t0000000000000000\nCapPrm:\t00000000a00425fb\nCapEff:\t00000000a00425fb\n"
+              "CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\n")
+    sets = capabilities.parse_status(status)
+    assert sets.permitted == sets.effective == DEFAULT
+    assert sets.bounding == frozenset(NAMES) and sets.inheritable == sets.ambient == frozenset()
+
+
+def test_capget_agrees_with_proc_status():
+    """capget(2) on this process, the real kernel, against what /proc/self/status says."""
+    effective, permitted, inheritable = syscalls.capget()
+    sets = capabilities.read()
+    assert (capabilities.names(effective), capabilities.names(permitted),
+            capabilities.names(inheritable)) == (sets.effective, sets.permitted, sets.inheritable)
+
+
+# --- the command line: the default, --privileged, --cap-add/--cap-drop, --security-opt --------
+
+def test_the_cli_default_is_the_default_set_and_no_new_privs():
+    assert _security_options(False, None, None, None) == {"capabilities": DEFAULT,
+                                                          "no_new_privs": True}
+    assert _security_options(True, None, None, None) == {"capabilities": None,
+                                                         "no_new_privs": False}
+
+
+@pytest.mark.parametrize(("privileged", "opts", "no_new_privs"), [
+    (False, ["no-new-privileges=false"], False), (False, ["no-new-privileges"], True),
+    (False, ["no-new-privileges=true"], True), (True, ["no-new-privileges=true"], True),
+    (False, ["no-new-privileges=false", "no-new-privileges=true"], True),  # the last one wins
+])
+def test_security_opt_turns_no_new_privs_on_or_off(privileged, opts, no_new_privs):
+    assert _security_options(privileged, None, None, opts)["no_new_privs"] is no_new_privs
+
+
+@pytest.mark.parametrize("opt", ["seccomp=unconfined", "no-new-privileges=no",
+                                 "no-new-privileges:true", "no-new-privileges=", ""])
+def test_an_unknown_security_opt_is_refused_naming_the_flag(opt):
+    with pytest.raises(SpecError) as caught:
+        _security_options(False, None, None, [opt])
+    assert caught.value.worded(FLAG_OF).startswith(
+        "--security-opt must be no-new-privileges, no-new-privileges=true or "
+        f"no-new-privileges=false, got {opt!r}")
+
+
+@pytest.mark.parametrize(("add", "drop", "flag"), [
+    (["KILLER"], None, "--cap-add"), (None, ["nope"], "--cap-drop")])
+def test_an_unknown_capability_flag_value_names_the_flag(add, drop, flag):
+    with pytest.raises(SpecError) as caught:
+        _security_options(False, add, drop, None)
+    assert caught.value.worded(FLAG_OF).startswith(
+        f"{flag} must be capability names such as CHOWN or CAP_NET_RAW (any case), or ALL")
+
+
+@pytest.mark.parametrize(("add", "drop", "flag"), [
+    (["SYS_ADMIN"], None, "--cap-add"), (None, ["CHOWN"], "--cap-drop")])
+def test_privileged_with_a_capability_flag_is_refused(add, drop, flag):
+    with pytest.raises(SpecError) as caught:
+        _security_options(True, add, drop, None)
+    assert caught.value.worded(FLAG_OF).startswith(f"{flag} must be left out with --privileged")
+
+
+# --- the Python API: today's behaviour unless asked ------------------------------------------
+
+def test_the_api_keeps_every_capability_unless_asked():
+    spec = Spec(["true"], namespaces={"uts"})
+    assert spec.capabilities is None and spec.no_new_privs is False
+    wire = spec.to_wire()
+    assert wire["capabilities"] is None and wire["no_new_privs"] is False
+
+
+def test_the_api_takes_names_and_sends_numbers():
+    spec = Spec(["true"], namespaces={"uts", "user"}, capabilities=["chown", "CAP_KILL"],
+                no_new_privs=True)
+    assert spec.capabilities == {"CAP_CHOWN", "CAP_KILL"}
+    assert spec.to_wire()["capabilities"] == {"keep": [0, 5], "last_cap": capabilities.last_cap()}
+
+
+def test_a_capability_this_process_lacks_is_refused_without_a_user_namespace(monkeypatch):
+    monkeypatch.setattr(capabilities, "read", lambda pid="self": capabilities.Sets(
+        *[frozenset({"CAP_CHOWN"})] * 2, frozenset(), frozenset({"CAP_CHOWN"}), frozenset()))
+    with pytest.raises(SpecError) as caught:
+        Spec(["true"], namespaces={"uts"}, capabilities=["CHOWN", "SYS_ADMIN"])
+    assert caught.value.parameter == "capabilities" and caught.value.got == "CAP_SYS_ADMIN"
+    assert "user namespace" in (caught.value.hint or "")
+    # in a user namespace the container's root has them all
+    Spec(["true"], namespaces={"uts", "user"}, capabilities=["CHOWN", "SYS_ADMIN"])
+
+
+@pytest.mark.parametrize(("options", "parameter"), [
+    ({"capabilities": ["MAKE_COFFEE"]}, "capabilities"), ({"capabilities": [1]}, "capabilities"),
+    ({"no_new_privs": "yes"}, "no_new_privs")])
+def test_bad_api_input_names_the_parameter(options, parameter):
+    with pytest.raises(SpecError) as caught:
+        Spec(["true"], namespaces={"uts"}, **options)
+    assert caught.value.parameter == parameter
