@@ -51,6 +51,11 @@ RUN_OPTIONS = {
     "--publish": ("HOST:CONTAINER[/tcp|udp]", "publish",
                   "-p: forward a host port to the container (DNAT; repeatable; needs "
                   "--network bridge)"),
+    "--egress-rate": ("RATE", "egress_rate", "shape what the container sends to RATE, in tc's "
+                                             "units: 10mbit, 500kbit, 2mbps (bytes/s) (tbf on "
+                                             "an IFB; needs --network bridge)"),
+    "--ingress-rate": ("RATE", "ingress_rate", "shape what the container receives to RATE (tbf "
+                                               "on its veth; needs --network bridge)"),
 }
 #: options given more than once collect a list; their short spellings
 RUN_REPEATED = {"--publish": "-p"}
@@ -290,6 +295,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                         overlay=bool(args.rootfs) and not args.no_overlay,
                         **_limit_options(args),
                         network=args.network, publish=args.publish or (), trace=args.trace,
+                        egress_rate=args.egress_rate, ingress_rate=args.ingress_rate,
                         **_user_options(args.user_namespace, args.map_root),
                         **_time_options(args.time_namespace, args.boottime_offset,
                                         args.monotonic_offset))
