@@ -61,6 +61,11 @@ RUN_OPTIONS = {
                        "no-new-privileges=false lets a setuid program or a file capability "
                        "inside gain privileges again (default: no-new-privileges=true, except "
                        "with --privileged)"),
+    "--egress-rate": ("RATE", "egress_rate", "shape what the container sends to RATE, in tc's "
+                                             "units: 10mbit, 500kbit, 2mbps (bytes/s) (tbf on "
+                                             "an IFB; needs --network bridge)"),
+    "--ingress-rate": ("RATE", "ingress_rate", "shape what the container receives to RATE (tbf "
+                                               "on its veth; needs --network bridge)"),
 }
 #: options that collect a list when given more than once
 RUN_REPEATED = ("--publish", "--cap-add", "--cap-drop", "--security-opt")
@@ -346,6 +351,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                         overlay=bool(args.rootfs) and not args.no_overlay,
                         **_limit_options(args),
                         network=args.network, publish=args.publish or (), trace=args.trace,
+                        egress_rate=args.egress_rate, ingress_rate=args.ingress_rate,
                         **_user_options(args.user_namespace, args.map_root),
                         **_time_options(args.time_namespace, args.boottime_offset,
                                         args.monotonic_offset),

@@ -356,8 +356,9 @@ def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     if spec.network == "bridge":  # wired at "created", before the command runs (lesson 08)
         from pycontain.network import bridge
 
-        network = bridge.Attachment(spec.subnet or settings.subnet(), spec.publish)
-        undo.defer(network.release, "release the network (veth, bridge, NAT)")  # idempotent
+        network = bridge.Attachment(spec.subnet or settings.subnet(), spec.publish,
+                                    egress_rate=spec.rates[0], ingress_rate=spec.rates[1])
+        undo.defer(network.release, "release the network (veth, IFB, bridge, NAT)")  # idempotent
     cgroup = None
     if spec.limits:
         cgroup, on_created = _cgroup_for(spec.limits, on_created, undo)

@@ -208,6 +208,9 @@ class Spec:
             (DNAT, like `docker run -p`); needs network="bridge".
         subnet: the bridge's private IPv4 subnet (default $PYCONTAIN_SUBNET or 10.207.0.0/24);
             refused when a route of the host overlaps it. Needs network="bridge".
+        egress_rate, ingress_rate: shape what the container sends and receives to a rate in
+            tc's units, `"10mbit"` (a tbf on its veth, egress through an IFB; lesson 17, coming).
+            Need network="bridge".
         trace: print to the container's stderr each step init takes and each system call it
             makes, with its arguments, result and time, and the lesson that explains it
             (`pycontain run --trace`; lesson 02).
@@ -222,8 +225,8 @@ class Spec:
 
     __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
                  "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
-                 "network", "publish", "subnet", "trace", "capabilities", "no_new_privs",
-                 "executable")
+                 "network", "publish", "subnet", "rates", "trace", "capabilities",
+                 "no_new_privs", "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -241,6 +244,7 @@ class Spec:
     network: str | None
     publish: tuple[tuple[int, int, str], ...]
     subnet: str | None
+    rates: tuple[int | None, int | None]  # egress, ingress in bits per second (lesson 17, coming)
     trace: bool
     capabilities: frozenset[str] | None
     no_new_privs: bool
@@ -258,17 +262,21 @@ class Spec:
                  user_namespace: bool = False, uid_map: Collection[Any] | None = None,
                  gid_map: Collection[Any] | None = None, network: str | None = None,
                  publish: Collection[Any] = (), subnet: str | None = None,
+                 egress_rate: str | None = None, ingress_rate: str | None = None,
                  trace: bool = False, capabilities: Collection[str] | str | None = None,
                  no_new_privs: bool = False, **limit_fields: str | float | None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)
         ports: tuple[tuple[int, int, str], ...] = ()
-        if network is not None or publish or subnet is not None:  # lesson 08; else stay cheap
+        rates: tuple[int | None, int | None] = (None, None)
+        if (network is not None or publish or subnet is not None  # lesson 08; else stay cheap
+                or egress_rate is not None or ingress_rate is not None):
             from pycontain.network import options
 
             chosen, network, ports, subnet = options.validate(network, publish, subnet, chosen,
                                                               namespaces is not None)
+            rates = options.validate_rates(network, egress_rate, ingress_rate)
         for name, wanted, kind in (("user_namespace", user_namespace, "user"),
                                    ("time_namespace", time_namespace, "time")):
             if not isinstance(wanted, bool):
@@ -347,6 +355,7 @@ class Spec:
         set_(self, "network", network)  # None: as the namespaces say ("none" with net)
         set_(self, "publish", ports)
         set_(self, "subnet", subnet)
+        set_(self, "rates", rates)
         set_(self, "trace", trace)
         set_(self, "capabilities", kept)
         set_(self, "no_new_privs", no_new_privs)
@@ -365,7 +374,8 @@ class Spec:
     def __repr__(self) -> str:
         shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__[:-1]
                           if f == "argv"
-                          or getattr(self, f) not in (None, "/", False, "pivot_root", (), {}))
+                          or getattr(self, f) not in (None, "/", False, "pivot_root", (), {},
+                                                      (None, None)))
         return f"Spec({shown})"
 
     def environment(self) -> dict[str, str]:

@@ -78,9 +78,13 @@ class Attachment:
     runs when the container has ended, and takes the bridge, the nft table and ip_forward back
     with the last container."""
 
-    def __init__(self, subnet: str, publish: Collection[tuple[int, int, str]] = ()) -> None:
+    def __init__(self, subnet: str, publish: Collection[tuple[int, int, str]] = (), *,
+                 egress_rate: int | None = None, ingress_rate: int | None = None) -> None:
         self.subnet = ipaddress.IPv4Network(subnet)
         self.publish = [list(p) for p in publish]
+        # bits per second, shaped on the veth (network.shaping, lesson 17, coming)
+        self.rates = (egress_rate, ingress_rate)
+        self.ifb: str | None = None  # the IFB that shapes egress
         self.veth: str | None = None
         self.address: str | None = None  # the container's, without the prefix length
 
@@ -117,6 +121,10 @@ class Attachment:
                  ["enter", pid], ["up", "lo"],
                  ["address", "eth0", f"{self.address}/{self.subnet.prefixlen}"],
                  ["up", "eth0"], ["route", gateway])
+        if self.rates != (None, None):  # on the host's end, where the container cannot undo it
+            from pycontain.network import shaping
+
+            self.ifb = shaping.shape(self.veth, *self.rates)
         nft.forwarding_on()
         nft.apply(records(), BRIDGE)
 
@@ -128,6 +136,11 @@ class Attachment:
                 self._detach()
 
     def _detach(self) -> None:
+        if self.ifb is not None:  # a link of the host's: it does not go with the veth
+            from pycontain.network import shaping
+
+            shaping.unshape(self.ifb)
+            self.ifb = None
         if self.veth is None:
             return
         if _exists(self.veth):  # else gone already, with the container's namespace

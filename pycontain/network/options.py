@@ -93,6 +93,26 @@ def validate_subnet(subnet: object) -> str:
     return str(net)
 
 
+def validate_rates(mode: str, egress_rate: object, ingress_rate: object
+                   ) -> tuple[int | None, int | None]:
+    """`egress_rate` and `ingress_rate` in bits per second; only with the bridge, since they
+    shape the container's veth (lesson 17, coming)."""
+    from pycontain.network.shaping import parse_rate
+
+    rates = tuple(None if value is None else parse_rate(value, name)
+                  for name, value in (("egress_rate", egress_rate),
+                                      ("ingress_rate", ingress_rate)))
+    if mode != "bridge" and rates != (None, None):
+        name, given = (("egress_rate", egress_rate) if egress_rate is not None
+                       else ("ingress_rate", ingress_rate))
+        raise SpecError(name, "used only with network='bridge'", given,
+                        needs=("network", "bridge"),
+                        hint="bandwidth is shaped by tc on the container's veth, and only "
+                             "network='bridge' gives it one; cgroups have no network limit "
+                             "(lesson 17, coming)")
+    return rates[0], rates[1]
+
+
 def validate(network: object, publish: Collection[object], subnet: object,
              chosen: frozenset[str], namespaces_given: bool
              ) -> tuple[frozenset[str], str, tuple[tuple[int, int, str], ...], str | None]:
