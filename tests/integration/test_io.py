@@ -79,3 +79,22 @@ def test_bad_rates_are_refused_naming_the_flag(device, flag, value, says):
                            value.format(dev=device), "--", "true"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 125 and says in done.stderr, done.stderr
+
+
+def test_io_stat_counts_the_bytes_written_as_the_monitor_reads_them(device):
+    from pycontain.observe.monitor import io_bytes
+
+    box = pycontain.spawn(["sh", "-c", f"dd if=/dev/zero of={device} bs=1M count=4 "
+                           "oflag=direct 2>/dev/null; sleep 30"], namespaces={"pid"},
+                          io_max_wbps=f"{device}:16M")
+    try:
+        deadline, written = time.monotonic() + 30, 0.0
+        while written < 4 << 20 and time.monotonic() < deadline:
+            with open(box.cgroup.file("io.stat")) as f:
+                written = io_bytes("wbytes")(f.read())
+            time.sleep(0.05)
+        assert written >= 4 << 20
+        assert box.cgroup.read_keyed("io.stat")["wbytes"] >= 4 << 20
+    finally:
+        box.kill()
+        box.wait()

@@ -207,3 +207,18 @@ def read_keyed_v1(knob: str, read: Callable[[str], str]) -> dict[str, int]:
 def read_keyed_v2(knob: str, text: str) -> dict[str, int]:
     """io.stat's nested keys (per device) as one flat dict of totals, as on v1."""
     return totals(text)
+
+
+def stat_bytes(text: str, key: str) -> int:
+    """`rbytes` or `wbytes` summed over devices, from v2's io.stat or v1's
+    blkio.throttle.io_service_bytes (what `Cgroup.file("io.stat")` names on each), so that a
+    monitor samples one file the same way on both.
+
+    >>> stat_bytes("7:3 rbytes=1 wbytes=2048 rios=1 wios=1\\n", "wbytes")
+    2048
+    >>> stat_bytes("7:3 Read 1\\n7:3 Write 2048\\nTotal 2049\\n", "wbytes")
+    2048
+    """
+    if "=" in text:
+        return totals(text)[key]
+    return _v1_sum(text, {"rbytes": "Read", "wbytes": "Write"}[key])
