@@ -370,7 +370,7 @@ def kinds() -> list[Kind]:
     from pycontain.network import bridge, nft
 
     return [Kind("mount", mnt.leftover_mounts, mnt.remove_mount),
-            Kind("loop", loop.leftover_loops, loop.remove_loop),  # after its mount (lesson 16)
+            Kind("loop", loop.leftover_loops, loop.remove_loop),  # lesson 16 (coming)
             Kind("dir", leftover_dirs, remove_dir),
             Kind("netns", net.leftover_netns, net.remove_netns),
             Kind("link", net.leftover_links, net.remove_link),

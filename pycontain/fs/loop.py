@@ -1,4 +1,4 @@
-"""A loop device: a file seen as a block device, for lessons that need a disk of their own (16).
+"""A loop device: a file seen as a block device, a disk of the lesson's own (lesson 16, coming).
 
 `attach(file)` makes a file of `size_bytes` (sparse) and attaches it to the first free loop
 device (`losetup --find --show`, which asks /dev/loop-control for LOOP_CTL_GET_FREE);
@@ -46,7 +46,7 @@ def detach(device: str) -> None:
 
 
 def make_ext4(device: str) -> None:
-    """An ext4 filesystem on `device`: one that supports cgroup writeback (lesson 16)."""
+    """An ext4 filesystem on `device`: one that supports cgroup writeback (lesson 16, coming)."""
     _run("mkfs.ext4", "-q", "-F", device)
 
 

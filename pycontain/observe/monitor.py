@@ -84,7 +84,7 @@ def pressure(line: str = "some", field: str = "avg10") -> Parser:
 
 def io_bytes(key: str = "wbytes") -> Parser:
     """A parser for io.stat (v1: blkio.throttle.io_service_bytes): bytes read (`rbytes`) or
-    written (`wbytes`) over every device, the same on both versions (lesson 16).
+    written (`wbytes`) over every device, the same on both versions (lesson 16, coming).
 
     >>> io_bytes("rbytes")("7:3 rbytes=512 wbytes=0 rios=1 wios=0\\n")
     512.0
