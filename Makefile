@@ -128,3 +128,4 @@ bench: $(VENV)/.dev debs
 	$(PY) bench/start_latency.py
 	$(PY) bench/monitor_overhead.py
 	$(PY) bench/cpu_accuracy.py
+	$(PY) bench/io_accuracy.py

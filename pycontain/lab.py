@@ -365,10 +365,12 @@ def kinds() -> list[Kind]:
     order `sweep()` removes them: mounts (children first) before the directories they are in,
     cgroups deepest first, the bridge's state (the bridge, ip_forward) before its nft table."""
     from pycontain.cgroups import base
+    from pycontain.fs import loop
     from pycontain.namespaces import ipc, mnt, net
     from pycontain.network import bridge, nft
 
     return [Kind("mount", mnt.leftover_mounts, mnt.remove_mount),
+            Kind("loop", loop.leftover_loops, loop.remove_loop),  # lesson 16 (coming)
             Kind("dir", leftover_dirs, remove_dir),
             Kind("netns", net.leftover_netns, net.remove_netns),
             Kind("link", net.leftover_links, net.remove_link),

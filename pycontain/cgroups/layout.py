@@ -42,7 +42,10 @@ class Layout(namedtuple("Layout", "mode hierarchies")):
 
     def hierarchy(self, controller: str) -> Hierarchy | None:
         """The hierarchy holding `controller` (v1 first: there it does the work), or None."""
-        found = [h for h in self.hierarchies if controller in h.controllers]
+        from pycontain.cgroups.controllers import v1_name  # io is blkio on v1
+
+        found = [h for h in self.hierarchies if controller in h.controllers
+                 or h.version == 1 and v1_name(controller) in h.controllers]
         return min(found, key=lambda h: h.version) if found else None
 
     def version(self, controller: str) -> int | None:

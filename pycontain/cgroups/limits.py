@@ -88,7 +88,15 @@ class Limits:
 
     def settings(self) -> dict[str, str]:
         """The v2 knobs and the values to write: {'memory.max': '33554432', ...}."""
-        return {FIELDS[name].knob: str(value) for name, value in self.values().items()}
+        found: dict[str, str] = {}
+        for name, value in self.values().items():
+            field = FIELDS[name]
+            if field.key:  # one key of a nested keyed file: "7:3 wbps=1048576 ..." (io.max)
+                device, number = str(value).split()
+                found[field.knob] = f"{found.get(field.knob, device)} {field.key}={number}"
+            else:
+                found[field.knob] = str(value)
+        return found
 
     def controllers(self) -> tuple[str, ...]:
         """The controllers these limits need, plus memory and pids to report on the container."""

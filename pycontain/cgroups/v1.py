@@ -91,7 +91,7 @@ class V1Cgroup(Cgroup):
         if controller not in self.dirs:  # co-mounted (cpu,cpuacct): the one directory of both
             h = self.layout.hierarchy(controller)
             for key, path in self.dirs.items():
-                if h is not None and key in h.controllers:
+                if h is not None and controllers.v1_name(key) in h.controllers:
                     return path
         try:
             return self.dirs[controller]

@@ -78,7 +78,7 @@ class V2Cgroup(Cgroup):
         return read_file(self.file(knob)).strip()
 
     def read_keyed(self, knob: str) -> dict[str, int]:
-        return controllers.parse_keyed(read_file(self.file(knob)))
+        return controllers.keyed_v2(knob, read_file(self.file(knob)))
 
     def set(self, settings: dict[str, str]) -> None:
         for knob, value in controllers.to_v2(settings).items():

@@ -86,6 +86,22 @@ def pressure(line: str = "some", field: str = "avg10") -> Parser:
     return parse
 
 
+def io_bytes(key: str = "wbytes") -> Parser:
+    """A parser for io.stat (v1: blkio.throttle.io_service_bytes): bytes read (`rbytes`) or
+    written (`wbytes`) over every device, the same on both versions (lesson 16, coming).
+
+    >>> io_bytes("rbytes")("7:3 rbytes=512 wbytes=0 rios=1 wios=0\\n")
+    512.0
+    """
+    from pycontain.cgroups.controllers import io
+
+    def parse(text: str) -> float:
+        return float(io.stat_bytes(text, key))
+
+    parse.__name__ = f"io_bytes({key!r})"
+    return parse
+
+
 class Probe(namedtuple("Probe", "name path parse", defaults=(integer,))):
     """One thing to sample: a `name` for the series, the file's `path`, and how to `parse` it."""
 

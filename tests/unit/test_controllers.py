@@ -17,6 +17,7 @@ import pytest
 
 from pycontain.cgroups import controllers
 from pycontain.cgroups.limits import FIELDS, Limits
+from pycontain.errors import SpecError
 
 REGISTER_A_STUB = """
 import types
@@ -116,7 +117,46 @@ def test_the_declarations_are_consistent():
     """Every field is named after its knob, which its module's FILES knows, and every flag
     is unique."""
     for name, field in FIELDS.items():
-        assert name == field.knob.replace(".", "_")  # cpu_shares: docker's v1 knob cpu.shares
+        # cpu_shares: docker's v1 knob cpu.shares; io_max_wbps: the wbps key of io.max
+        assert name == field.knob.replace(".", "_") + (f"_{field.key}" if field.key else "")
         assert field.knob in controllers.MODULES[field.controller].FILES
     assert len({f.flag for f in FIELDS.values()}) == len(FIELDS)
 
+
+
+def test_io_rates_name_a_block_device_by_number(tmp_path):
+    """io.max's fields take docker's PATH:RATE and keep the device's MAJ:MIN (st_rdev)."""
+    import os
+    import stat
+
+    null = os.stat("/dev/null")  # a character device: refused like a file
+    assert stat.S_ISCHR(null.st_mode)
+    for given, says in [("/dev/null:1M", "not a block device"),
+                        (f"{tmp_path}/gone:1M", "No such file"),
+                        (f"{tmp_path}:1M", "not a block device"),
+                        ("1M", "must be 'PATH:RATE'")]:
+        with pytest.raises(SpecError, match=says):
+            Limits(io_max_wbps=given)
+
+
+def test_io_rates_refuse_a_bad_rate(monkeypatch):
+    """A fake block device 7:3 (unit test of parsing only; the kernel's are in test_io)."""
+    import os
+    import stat
+
+    real_stat = os.stat
+
+    class Device:
+        st_mode = stat.S_IFBLK | 0o600
+        st_rdev = os.makedev(7, 3)
+
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: Device() if path == "/dev/fake"
+                        else real_stat(path, *a, **k))
+    assert Limits(io_max_wbps="/dev/fake:10MB", io_max_riops="/dev/fake:100").settings() == {
+        "io.max": "7:3 wbps=10485760 riops=100"}
+    assert Limits(io_max_rbps="/dev/fake:512k").settings() == {"io.max": "7:3 rbps=524288"}
+    for field, given in [("io_max_wbps", "/dev/fake:1XB/s"), ("io_max_wbps", "/dev/fake:0"),
+                         ("io_max_wiops", "/dev/fake:1.5"), ("io_max_wiops", "/dev/fake:0"),
+                         ("io_max_rbps", "/dev/fake:")]:
+        with pytest.raises(SpecError, match=f"`{field}` must be"):
+            Limits(**{field: given})

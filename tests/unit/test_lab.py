@@ -164,7 +164,7 @@ def test_a_new_lab_removes_the_dirs_of_a_dead_labs_process_only():
 
 def test_the_kinds_in_the_order_sweep_removes_them():
     assert [kind.name for kind in lab.kinds()] == [
-        "mount", "dir", "netns", "link", "cgroup", "shm", "mqueue", "netstate", "nft"]
+        "mount", "loop", "dir", "netns", "link", "cgroup", "shm", "mqueue", "netstate", "nft"]
     assert set(KIND_TESTS) == {kind.name for kind in lab.kinds()}  # each kind is tested below
 
 
@@ -270,7 +270,24 @@ def nft_kind(tmp_path, monkeypatch):
     assert ran[-1] == ("delete", "table", "ip", "pycontain")
 
 
-KIND_TESTS = {"mount": mount_kind, "dir": dir_kind, "netns": netns_kind, "link": link_kind,
+def loop_kind(tmp_path, monkeypatch):
+    from pycontain.fs import loop
+
+    for device, backing in [("loop0", "/tmp/pycontain-io-a/disk.img"), ("loop1", "/srv/x.img"),
+                            ("loop2", "/tmp/pycontain-io-b/disk.img (deleted)")]:
+        (tmp_path / device / "loop").mkdir(parents=True)
+        (tmp_path / device / "loop" / "backing_file").write_text(backing + "\n")
+    (tmp_path / "loop3").mkdir()  # a free device has no loop/ directory
+    assert loop.leftover_loops(str(tmp_path)) == ["/dev/loop0", "/dev/loop2"]
+    ran = []
+    monkeypatch.setattr(loop.subprocess, "run", lambda argv, **kw: ran.append(argv) or
+                        subprocess.CompletedProcess(argv, 0, "", ""))
+    loop.remove_loop("/dev/loop0")
+    assert ran == [("losetup", "--detach", "/dev/loop0")]
+
+
+KIND_TESTS = {"mount": mount_kind, "loop": loop_kind, "dir": dir_kind, "netns": netns_kind,
+              "link": link_kind,
               "cgroup": cgroup_kind, "shm": shm_kind, "mqueue": mqueue_kind,
               "netstate": netstate_kind, "nft": nft_kind}
 

@@ -30,7 +30,8 @@ file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equ
     {'max': 3, 'max.imposed': 0}
     >>> [field.name for field in fields()]  # doctest: +NORMALIZE_WHITESPACE
     ['memory_max', 'memory_high', 'memory_swap_max', 'pids_max', 'cpu_max', 'cpu_weight',
-     'cpu_shares', 'cpuset_cpus', 'cpuset_mems']
+     'cpu_shares', 'io_max_rbps', 'io_max_wbps', 'io_max_riops', 'io_max_wiops', 'cpuset_cpus',
+     'cpuset_mems']
     >>> to_v2({"memory.max": "33554432", "cpu.shares": "1024"})
     {'memory.max': '33554432', 'cpu.weight': '39'}
     >>> v1_companions(("memory", "cpu"))
@@ -41,7 +42,7 @@ See also: cgroups(7); the kernel's Documentation/admin-guide/cgroup-v2.rst and c
 
 from __future__ import annotations
 
-from pycontain.cgroups.controllers import cpu, cpuset, freezer, memory, pids
+from pycontain.cgroups.controllers import cpu, cpuset, freezer, io, memory, pids
 
 TYPE_CHECKING = False  # `pycontain run` imports this package for its flags: stay lean
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 #: controller name -> its translation module, in the order of their fields (and flags)
 MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids,  # lessons 14, 13
                                   "cpu": cpu,  # lesson 15
+                                  "io": io,  # lesson 16 (coming); blkio on v1
                                   "cpuset": cpuset,  # lesson 18
                                   "freezer": freezer}  # lesson 19; its knobs are cgroup.*
 
@@ -71,6 +73,23 @@ def counters() -> list[Counter]:
      'cpu_nr_throttled', 'cpu_throttled_usec']
     """
     return [counter for module in MODULES.values() for counter in getattr(module, "COUNTERS", ())]
+
+
+def v1_name(controller: str) -> str:
+    """The name cgroup v1 gives `controller` (io: blkio; the others keep theirs).
+
+    >>> v1_name("io"), v1_name("memory")
+    ('blkio', 'memory')
+    """
+    return getattr(MODULES.get(controller), "V1_NAME", controller)
+
+
+def keyed_v2(knob: str, text: str) -> dict[str, int]:
+    """A v2 keyed file as a dict: flat (`memory.events`), or as its module reads a nested one
+    (io.stat: totals over devices)."""
+    convert: Callable[[str, str], dict[str, int]] | None = getattr(
+        MODULES.get(controller_of(knob)), "read_keyed_v2", None)
+    return convert(knob, text) if convert else parse_keyed(text)
 
 
 def controller_of(knob: str) -> str:

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 class Field:
     """One limit of one controller: a Limits field, a Spec option and a `pycontain run` flag."""
 
-    __slots__ = ("name", "knob", "parse", "flag", "metavar", "help", "doc", "lesson")
+    __slots__ = ("name", "knob", "parse", "flag", "metavar", "help", "doc", "lesson", "key")
     name: str
     knob: str
     parse: Parser
@@ -58,16 +58,19 @@ class Field:
     help: str
     doc: str
     lesson: int
+    key: str | None
 
     def __init__(self, name: str, knob: str, parse: Parser, *, flag: str, metavar: str,
-                 help: str, doc: str, lesson: int) -> None:
-        if name != knob.replace(".", "_"):
-            raise ValueError(f"a field is named after its knob: {knob} is "
-                             f"{knob.replace('.', '_')}, not {name}")
+                 help: str, doc: str, lesson: int, key: str | None = None) -> None:
+        # a field with a `key` sets one key of a nested keyed file (io.max's wbps), its value
+        # "DEVICE NUMBER": Limits.settings() writes "DEVICE key=NUMBER ..." (lesson 16, coming)
+        named = knob.replace(".", "_") + (f"_{key}" if key else "")
+        if name != named:
+            raise ValueError(f"a field is named after its knob: {knob} is {named}, not {name}")
         if not flag.startswith("--"):
             raise ValueError(f"a field's flag is a long option such as --memory, not {flag!r}")
         for slot, value in zip(self.__slots__, (name, knob, parse, flag, metavar, help, doc,
-                                               lesson), strict=True):
+                                               lesson, key), strict=True):
             object.__setattr__(self, slot, value)
 
     def __setattr__(self, name: str, value: object) -> None:

@@ -1,0 +1,100 @@
+"""Lesson 16's claims on the real kernel, on cgroup v1 (blkio) and v2 (io): io.max's wbps
+caps O_DIRECT writes to a loop device the test makes, the v1 files hold the translation, bad
+rates are refused naming the flag before anything is made, and nothing is left behind (no loop
+device, no cgroup). Bounds are generous: accuracy belongs to a benchmark."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+import pycontain
+from pycontain import lab
+from pycontain.cgroups import detect
+from pycontain.fs import loop
+
+V1 = detect().version("io") == 1
+pytestmark = pytest.mark.skipif(detect().version("io") is None, reason="no io/blkio controller")
+
+
+@pytest.fixture
+def device():
+    where = tempfile.mkdtemp(prefix="pycontain-io-")
+    dev = loop.attach(os.path.join(where, "disk.img"), 64 << 20)
+    try:
+        yield dev
+    finally:
+        loop.detach(dev)
+        shutil.rmtree(where)
+        assert not [line for line in lab.leftovers() if line.startswith(("loop", "cgroup"))]
+
+
+def _dd(dev: str, mib: int, **limits: str) -> float:
+    """Seconds to write `mib` MiB to `dev` with O_DIRECT in a container with `limits`."""
+    started = time.monotonic()
+    done = pycontain.run(["dd", "if=/dev/zero", f"of={dev}", "bs=1M", f"count={mib}",
+                          "oflag=direct"], namespaces={"pid"}, timeout_s=120, **limits)
+    assert done.status == 0, done.stderr
+    return time.monotonic() - started
+
+
+def test_wbps_caps_direct_writes(device):
+    free = _dd(device, 8)
+    capped = _dd(device, 8, io_max_wbps=f"{device}:4M")  # 8 MiB at 4 MiB/s: about 2 s
+    assert capped >= 1.2, (free, capped)
+    assert capped > 2 * free, (free, capped)
+
+
+def test_the_cgroup_holds_the_translated_rates(device):
+    number = f"{os.major(os.stat(device).st_rdev)}:{os.minor(os.stat(device).st_rdev)}"
+    box = pycontain.spawn(["sleep", "30"], namespaces={"pid"}, io_max_wbps=f"{device}:1M",
+                          io_max_riops=f"{device}:100")
+    try:
+        assert box.cgroup.read("io.max") == (
+            f"{number} rbps=max wbps=1048576 riops=100 wiops=max")
+        if V1:
+            with open(os.path.join(box.cgroup._dir("io"), "blkio.throttle.write_bps_device")) as f:
+                assert f.read().split() == [number, "1048576"]
+        assert set(box.cgroup.read_keyed("io.stat")) == {"rbytes", "wbytes", "rios", "wios"}
+    finally:
+        box.kill()
+        box.wait()
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--device-write-bps", "/dev/null:1M", "not a block device"),
+    ("--device-write-bps", "/nonexistent:1M", "No such file"),
+    ("--device-read-bps", "{dev}:1XB/s", "--device-read-bps must be"),
+    ("--device-write-iops", "{dev}:0", "--device-write-iops must be"),
+    ("--device-read-iops", "{dev}", "--device-read-iops must be 'PATH:RATE'"),
+])
+def test_bad_rates_are_refused_naming_the_flag(device, flag, value, says):
+    done = subprocess.run([sys.executable, "-m", "pycontain", "run", flag,
+                           value.format(dev=device), "--", "true"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 125 and says in done.stderr, done.stderr
+
+
+def test_io_stat_counts_the_bytes_written_as_the_monitor_reads_them(device):
+    from pycontain.observe.monitor import io_bytes
+
+    box = pycontain.spawn(["sh", "-c", f"dd if=/dev/zero of={device} bs=1M count=4 "
+                           "oflag=direct 2>/dev/null; sleep 30"], namespaces={"pid"},
+                          io_max_wbps=f"{device}:16M")
+    try:
+        deadline, written = time.monotonic() + 30, 0.0
+        while written < 4 << 20 and time.monotonic() < deadline:
+            with open(box.cgroup.file("io.stat")) as f:
+                written = io_bytes("wbytes")(f.read())
+            time.sleep(0.05)
+        assert written >= 4 << 20
+        assert box.cgroup.read_keyed("io.stat")["wbytes"] >= 4 << 20
+    finally:
+        box.kill()
+        box.wait()
