@@ -43,8 +43,10 @@ def in_netns(pid: int | None, *steps: list[Any]) -> list[Any]:
     loads here (in a notebook, its event loop would clash with the kernel's). Steps:
     ["links"], ["up", name], ["down", name], ["address", name, "10.207.0.2/24"],
     ["route", gateway], ["bridge", name, "10.207.0.1/24"], ["veth", name, peer_pid],
-    ["master", name, bridge], ["delete", name], and ["enter", pid] to move on into the
-    namespace of another process (one helper can wire both ends)."""
+    ["master", name, bridge], ["delete", name], traffic control for a link's bandwidth
+    (`network.shaping` makes these: ["tbf", name, bits_per_s, burst_bytes, latency],
+    ["ifb", name], ["redirect", name, ifb]), and ["enter", pid] to move on into the namespace
+    of another process (one helper can wire both ends)."""
     if pid is not None:
         steps = (["enter", pid], *steps)
     # same_path: pyroute2 is found where this process finds it
@@ -81,7 +83,8 @@ def _links(ipr: Any) -> list[dict[str, Any]]:
 # the netlink message each step sends, to name it in errors (rtnetlink(7))
 _MESSAGES = {"up": "RTM_NEWLINK", "down": "RTM_NEWLINK", "address": "RTM_NEWADDR",
              "route": "RTM_NEWROUTE", "bridge": "RTM_NEWLINK", "veth": "RTM_NEWLINK",
-             "master": "RTM_NEWLINK", "delete": "RTM_DELLINK", "links": "RTM_GETLINK"}
+             "master": "RTM_NEWLINK", "delete": "RTM_DELLINK", "links": "RTM_GETLINK",
+             "tbf": "RTM_NEWQDISC", "ifb": "RTM_NEWLINK", "redirect": "RTM_NEWTFILTER"}
 
 
 def _step(ipr: Any, verb: str, *args: Any) -> Any:
@@ -110,6 +113,19 @@ def _step(ipr: Any, verb: str, *args: Any) -> Any:
     elif verb == "delete":
         if index(args[0]) is not None:
             ipr.link("del", index=index(args[0]))
+    elif verb == "tbf":  # a token bucket as the link's root qdisc: what leaves it, paced
+        ipr.tc("add", "tbf", index(args[0]), rate=f"{args[1]}bit", burst=args[2],
+               latency=args[3])
+    elif verb == "ifb":
+        ipr.link("add", ifname=args[0], kind="ifb")
+        _step(ipr, "up", args[0])
+    elif verb == "redirect":  # what arrives on args[0] leaves through args[1] instead
+        ipr.tc("add", "ingress", index(args[0]), "ffff:")
+        # every packet (u32 key 0/0 at offset 0, any protocol: ETH_P_ALL), to the IFB's egress
+        ipr.tc("add-filter", "u32", index(args[0]), parent="ffff:", protocol=0x0003, prio=1,
+               keys=["0x0/0x0+0"], target=0x10000,
+               action=[{"kind": "mirred", "direction": "egress", "action": "redirect",
+                        "ifindex": index(args[1])}])
     else:
         raise SpecError("step", "one of " + ", ".join(_MESSAGES), verb)
     return None

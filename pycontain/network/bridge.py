@@ -115,16 +115,17 @@ class Attachment:
              "subnet": str(self.subnet), "publish": self.publish}))
         first = [] if _exists(BRIDGE) else [  # the first container makes the bridge
             ["bridge", BRIDGE, f"{gateway}/{self.subnet.prefixlen}"]]
+        shaping: list[list[object]] = []
+        if self.rates != (None, None):  # on the host's end, where the container cannot undo it
+            from pycontain.network import shaping as tc
+
+            self.ifb, shaping = tc.steps(self.veth, *self.rates)
         # One helper process does both sides: the veth's peer is born inside the container's
         # namespace as eth0 (never on the host), then the helper enters that namespace too.
         in_netns(None, *first, ["veth", self.veth, pid], ["master", self.veth, BRIDGE],
-                 ["enter", pid], ["up", "lo"],
+                 *shaping, ["enter", pid], ["up", "lo"],
                  ["address", "eth0", f"{self.address}/{self.subnet.prefixlen}"],
                  ["up", "eth0"], ["route", gateway])
-        if self.rates != (None, None):  # on the host's end, where the container cannot undo it
-            from pycontain.network import shaping
-
-            self.ifb = shaping.shape(self.veth, *self.rates)
         nft.forwarding_on()
         nft.apply(records(), BRIDGE)
 
@@ -136,15 +137,15 @@ class Attachment:
                 self._detach()
 
     def _detach(self) -> None:
-        if self.ifb is not None:  # a link of the host's: it does not go with the veth
-            from pycontain.network import shaping
-
-            shaping.unshape(self.ifb)
-            self.ifb = None
         if self.veth is None:
             return
-        if _exists(self.veth):  # else gone already, with the container's namespace
-            in_netns(None, ["delete", self.veth])
+        # the IFB is a link of the host's: it does not go with the veth (a missing one is no
+        # error: ["delete", name] deletes what is there)
+        gone = [["delete", link] for link in (self.ifb, self.veth)
+                if link is not None and _exists(link)]  # the veth may have gone with the netns
+        if gone:
+            in_netns(None, *gone)
+        self.ifb = None
         (STATE / f"{self.veth}.json").unlink(missing_ok=True)
         self.veth = None
         if not records():

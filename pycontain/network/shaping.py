@@ -12,11 +12,12 @@ inside the container cannot undo it:
   with a u32 filter that matches everything redirects it (the `mirred` action) to an IFB
   ("intermediate functional block") device, whose root tbf queues and paces it.
 
-The IFB is a link of the host named `pycontain-i…`: it does not go with the container's
-namespace as the veth does, so `release()` deletes it, and a leaked one is a `pycontain-` link
-that `lab.kinds()` ("link") finds and removes. On cgroup v1, `net_cls.classid` tags a cgroup's
-packets for a classifier; the modern way to class a cgroup's traffic is eBPF attached to the
-cgroup, or nftables `socket cgroupv2`.
+The bridge runs these `steps` in the one helper process that wires the veth (no second
+interpreter per container). The IFB is a link of the host named `pycontain-i…`: it does not go
+with the container's namespace as the veth does, so `release()` deletes it, and a leaked one is
+a `pycontain-` link that `lab.kinds()` ("link") finds and removes. On cgroup v1,
+`net_cls.classid` tags a cgroup's packets for a classifier; the modern way to class a cgroup's
+traffic is eBPF attached to the cgroup, or nftables `socket cgroupv2`.
 
     >>> parse_rate("10mbit"), parse_rate("1.5mbps"), format_rate(parse_rate("250kbit"))
     (10000000, 12000000, '250kbit')
@@ -32,13 +33,8 @@ import os
 import re
 import secrets
 
-from pycontain import helper
-from pycontain.errors import SpecError, SyscallError
+from pycontain.errors import SpecError
 from pycontain.settings import IFB_PREFIX
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 #: tc's rate units (tc(8), "RATES"): bits per second, or bytes per second with "bps"
 UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9,
@@ -98,76 +94,30 @@ def burst_bytes(rate_bps: int) -> int:
     return max(rate_bps // 8 // 50, 4 * 1514)
 
 
-# ---- speaking netlink, from a helper process ---------------------------------------------------
+# ---- the netlink steps ------------------------------------------------------------------------
 
-def shape(veth: str, egress_bps: int | None, ingress_bps: int | None) -> str | None:
-    """Limit what the container behind the host's link `veth` sends (`egress_bps`) and
-    receives (`ingress_bps`), in bits per second; return the IFB made for egress, or None.
-    `unshape(ifb)` removes it; the qdiscs on the veth go with the veth."""
+def steps(veth: str, egress_bps: int | None, ingress_bps: int | None
+          ) -> tuple[str | None, list[list[object]]]:
+    """The IFB to make (or None) and the netlink steps (`namespaces.net.in_netns`) that limit
+    what the container behind the host's link `veth` sends (`egress_bps`) and receives
+    (`ingress_bps`), in bits per second. The bridge runs them in the helper that wires the veth;
+    the qdiscs go with the veth, the IFB is deleted by name (["delete", ifb]).
+
+    >>> ifb, wiring = steps("pycontain-ab12c", 5_000_000, None)
+    >>> [step[0] for step in wiring], ifb.startswith(IFB_PREFIX), wiring[1][2:]
+    (['ifb', 'tbf', 'redirect'], True, [5000000, 12500, '50ms'])
+    """
+    wiring: list[list[object]] = []
+    if ingress_bps is not None:  # leaves the host through the veth: its root qdisc
+        wiring.append(["tbf", veth, ingress_bps, burst_bytes(ingress_bps), LATENCY])
     ifb = None
-    if egress_bps is not None:
+    if egress_bps is not None:  # arrives through the veth: redirected to an IFB, paced there
         ifb = f"{IFB_PREFIX}{secrets.token_hex(2)}"  # 15 bytes: IFNAMSIZ with its NUL
         while os.path.exists(f"/sys/class/net/{ifb}"):
             ifb = f"{IFB_PREFIX}{secrets.token_hex(2)}"
-    try:
-        helper.in_fresh_process(tc, veth, ifb, egress_bps, ingress_bps, timeout_s=60,
-                                same_path=True)
-    except BaseException:
-        unshape(ifb)
-        raise
-    return ifb
-
-
-def unshape(ifb: str | None) -> None:
-    """Delete the IFB `ifb` (and its tbf with it); nothing when it is None or gone."""
-    if ifb is not None and os.path.exists(f"/sys/class/net/{ifb}"):
-        helper.in_fresh_process(tc, ifb, None, None, None, True, timeout_s=60, same_path=True)
-
-
-def tc(link: str, ifb: str | None, egress_bps: int | None, ingress_bps: int | None,
-       delete: bool = False) -> None:
-    """`shape`'s other half, in its own process: the qdiscs, the filter and the IFB, over
-    rtnetlink with pyroute2 (`tc qdisc add ... tbf`, `tc filter add ... action mirred`)."""
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    with IPRoute() as ipr:
-        def index(name: str) -> int:
-            found = ipr.link_lookup(ifname=name)
-            if not found:
-                raise SpecError("veth", "a link of the host", name)
-            return int(found[0])
-
-        def tbf(at: int, rate_bps: int) -> None:
-            ipr.tc("add", "tbf", at, rate=f"{rate_bps}bit", burst=burst_bytes(rate_bps),
-                   latency=LATENCY)
-
-        message: tuple[str, tuple[Any, ...]] = ("RTM_DELLINK", (link,))
-        try:
-            if delete:
-                ipr.link("del", index=index(link))
-                return
-            veth = index(link)
-            if ingress_bps is not None:  # leaves the host through the veth: its root qdisc
-                message = ("RTM_NEWQDISC", (link, "tbf", format_rate(ingress_bps)))
-                tbf(veth, ingress_bps)
-            if egress_bps is not None and ifb is not None:
-                message = ("RTM_NEWLINK", (ifb, "ifb"))
-                ipr.link("add", ifname=ifb, kind="ifb")
-                ipr.link("set", index=index(ifb), state="up")
-                message = ("RTM_NEWQDISC", (ifb, "tbf", format_rate(egress_bps)))
-                tbf(index(ifb), egress_bps)
-                message = ("RTM_NEWQDISC", (link, "ingress"))
-                ipr.tc("add", "ingress", veth, "ffff:")
-                # match every packet (u32 key 0/0 at offset 0, any protocol: ETH_P_ALL) and
-                # redirect it to the IFB's egress, where the tbf queues it
-                message = ("RTM_NEWTFILTER", (link, "u32", "mirred", ifb))
-                ipr.tc("add-filter", "u32", veth, parent="ffff:", protocol=0x0003, prio=1,
-                       keys=["0x0/0x0+0"], target=0x10000,
-                       action=[{"kind": "mirred", "direction": "egress",
-                                "action": "redirect", "ifindex": index(ifb)}])
-        except NetlinkError as e:
-            raise SyscallError(message[0], message[1], e.code) from None
+        wiring += [["ifb", ifb], ["tbf", ifb, egress_bps, burst_bytes(egress_bps), LATENCY],
+                   ["redirect", veth, ifb]]
+    return ifb, wiring
 
 
 def show(link: str) -> str:

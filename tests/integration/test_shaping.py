@@ -22,6 +22,7 @@ import pytest
 import pycontain
 from pycontain import lab, settings
 from pycontain.errors import SpecError
+from pycontain.namespaces import net
 from pycontain.network import options, shaping
 from pycontain.settings import BRIDGE, IFB_PREFIX
 
@@ -163,5 +164,5 @@ def test_a_leaked_ifb_is_a_leftover_the_sweep_removes():
         kind.remove(name)
         assert name not in _ifbs()
     finally:
-        shaping.unshape(name)
+        net.in_netns(None, ["delete", name])
 
