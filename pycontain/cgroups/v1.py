@@ -125,8 +125,13 @@ class V1Cgroup(Cgroup):
         return controllers.keyed_from_v1(knob, self._read_v1_file)
 
     def _read_v1_file(self, file: str) -> str:
-        """A v1 file, in the hierarchy its name says (`cpuacct.usage`: cpuacct's)."""
-        return read_file(os.path.join(self._dir(controllers.controller_of(file)), file))
+        return read_file(self.v1_path(file))
+
+    def v1_path(self, file: str) -> str:
+        """Where a v1 file is: in the hierarchy its name says (`cpuacct.usage`: cpuacct's,
+        `blkio.throttle.io_service_bytes`: the io controller's, blkio). A CgroupError when this
+        cgroup has no directory there."""
+        return os.path.join(self._dir(controllers.controller_of(file)), file)
 
     def set(self, settings: dict[str, str]) -> None:
         try:

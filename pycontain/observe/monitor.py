@@ -27,10 +27,12 @@ from collections import deque, namedtuple
 from collections.abc import Callable, Iterable, Sequence
 
 from pycontain.cgroups import controllers, events
+from pycontain.errors import CgroupError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pycontain.cgroups.base import Cgroup
+    from pycontain.cgroups.controllers.field import Counter
 
 Parser = Callable[[str], float]
 
@@ -86,22 +88,6 @@ def pressure(line: str = "some", field: str = "avg10") -> Parser:
     return parse
 
 
-def io_bytes(key: str = "wbytes") -> Parser:
-    """A parser for io.stat (v1: blkio.throttle.io_service_bytes): bytes read (`rbytes`) or
-    written (`wbytes`) over every device, the same on both versions (lesson 16, coming).
-
-    >>> io_bytes("rbytes")("7:3 rbytes=512 wbytes=0 rios=1 wios=0\\n")
-    512.0
-    """
-    from pycontain.cgroups.controllers import io
-
-    def parse(text: str) -> float:
-        return float(io.stat_bytes(text, key))
-
-    parse.__name__ = f"io_bytes({key!r})"
-    return parse
-
-
 class Probe(namedtuple("Probe", "name path parse", defaults=(integer,))):
     """One thing to sample: a `name` for the series, the file's `path`, and how to `parse` it."""
 
@@ -129,23 +115,42 @@ def counters(cgroup: Cgroup) -> list[Probe]:
     throttling, memory, tasks...), named the same on v1 and v2 and in v2's units, for those
     whose file this cgroup has (a v1 cgroup has only the hierarchies its limits asked for).
 
-    On v2 a counter is a line of a v2 file (`cpu.stat` usage_usec); on v1 the file and line
-    v1 keeps it in, scaled (`cpuacct.usage`, in ns). `Monitor(counters(cgroup))` samples them all.
+    On v2 a counter is a line of a v2 file (`cpu.stat` usage_usec, io.stat's wbytes over every
+    device); on v1 the file and line v1 keeps it in, scaled (`cpuacct.usage`, in ns).
+    `Monitor(counters(cgroup))` samples them all.
     """
     probes = []
     for counter in controllers.counters():
         if cgroup.version == 2:
             path, key, factor = cgroup.file(counter.file), counter.key, 1.0
-        elif counter.v1_file and controllers.controller_of(counter.v1_file) in cgroup.dirs:
-            hierarchy = cgroup.dirs[controllers.controller_of(counter.v1_file)]
-            path = os.path.join(hierarchy, counter.v1_file)
-            key, factor = counter.v1_key, counter.v1_scale
-        else:
+        elif counter.v1_file is None:
             continue
+        else:
+            try:
+                path = cgroup.v1_path(counter.v1_file)  # type: ignore[attr-defined]
+            except CgroupError:  # no directory in that hierarchy: its limits did not ask
+                continue
+            key, factor = counter.v1_key, counter.v1_scale
         if os.path.exists(path):
-            probes.append(Probe(counter.name, path,
-                                scaled(integer if key is None else keyed(key), factor)))
+            probes.append(Probe(counter.name, path, scaled(_parser(counter, key), factor)))
     return probes
+
+
+def _parser(counter: Counter, key: str | None) -> Parser:
+    """How to read `counter`'s `key`: the whole file, a line of a flat keyed file, or as its
+    controller sums a nested one (io.stat's lines per device: `io.read_counter`)."""
+    module = controllers.MODULES[controllers.controller_of(counter.file)]
+    nested = getattr(module, "read_counter", None)
+    if key is None:
+        return integer
+    if nested is None:
+        return keyed(key)
+
+    def parse(text: str) -> float:
+        return float(nested(text, key))
+
+    parse.__name__ = f"{counter.name}({key!r})"
+    return parse
 
 
 class Monitor:

@@ -82,16 +82,17 @@ def test_bad_rates_are_refused_naming_the_flag(device, flag, value, says):
 
 
 def test_io_stat_counts_the_bytes_written_as_the_monitor_reads_them(device):
-    from pycontain.observe.monitor import io_bytes
+    from pycontain.observe import monitor
 
     box = pycontain.spawn(["sh", "-c", f"dd if=/dev/zero of={device} bs=1M count=4 "
                            "oflag=direct 2>/dev/null; sleep 30"], namespaces={"pid"},
                           io_max_wbps=f"{device}:16M")
     try:
+        probe = next(p for p in monitor.counters(box.cgroup) if p.name == "io_wbytes")
         deadline, written = time.monotonic() + 30, 0.0
         while written < 4 << 20 and time.monotonic() < deadline:
-            with open(box.cgroup.file("io.stat")) as f:
-                written = io_bytes("wbytes")(f.read())
+            with open(probe.path) as f:
+                written = probe.parse(f.read())
             time.sleep(0.05)
         assert written >= 4 << 20
         assert box.cgroup.read_keyed("io.stat")["wbytes"] >= 4 << 20

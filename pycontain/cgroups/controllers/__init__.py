@@ -11,9 +11,10 @@ A controller module holds: `FILES` (v2 knob -> v1 file, or None), `to_v1(setting
 hold `V2_ONLY` (why a knob has no v1 equivalent), `KEYED`, `read_v1(knob, read)`,
 `read_keyed_v1(knob, read)`, `to_v2(settings)` (a v1 knob it offers, such as docker's
 `cpu.shares`, written the v2 way), `V1_COMPANIONS` (v1 hierarchies its files also live in),
-`FIELDS`, `COUNTERS` (what it counts, see `field.Counter`), `check(values, given)` (the fields'
-relations to each other), `check_host(values, version, exists)` (what this machine's controller
-cannot do) and `check_parent(values, read)` (what the parent cgroup cannot hand out).
+`FIELDS`, `COUNTERS` (what it counts, see `field.Counter`; `read_counter(text, key)` when a
+counter's file is nested, io.stat), `check(values, given)` (the fields' relations to each
+other), `check_host(values, version, exists)` (what this machine's controller cannot do) and
+`check_parent(values, read)` (what the parent cgroup cannot hand out).
 
 Vocabulary: a *knob* is a cgroup file named the v2 way (`memory.max`); `v1_file(knob)` is the
 file cgroup v1 keeps it in (`memory.limit_in_bytes`), or None when v1 has no equivalent.
@@ -70,7 +71,7 @@ def counters() -> list[Counter]:
 
     >>> [counter.name for counter in counters()]  # doctest: +NORMALIZE_WHITESPACE
     ['memory_current', 'memory_oom_kill', 'pids_current', 'pids_refused', 'cpu_usage_usec',
-     'cpu_nr_throttled', 'cpu_throttled_usec']
+     'cpu_nr_throttled', 'cpu_throttled_usec', 'io_rbytes', 'io_wbytes']
     """
     return [counter for module in MODULES.values() for counter in getattr(module, "COUNTERS", ())]
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 import os
 import stat
 
-from pycontain.cgroups.controllers.field import Field
+from pycontain.cgroups.controllers.field import Counter, Field
 from pycontain.errors import SpecError
 from pycontain.sizes import parse_size
 
@@ -71,6 +71,12 @@ FILES: dict[str, str | None] = {
     "io.stat": "blkio.throttle.io_service_bytes",  # and blkio.throttle.io_serviced
     "io.pressure": None,
 }
+
+#: what the io controller counts (a monitor's series), summed over devices by `read_counter`
+COUNTERS = (
+    Counter("io_rbytes", "io.stat", "rbytes", "blkio.throttle.io_service_bytes", "Read"),
+    Counter("io_wbytes", "io.stat", "wbytes", "blkio.throttle.io_service_bytes", "Write"),
+)
 
 V2_ONLY = {
     "io.pressure": ("cgroup v1 has no pressure stall information per cgroup (PSI, "
@@ -210,16 +216,14 @@ def read_keyed_v2(knob: str, text: str) -> dict[str, int]:
     return totals(text)
 
 
-def stat_bytes(text: str, key: str) -> int:
-    """`rbytes` or `wbytes` summed over devices, from v2's io.stat or v1's
-    blkio.throttle.io_service_bytes (what `Cgroup.file("io.stat")` names on each), so that a
-    monitor samples one file the same way on both.
+def read_counter(text: str, key: str) -> int:
+    """One counter summed over devices: `key` of v2's io.stat (`wbytes`), or an operation of
+    v1's blkio.throttle.io_service_bytes (`Write`): how `observe.monitor.counters` reads the
+    nested file on each version.
 
-    >>> stat_bytes("7:3 rbytes=1 wbytes=2048 rios=1 wios=1\\n", "wbytes")
+    >>> read_counter("7:3 rbytes=1 wbytes=2048 rios=1 wios=1\\n", "wbytes")
     2048
-    >>> stat_bytes("7:3 Read 1\\n7:3 Write 2048\\nTotal 2049\\n", "wbytes")
+    >>> read_counter("7:3 Read 1\\n7:3 Write 2048\\nTotal 2049\\n", "Write")
     2048
     """
-    if "=" in text:
-        return totals(text)[key]
-    return _v1_sum(text, {"rbytes": "Read", "wbytes": "Write"}[key])
+    return _v1_sum(text, key) if key in ("Read", "Write") else totals(text)[key]
