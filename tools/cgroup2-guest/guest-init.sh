@@ -25,8 +25,8 @@ if [ "$(cat /mnt/results/cgroup-mode 2>/dev/null)" = delegated ]; then
   export PYCONTAIN_CGROUP_PARENT=/system.slice/lab.service
 fi
 ip link set lo up
-# Lesson 16's loop devices: on the lab VM udev's static /dev/loop-control node loads the loop
-# module on first use; this guest has no udev, so load it here.
+# The loop devices of lesson 16 (coming): on the lab VM, udev's static /dev/loop-control node
+# loads the loop module on first use; this guest has no udev, so load it here.
 modprobe loop 2>/dev/null
 hostname guest
 echo "guest: $(uname -r), $(python3 --version), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control), tests in $(cut -d: -f3 /proc/self/cgroup)"
