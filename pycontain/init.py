@@ -339,10 +339,6 @@ def become_init(spec: InitSpec, channel: Channel) -> None:
         return
     from pycontain.namespaces import pid  # already loaded by import_what_follows
 
-    # The interpreter's SIGINT handler (KeyboardInterrupt) is the one handler a forwarded
-    # signal meets before reap_until's: a SIGINT it took in went missing now and then on its way
-    # to the command. Both processes start from the default, as for SIGTERM.
-    syscalls.sigaction(signal.SIGINT, signal.SIG_DFL)
     # Blocked from before the fork until reap_until has its handlers: PID 1 would drop a signal
     # that came in between, while the kernel keeps a blocked one pending (tini does the same).
     unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, pid.FORWARDED_SIGNALS)
