@@ -141,12 +141,26 @@ def test_pid_1_ignores_sigterm_even_from_itself_unless_init_is_in_front(cli):
     assert (fronted.stdout, fronted.stderr, fronted.returncode) == ("", "", 128 + signal.SIGTERM)
 
 
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+
+
 def test_init_forwards_signals_to_the_command():
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1) * 3:
-        with pycontain.spawn(["sleep", "30"], namespaces=PID_MNT, init=True) as box:
-            box.signal(sig)  # at once: even before PID 1 has its handlers, none is lost
-            result = box.wait(timeout_s=20)  # a deadline: a loaded machine is slow
-        assert (result.exit_code, result.timed_out) == (128 + sig, False), sig
+    # A container inherits the signals its caller ignores (the next test): a shell that starts a
+    # job in the background (`make test &`) ignores SIGINT, and so then would the command.
+    # Forwarding is what is tested here, so the caller ignores none of these while it spawns.
+    ignored = {sig: signal.getsignal(sig) for sig in FORWARDED
+               if signal.getsignal(sig) == signal.SIG_IGN}
+    for sig in ignored:
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+    try:
+        for sig in FORWARDED * 3:
+            with pycontain.spawn(["sleep", "30"], namespaces=PID_MNT, init=True) as box:
+                box.signal(sig)  # at once: even before PID 1 has its handlers, none is lost
+                result = box.wait(timeout_s=20)  # a deadline: a loaded machine is slow
+            assert (result.exit_code, result.timed_out) == (128 + sig, False), sig
+    finally:
+        for sig, handler in ignored.items():
+            signal.signal(sig, handler)
 
 
 def test_the_command_starts_with_no_signal_blocked_or_ignored():
