@@ -5,8 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8888
-# Debian packages the lessons and tests use (installed with apt-get when missing)
-DEBS := busybox-static iproute2 nftables
+# Debian packages the lessons and tests use (installed with apt-get when missing); the last
+# brings podman's seccomp profile, /usr/share/containers/seccomp.json (lesson 21)
+DEBS := busybox-static iproute2 nftables golang-github-containers-common
 
 .PHONY: help path lab test test-cgroup2 test-vagrant offline-bundle notebooks lint cleanup bench rootfs debs
 

@@ -60,7 +60,9 @@ RUN_OPTIONS = {
     "--security-opt": ("OPT", "no_new_privs",
                        "no-new-privileges=false lets a setuid program or a file capability "
                        "inside gain privileges again (default: no-new-privileges=true, except "
-                       "with --privileged)"),
+                       "with --privileged); seccomp=unconfined turns the system call filter "
+                       "off, seccomp=FILE uses a profile in Docker's JSON format instead of "
+                       "pycontain's default (repeatable)"),
     "--egress-rate": ("RATE", "egress_rate", "shape what the container sends to RATE, in tc's "
                                              "units: 10mbit, 500kbit, 2mbps (bytes/s) (tbf on "
                                              "an IFB; needs --network bridge)"),
@@ -91,7 +93,8 @@ RUN_FLAGS = {
                          "explains it"),
     "--privileged": ("capabilities['all']",
                      "keep every capability pycontain has (CAP_SYS_ADMIN, CAP_MKNOD, ... none "
-                     "dropped) and no no_new_privs: root inside may then mount, make device "
+                     "dropped), no no_new_privs and no seccomp filter: root inside may then "
+                     "mount, make device "
                      "nodes, load modules, change the host's clock: whatever root outside may, "
                      "except what its namespaces hide"),
 }
@@ -103,6 +106,7 @@ FLAG_OF = {
     "argv": "the command after --", "command": "the command after --",
     # Spec refuses a capability this process lacks: on the command line one added or a default
     "capabilities": "--cap-add",
+    "seccomp": "--security-opt seccomp",
 }
 
 RUN_EPILOG = """\
@@ -114,8 +118,10 @@ image, never changes, as with `docker run --rm` (--no-overlay writes to DIR itse
 What a container may do: root inside keeps Docker's default capabilities (CHOWN, DAC_OVERRIDE,
 FSETID, FOWNER, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL,
 AUDIT_WRITE, NET_RAW) but not MKNOD, since pycontain has no device controller to stop a node
-once made; none inheritable or ambient, and no-new-privileges on. So it cannot mount, set the
-clock or make a device node; --cap-add SYS_ADMIN allows mounts, --privileged keeps everything.
+once made; none inheritable or ambient, and no-new-privileges on. A seccomp filter refuses what
+Docker's default profile refuses (unshare, mount, keyctl, bpf, module loading, ...). So it cannot
+mount, set the clock or make a device node; --cap-add SYS_ADMIN allows mounts, --privileged
+keeps everything.
 
 exit status: the command's own; 125 when pycontain failed; 126 when the command could not be
 executed; 127 when it was not found; 128+N when it was killed by signal N.
@@ -309,32 +315,38 @@ def _time_options(time_namespace: bool, boottime: str | None,
 def _security_options(privileged: bool, cap_add: list[str] | None, cap_drop: list[str] | None,
                       security_opt: list[str] | None) -> dict[str, Any]:
     """`--privileged`, `--cap-add`, `--cap-drop`, `--security-opt` as Spec options: by default
-    Docker's capabilities without CAP_MKNOD, and no_new_privs (lesson 20, coming).
+    Docker's capabilities without CAP_MKNOD, no_new_privs (lesson 20, coming) and pycontain's
+    seccomp profile (lesson 21, coming); --privileged, none of them.
 
     >>> _security_options(True, None, None, None)
-    {'capabilities': None, 'no_new_privs': False}
-    >>> sorted(_security_options(False, None, ["ALL"], ["no-new-privileges=false"]).items())
-    [('capabilities', frozenset()), ('no_new_privs', False)]
+    {'capabilities': None, 'no_new_privs': False, 'seccomp': None}
+    >>> sorted(_security_options(False, None, ["ALL"], ["no-new-privileges=false",
+    ...                                                 "seccomp=unconfined"]).items())
+    [('capabilities', frozenset()), ('no_new_privs', False), ('seccomp', 'unconfined')]
     """
     no_new_privs = not privileged
+    seccomp: str | None = None if privileged else "default"
     for value in security_opt or ():
         key, equals, setting = value.partition("=")
-        if key != "no-new-privileges" or setting not in (("true", "false") if equals else ("",)):
-            raise SpecError("no_new_privs", "no-new-privileges, no-new-privileges=true or "
-                            "no-new-privileges=false", value,
-                            hint="the one security option so far; seccomp is coming with lesson 21")
-        no_new_privs = setting != "false"
+        if key == "no-new-privileges" and setting in (("true", "false") if equals else ("",)):
+            no_new_privs = setting != "false"
+        elif key == "seccomp" and setting:
+            seccomp = setting
+        else:
+            raise SpecError("no_new_privs", "no-new-privileges, no-new-privileges=true, "
+                            "no-new-privileges=false, seccomp=unconfined or seccomp=FILE "
+                            "(a profile in Docker's JSON format)", value)
     if privileged:
         for parameter, given in (("capabilities['add']", cap_add),
                                  ("capabilities['drop']", cap_drop)):
             if given:
                 raise SpecError(parameter, "left out with --privileged, which keeps every "
                                 "capability", ",".join(given))
-        return {"capabilities": None, "no_new_privs": no_new_privs}
+        return {"capabilities": None, "no_new_privs": no_new_privs, "seccomp": seccomp}
     from pycontain.security import capabilities
 
     return {"capabilities": capabilities.resolve(cap_add or (), cap_drop or ()),
-            "no_new_privs": no_new_privs}
+            "no_new_privs": no_new_privs, "seccomp": seccomp}
 
 
 def _run(args: argparse.Namespace | SimpleNamespace) -> int:

@@ -18,7 +18,8 @@ to the parent) that does nothing unless the spec asks for it:
 - the parent's "created" step (it places the process in its cgroup, wires its network), and only
   then the cgroup namespace, whose root is the cgroup the process is in (lesson 10);
 - the capabilities (lesson 20, coming): the bounding set dropped to those kept, then the permitted,
-  effective and inheritable sets with capset(2) and the ambient set cleared, then no_new_privs;
+  effective and inheritable sets with capset(2) and the ambient set cleared, then no_new_privs,
+  then the seccomp filter (lesson 21, coming; before the capabilities without no_new_privs);
   last, so that every step before has root's powers, and before `--init`'s fork, so that PID 1
   keeps no more than the command;
 - with `init` (`pycontain run --init`) one more fork: this process stays PID 1, reaping and
@@ -155,6 +156,8 @@ def import_what_follows(spec: InitSpec, channel: Channel) -> None:
         from pycontain.fs import rootfs  # noqa: F401
     if spec["capabilities"] is not None or spec["no_new_privs"]:
         from pycontain.security import capabilities  # noqa: F401
+    if spec["seccomp"] is not None:
+        from pycontain.security import seccomp  # noqa: F401
 
 
 def enter_user_namespace(spec: InitSpec, channel: Channel) -> None:
@@ -295,6 +298,17 @@ def change_directory(spec: InitSpec, channel: Channel) -> None:
     syscalls.chdir(spec["cwd"])
 
 
+def filter_while_privileged(spec: InitSpec, channel: Channel) -> None:
+    """Without no_new_privs, install the seccomp filter now, while CAP_SYS_ADMIN (which
+    seccomp(2) then needs) is still held, as runc does; the calls of the steps after it must
+    pass it (lesson 21, coming)."""
+    if spec["seccomp"] is None or spec["no_new_privs"]:
+        return
+    from pycontain.security import seccomp
+
+    seccomp.install(spec["seccomp"])
+
+
 def drop_bounding_set(spec: InitSpec, channel: Channel) -> None:
     """Drop every capability not kept from the bounding set, the most any execve(2) can give
     back: first, while CAP_SETPCAP, which PR_CAPBSET_DROP needs, is still held
@@ -327,6 +341,16 @@ def set_no_new_privs(spec: InitSpec, channel: Channel) -> None:
     from pycontain.security import capabilities
 
     capabilities.set_no_new_privs()
+
+
+def filter_system_calls(spec: InitSpec, channel: Channel) -> None:
+    """Install the seccomp filter, last but the exec (and --init's fork): no step before needs
+    to pass it, and no_new_privs lets an unprivileged process install it (lesson 21, coming)."""
+    if spec["seccomp"] is None or not spec["no_new_privs"]:
+        return
+    from pycontain.security import seccomp
+
+    seccomp.install(spec["seccomp"])
 
 
 def become_init(spec: InitSpec, channel: Channel) -> None:
@@ -385,11 +409,14 @@ STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
     (unshare_cgroup_namespace, 10),  # after the placement: its cgroup becomes /
     (change_directory, 5),
     # What the container may do, last before the exec: the steps above need root's powers.
-    # Seccomp (lesson 21, coming) goes after these: a filter set earlier would have to allow
-    # every call of the steps above.
+    # Seccomp goes after these, since a filter set earlier would have to allow every call of
+    # the steps above; without no_new_privs before the capabilities, as seccomp(2) then needs
+    # CAP_SYS_ADMIN.
+    (filter_while_privileged, 21),  # only without no_new_privs
     (drop_bounding_set, 20),  # first, while CAP_SETPCAP is held
     (set_capabilities, 20),  # capset(2), then the ambient set cleared
     (set_no_new_privs, 20),
+    (filter_system_calls, 21),  # with no_new_privs
     (become_init, 3),
     (execute, 2),
 )

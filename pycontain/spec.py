@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         trace: bool
         capabilities: CapabilitiesWire | None  # None: every capability, untouched
         no_new_privs: bool
+        seccomp: bytes | None  # the filter's instructions (security.seccomp.assemble)
 
 #: the namespaces `init` can build so far
 SUPPORTED_NAMESPACES = frozenset({"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"})
@@ -221,12 +222,17 @@ class Spec:
             `pycontain run` keeps Docker's default set instead (`security.capabilities.DEFAULT`).
         no_new_privs: set PR_SET_NO_NEW_PRIVS, so that no setuid program or file capability
             inside grants more (lesson 20, coming); default False here, on in `pycontain run`.
+        seccomp: a filter on the container's system calls (lesson 21, coming): "default"
+            (`security.seccomp.DEFAULT`: what Docker's default profile denies fails with
+            EPERM), a profile in Docker's JSON format (a dict, the JSON text or a file's path),
+            or None / "unconfined" (no filter, the default here; `pycontain run` uses
+            "default").
     """
 
     __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
                  "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
                  "network", "publish", "subnet", "rates", "trace", "capabilities",
-                 "no_new_privs", "executable")
+                 "no_new_privs", "seccomp", "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -248,6 +254,7 @@ class Spec:
     trace: bool
     capabilities: frozenset[str] | None
     no_new_privs: bool
+    seccomp: bytes | None
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
@@ -264,7 +271,8 @@ class Spec:
                  publish: Collection[Any] = (), subnet: str | None = None,
                  egress_rate: str | None = None, ingress_rate: str | None = None,
                  trace: bool = False, capabilities: Collection[str] | str | None = None,
-                 no_new_privs: bool = False, **limit_fields: str | float | None) -> None:
+                 no_new_privs: bool = False, seccomp: object = None,
+                 **limit_fields: str | float | None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
         chosen = _namespace_set(namespaces)
@@ -328,6 +336,11 @@ class Spec:
             from pycontain.security import capabilities as capabilities_module
 
             kept = capabilities_module.validate(capabilities, "user" in chosen)
+        program = None
+        if seccomp is not None:  # lesson 21 (coming)
+            from pycontain.security import seccomp as seccomp_module
+
+            program = seccomp_module.choose(seccomp, kept)
         search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
         overlay, lowers = _writable_layer(overlay, layers, root)
         chosen_limits = _limits(limits, limit_fields)
@@ -359,6 +372,7 @@ class Spec:
         set_(self, "trace", trace)
         set_(self, "capabilities", kept)
         set_(self, "no_new_privs", no_new_privs)
+        set_(self, "seccomp", program)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -396,7 +410,8 @@ class Spec:
                 "env": self.environment(), "parent_pid": os.getpid(),
                 "time_offsets": dict(self.time_offsets), "overlay": None,
                 "sync_before_exec": False, "trace": self.trace,
-                "capabilities": self._capabilities_wire(), "no_new_privs": self.no_new_privs}
+                "capabilities": self._capabilities_wire(), "no_new_privs": self.no_new_privs,
+                "seccomp": self.seccomp}
 
     def _capabilities_wire(self) -> CapabilitiesWire | None:
         if self.capabilities is None:

@@ -13,7 +13,8 @@ them all: `use()` routes them, `pycontain.testing.RecordingSyscalls` records eac
 `pycontain.tracing` prints each one when a container runs with `trace=True`.
 
 See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
-capget(2), capset(2) (lesson 20, coming: the capability sets, version 3, 64 bits);
+capget(2), capset(2) (lesson 20, coming: the capability sets, version 3, 64 bits); seccomp(2)
+(lesson 21, coming: a filter);
 fork(2), setgroups(2), setresuid(2), setresgid(2) (lesson 09), sigaction(2), close_range(2),
 execve(2); openat(2), write(2), close(2) (a kernel file, through `kernfs.write_once`);
 shmget(2), shmctl(2), shmat(2), mq_open(3), mq_unlink(3) (lesson 07).
@@ -170,8 +171,16 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
-# pivot_root has no glibc wrapper: call it by number (asm/unistd_64.h, asm-generic/unistd.h).
+# pivot_root and seccomp have no glibc wrapper: called by number (asm/unistd_64.h,
+# asm-generic/unistd.h).
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203}
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "arm64": 277, "riscv64": 277, "ppc64le": 358}
+
+
+class _SockFprog(ctypes.Structure):
+    """struct sock_fprog (<linux/filter.h>): a classic-BPF program's length and instructions."""
+
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 class Syscalls:
@@ -286,6 +295,19 @@ class Syscalls:
             data[word].inheritable = inheritable >> (32 * word) & 0xFFFFFFFF
         self._check(self.libc.capset(ctypes.byref(header), data), "capset",
                     (effective, permitted, inheritable))
+
+    def seccomp(self, operation: int, flags: int, program: bytes) -> None:
+        """seccomp(2) with a filter: `program` is an array of 8-byte `struct sock_filter`
+        (lesson 21, coming: `security.seccomp` assembles it)."""
+        args = (operation, flags, f"<{len(program) // 8} instructions>")
+        number = _SYS_SECCOMP.get(os.uname().machine)
+        if number is None:
+            raise SyscallError("seccomp", args, 38)  # ENOSYS
+        code = ctypes.create_string_buffer(program, len(program))
+        prog = _SockFprog(len(program) // 8, ctypes.cast(code, ctypes.c_void_p))
+        result = self.libc.syscall(ctypes.c_long(number), ctypes.c_uint(operation),
+                                   ctypes.c_uint(flags), ctypes.byref(prog))
+        self._check(result, "seccomp", args)
 
     def chdir(self, path: str) -> None:
         """chdir(2)."""
@@ -448,7 +470,7 @@ LINUX = Syscalls()
 #: `tracing.Tracer` prints them, all from this list (tests/unit/test_syscalls.py: it is whole)
 KERNEL_CALLS = (
     "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "capget",
-    "capset", "chdir",
+    "capset", "seccomp", "chdir",
     "chroot", "fork", "setgroups", "setresuid", "setresgid", "sigaction", "close_range", "execve",
     "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
     "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch",
@@ -484,6 +506,7 @@ sethostname = LINUX.sethostname
 prctl = LINUX.prctl
 capget = LINUX.capget
 capset = LINUX.capset
+seccomp = LINUX.seccomp
 chdir = LINUX.chdir
 chroot = LINUX.chroot
 fork = LINUX.fork

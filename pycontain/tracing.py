@@ -105,6 +105,8 @@ def format_call(call: str, args: Sequence[object]) -> str:
     'prctl(PR_SET_PDEATHSIG, SIGKILL)'
     >>> format_call("capset", (0x20, 0x20, 0))
     'capset(0x0000000000000020, 0x0000000000000020, 0x0000000000000000)'
+    >>> format_call("seccomp", (1, 0, bytes(16)))
+    'seccomp(SECCOMP_SET_MODE_FILTER, 0, {len=2})'
     """
     if call == "prctl" and len(args) == 3 and args[2] == 0:  # as strace shows one-argument options
         args = args[:2]
@@ -116,6 +118,9 @@ def format_call(call: str, args: Sequence[object]) -> str:
         shown[1] = str(_signal_name(args[1]))
     elif call == "capset":  # masks as /proc/<pid>/status shows them (CapEff, ...)
         shown = [f"0x{mask:016x}" for mask in args]  # type: ignore[str-format]
+    elif call == "seccomp" and len(args) == 3 and isinstance(args[2], bytes):
+        shown = ["SECCOMP_SET_MODE_FILTER" if args[0] == 1 else shown[0], shown[1],
+                 f"{{len={len(args[2]) // 8}}}"]  # the program, as strace shows it
     elif call == "openat" and args and args[0] == syscalls.AT_FDCWD:
         shown[0] = "AT_FDCWD"
     return f"{call}({', '.join(shown)})"

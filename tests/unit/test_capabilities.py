@@ -86,11 +86,12 @@ def test_capget_agrees_with_proc_status():
 
 # --- the command line: the default, --privileged, --cap-add/--cap-drop, --security-opt --------
 
-def test_the_cli_default_is_the_default_set_and_no_new_privs():
+def test_the_cli_default_is_the_default_set_no_new_privs_and_the_seccomp_profile():
     assert _security_options(False, None, None, None) == {"capabilities": DEFAULT,
-                                                          "no_new_privs": True}
+                                                          "no_new_privs": True,
+                                                          "seccomp": "default"}
     assert _security_options(True, None, None, None) == {"capabilities": None,
-                                                         "no_new_privs": False}
+                                                         "no_new_privs": False, "seccomp": None}
 
 
 @pytest.mark.parametrize(("privileged", "opts", "no_new_privs"), [
@@ -102,14 +103,16 @@ def test_security_opt_turns_no_new_privs_on_or_off(privileged, opts, no_new_priv
     assert _security_options(privileged, None, None, opts)["no_new_privs"] is no_new_privs
 
 
-@pytest.mark.parametrize("opt", ["seccomp=unconfined", "no-new-privileges=no",
+@pytest.mark.parametrize("opt", ["seccomp", "seccomp=", "apparmor=unconfined",
+                                 "no-new-privileges=no",
                                  "no-new-privileges:true", "no-new-privileges=", ""])
 def test_an_unknown_security_opt_is_refused_naming_the_flag(opt):
     with pytest.raises(SpecError) as caught:
         _security_options(False, None, None, [opt])
     assert caught.value.worded(FLAG_OF).startswith(
-        "--security-opt must be no-new-privileges, no-new-privileges=true or "
-        f"no-new-privileges=false, got {opt!r}")
+        "--security-opt must be no-new-privileges, no-new-privileges=true, "
+        "no-new-privileges=false, seccomp=unconfined or seccomp=FILE (a profile in Docker's "
+        f"JSON format), got {opt!r}")
 
 
 UNKNOWN = "must be capability names such as CHOWN or CAP_NET_RAW (any case), or ALL"

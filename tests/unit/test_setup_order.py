@@ -103,7 +103,7 @@ def test_each_step_names_a_lesson_and_the_list_ends_with_exec():
     names = [step.__name__ for step, _ in init.STEPS]
     assert names[0] == "die_with_parent" and names[-2:] == ["become_init", "execute"]
     assert len(set(names)) == len(names)
-    assert all(isinstance(lesson, int) and 2 <= lesson <= 20 for _, lesson in init.STEPS)
+    assert all(isinstance(lesson, int) and 2 <= lesson <= 21 for _, lesson in init.STEPS)
     for step, _ in init.STEPS:  # module-level, each shown with its own docstring
         assert getattr(init, step.__name__) is step and step.__doc__
 
@@ -118,7 +118,8 @@ def variants(names: list[str], tmp_path) -> list[dict[str, object]]:
     """The specs worth trying for `names`: each option that the namespaces allow, then all.
     A recorded rootfs.enter still makes its directories, so each rootfs is a fresh one."""
     options: dict[str, object] = {"sync_before_exec": True, "no_new_privs": True,
-                                  "capabilities": {"keep": KEPT, "last_cap": 40}}
+                                  "capabilities": {"keep": KEPT, "last_cap": 40},
+                                  "seccomp": FILTER}
     if "uts" in names:
         options["hostname"] = "box"
     if "mnt" in names:
@@ -139,6 +140,8 @@ def variants(names: list[str], tmp_path) -> list[dict[str, object]]:
 
 #: the capabilities the variants keep: CAP_CHOWN, CAP_SETPCAP, CAP_NET_RAW
 KEPT = [0, 8, 13]
+#: a filter as init receives it: one instruction, "allow" (lesson 21)
+FILTER = bytes.fromhex("060000000000ff7f")
 
 
 def timeline(wire: dict[str, object]) -> list[tuple[str, tuple[object, ...]]]:
@@ -252,7 +255,17 @@ def check_security_order(wire: dict[str, object], calls: list[tuple[str, tuple[o
         assert all(no_new_privs[0] > i for i in [*drops, *capsets, *ambient, last_setup])
     else:
         assert no_new_privs == []
-    security = [*drops, *capsets, *ambient, *no_new_privs]
+    filters = where(calls, "seccomp")
+    if wire["seccomp"] is None:
+        assert filters == []
+    elif wire["no_new_privs"]:  # lesson 21: the filter last, after no_new_privs
+        assert [calls[i][1] for i in filters] == [(1, 0, wire["seccomp"])]
+        assert all(filters[0] > i for i in [*drops, *capsets, *ambient, *no_new_privs,
+                                            last_setup])
+    else:  # without no_new_privs, while CAP_SYS_ADMIN is held: before the capabilities
+        assert [calls[i][1] for i in filters] == [(1, 0, wire["seccomp"])]
+        assert last_setup < filters[0] and all(filters[0] < i for i in [*drops, *capsets])
+    security = [*drops, *capsets, *ambient, *no_new_privs, *filters]
     if security:
         forks = where(calls, "fork")
         if wire["init"]:
@@ -271,6 +284,12 @@ def test_without_capabilities_or_no_new_privs_nothing_is_dropped():
     assert "capset" not in [call for call, _ in calls]
     assert where(calls, "prctl", lambda a: a[0] in (PrctlOption.PR_CAPBSET_DROP,
                                                    PrctlOption.PR_SET_NO_NEW_PRIVS)) == []
+
+
+def test_without_no_new_privs_the_filter_comes_before_the_capabilities():
+    wire = init_spec(namespaces=["uts"], capabilities={"keep": KEPT, "last_cap": 40},
+                     seccomp=FILTER, cwd="/srv")
+    check_order(wire, timeline(wire))
 
 
 def test_the_security_rules_can_fail():

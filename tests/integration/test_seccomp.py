@@ -1,0 +1,116 @@
+"""Lesson 21 on the real kernel: the system call filter of a `pycontain run` container.
+
+By default a container runs under pycontain's profile (`Seccomp: 2` in /proc/self/status):
+`unshare` fails with EPERM even where no capability is needed for it (a user namespace), and
+works again with the filter off; a profile file in Docker's format (podman's own, or one
+written here) is what the kernel then enforces, with each action as the profile says; a bad
+profile is refused before anything is made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+import pycontain
+from pycontain import lab
+from pycontain.security import seccomp
+
+PODMAN_PROFILE = Path("/usr/share/containers/seccomp.json")
+#: a user namespace needs no capability: only the filter can refuse it
+UNSHARE = ["unshare", "--user", "true"]
+
+
+def status_field(text: str, field: str) -> str:
+    return next(line.split()[1] for line in text.splitlines() if line.startswith(f"{field}:"))
+
+
+def test_the_default_filter_is_on_and_refuses_unshare(cli):
+    done = cli("run", "--", "cat", "/proc/self/status")
+    assert done.returncode == 0, done.stderr
+    assert status_field(done.stdout, "Seccomp") == "2"
+    refused = cli("run", "--", *UNSHARE)
+    assert refused.returncode != 0 and "Operation not permitted" in refused.stderr
+
+
+@pytest.mark.parametrize("flags", [["--security-opt", "seccomp=unconfined"], ["--privileged"]])
+def test_unconfined_or_privileged_has_no_filter_and_unshare_works(cli, flags):
+    done = cli("run", *flags, "--", "cat", "/proc/self/status")
+    assert status_field(done.stdout, "Seccomp") == "0"
+    allowed = cli("run", *flags, "--", *UNSHARE)
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_without_no_new_privs_the_filter_is_still_installed(cli):
+    """seccomp(2) then needs CAP_SYS_ADMIN: init installs the filter before dropping it."""
+    done = cli("run", "--security-opt", "no-new-privileges=false", "--", "cat",
+               "/proc/self/status")
+    assert done.returncode == 0, done.stderr
+    assert (status_field(done.stdout, "Seccomp"), status_field(done.stdout, "NoNewPrivs")) == (
+        "2", "0")
+
+
+def test_a_profile_file_decides_each_call_with_its_action(cli, tmp_path, embedded_rootfs):
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+        {"names": ["sync"], "action": "SCMP_ACT_KILL_PROCESS"}]}))
+    opt = ["--security-opt", f"seccomp={profile}", "--rootfs", embedded_rootfs]
+    refused = cli("run", *opt, "--", "mkdir", "/tmp/d")
+    assert refused.returncode != 0 and "Permission denied" in refused.stderr  # EACCES, 13
+    killed = cli("run", *opt, "--", "sync")
+    assert killed.returncode == 128 + signal.SIGSYS, killed.stderr
+    allowed = cli("run", *opt, "--", "sh", "-c", "echo hello")
+    assert (allowed.returncode, allowed.stdout) == (0, "hello\n")
+
+
+@pytest.mark.skipif(not PODMAN_PROFILE.exists(), reason="podman's profile comes with make debs")
+def test_podmans_own_profile_runs_a_shell_and_refuses_what_it_refuses(cli, embedded_rootfs):
+    opt = ["--security-opt", f"seccomp={PODMAN_PROFILE}"]
+    done = cli("run", *opt, "--rootfs", embedded_rootfs, "--", "sh", "-c",
+               "echo hi > /tmp/f && cat /tmp/f && grep Seccomp: /proc/self/status")
+    assert done.returncode == 0 and done.stdout.split() == ["hi", "Seccomp:", "2"], done.stderr
+    refused = cli("run", *opt, "--", "cat", "/proc/self/status")
+    assert status_field(refused.stdout, "Seccomp") == "2"
+
+
+def test_the_python_api_applies_a_profile_and_has_none_by_default():
+    plain = pycontain.run(["grep", "Seccomp:", "/proc/self/status"])
+    assert plain.stdout.split() == ["Seccomp:", "0"]
+    filtered = pycontain.run(UNSHARE, seccomp="default", capabilities=["CHOWN"],
+                             no_new_privs=True)
+    assert filtered.status != 0 and "Operation not permitted" in filtered.stderr
+
+
+@pytest.mark.parametrize(("profile", "first"), [
+    ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [', "--security-opt seccomp must be a "
+     "seccomp profile in JSON"),
+    ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["unshar"], "action": '
+     '"SCMP_ACT_ERRNO"}]}', "--security-opt seccomp must be a profile whose rules name system "
+     "calls, got 'unshar'"),
+])
+def test_a_bad_profile_is_refused_naming_the_flag_and_creates_nothing(cli, tmp_path, profile,
+                                                                        first):
+    path = tmp_path / "bad.json"
+    path.write_text(profile)
+    before = set(lab.leftovers())
+    done = cli("run", "--security-opt", f"seccomp={path}", "--", "true",
+               env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 125 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0].startswith(f"pycontain: {first}"), done.stderr
+    assert sorted(tmp_path.iterdir()) == [path] and not set(lab.leftovers()) - before
+
+
+def test_the_filter_a_container_runs_under_is_the_one_compiled():
+    """What init installed is what `compile` made: the kernel reports one filter, and the
+    listing's unshare rule is the one that refused (same errno)."""
+    program = seccomp.compile(seccomp.DEFAULT, frozenset())
+    assert any(i.note == "unshare" for i in program)
+    done = pycontain.run(["python3", "-c", "import ctypes, os; libc = ctypes.CDLL(None, "
+                          "use_errno=True); print(libc.unshare(0x10000000), ctypes.get_errno())"],
+                         seccomp=seccomp.DEFAULT, capabilities=["CHOWN"], no_new_privs=True)
+    assert done.stdout.split() == ["-1", "1"], done.stderr
