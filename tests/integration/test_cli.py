@@ -258,7 +258,8 @@ def test_trace_prints_each_step_and_its_calls_in_order(cli):
                     "step fork_into_namespaces (lesson 03)", "step apply_hostname (lesson 02)",
                     "step mount_proc (lesson 03)", "step change_directory (lesson 05)",
                     "step drop_bounding_set (lesson 20)", "step set_capabilities (lesson 20)",
-                    "step set_no_new_privs (lesson 20)", "step execute (lesson 02)"]
+                    "step set_no_new_privs (lesson 20)", "step filter_system_calls (lesson 21)",
+                    "step execute (lesson 02)"]
     hostname = lines.index("step apply_hostname (lesson 02)")
     # the next call of the container's (the outer half may have written a line in between)
     after = [line for line in lines[hostname + 1:] if line.startswith("  sethostname(")]
@@ -266,6 +267,8 @@ def test_trace_prints_each_step_and_its_calls_in_order(cli):
     assert any(re.fullmatch(r"  unshare\(CLONE_NEW\w+(\|CLONE_NEW\w+)*\) = 0  \d+\.\d\d ms", line)
                for line in lines)
     assert "  prctl(PR_CAPBSET_DROP, CAP_MKNOD) = 0" in [line.split("  0.")[0] for line in lines]
+    assert any(re.fullmatch(r"  seccomp\(SECCOMP_SET_MODE_FILTER, 0, \{len=\d+\}\) = 0  .*", line)
+               for line in lines)
     assert any(line.startswith("  capset(0x00000000a00425fb, 0x00000000a00425fb, "
                                "0x0000000000000000) = 0") for line in lines)
     execs = [n for n, line in enumerate(lines) if line.startswith("  execve(")]
