@@ -165,3 +165,11 @@ def bridge_network() -> ipaddress.IPv4Network | None:
     """The subnet of pycontain-br0: the route the kernel made for its address (read from
     /proc/net/route, no netlink helper process needed); None without the bridge."""
     return next((route for route, dev in _routes() if dev == BRIDGE and route.prefixlen), None)
+
+
+def gateway() -> str:
+    """The host's end of the bridge, where a container on it reaches the host (lesson 17):
+    the first address of pycontain-br0's subnet, or of the default one that the first
+    container will give it."""
+    network = bridge_network() or ipaddress.IPv4Network(settings.subnet())
+    return str(next(network.hosts()))
