@@ -96,7 +96,7 @@ def validate_subnet(subnet: object) -> str:
 def validate_rates(mode: str, egress_rate: object, ingress_rate: object
                    ) -> tuple[int | None, int | None]:
     """`egress_rate` and `ingress_rate` in bits per second; only with the bridge, since they
-    shape the container's veth (lesson 17, coming)."""
+    shape the container's veth (lesson 17)."""
     from pycontain.network.shaping import parse_rate
 
     rates = tuple(None if value is None else parse_rate(value, name)
@@ -109,7 +109,7 @@ def validate_rates(mode: str, egress_rate: object, ingress_rate: object
                         needs=("network", "bridge"),
                         hint="bandwidth is shaped by tc on the container's veth, and only "
                              "network='bridge' gives it one; cgroups have no network limit "
-                             "(lesson 17, coming)")
+                             "(lesson 17)")
     return rates[0], rates[1]
 
 
