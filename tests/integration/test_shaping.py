@@ -1,9 +1,9 @@
 """Shaping on the real kernel (network.shaping): a rate on a container's veth really limits the
 throughput measured between the container and the host's end of the bridge, egress (an IFB)
 and ingress (a tbf on the veth); a rate without the bridge, or in a grammar tc does not speak,
-is refused before anything exists; and nothing is left: no IFB, veth or bridge. Traffic goes
-only between the namespaces these tests make and the bridge they make. Bounds are generous:
-accuracy is bench/'s business.
+is refused before anything exists; lesson 17's check names a wrong rate before it measures;
+and nothing is left: no IFB, veth or bridge. Traffic goes only between the namespaces these
+tests make and the bridge they make. Bounds are generous: accuracy is bench/'s business.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 import pycontain
 from pycontain import lab, workloads
+from pycontain.checks import CheckFailed, lesson17
 from pycontain.errors import SpecError
 from pycontain.namespaces import net
 from pycontain.network import shaping
@@ -105,6 +106,17 @@ def test_the_cli_refuses_a_rate_without_the_bridge_naming_the_flag(cli):
     done = cli("run", "--egress-rate", "5mbit", "--", "true")
     assert done.returncode == 125 and "--egress-rate" in done.stderr
     assert "--network bridge" in done.stderr
+
+
+@pytest.mark.parametrize(("options_", "message"), [
+    ({"network": "bridge", "ingress_rate": "10mbit"}, "what it receives"),
+    ({"network": "bridge"}, "nothing shapes"),
+    ({}, "not on the bridge"),
+])
+def test_the_check_names_the_mistake_before_it_measures(options_, message):
+    with pytest.raises(CheckFailed, match=message):
+        lesson17.check_egress_cap(lambda argv: pycontain.spawn(argv, **options_))
+    assert _ifbs() == [] and not os.path.exists(f"/sys/class/net/{BRIDGE}")
 
 
 def test_a_leaked_ifb_is_a_leftover_the_sweep_removes():
