@@ -79,9 +79,14 @@ def figure(runs: list[Throughput], title: str = "") -> Any:
     series, limits = {}, {}
     for run in runs:  # one time axis: a run's intervals, padded where it ended sooner
         values = [v * 1e6 for v in run.mbits()]
-        series[run.label] = values + [float("nan")] * (len(longest.times_s) - len(values))
+        starts = [0.0, *run.times_s[:-1]]
+        if values and run.times_s[-1] - starts[-1] < run.every_s / 2:
+            values[-1] = float("nan")  # the last interval ends at the last byte: a few ms of
+            # bytes is no rate (one chunk over 2 ms would read as tens of Mbit/s)
+        series[f"received, {run.label}"] = values + [float("nan")] * (
+            len(longest.times_s) - len(values))
         if run.rate_bps is not None:
-            limits[f"egress_rate = {shaping.format_rate(run.rate_bps)}"] = float(run.rate_bps)
+            limits[f"{shaping.format_rate(run.rate_bps)} asked"] = float(run.rate_bps)
     return plot.cgroup_timeline(longest.times_s, series, limits=limits, unit="Mbit/s",
                                 scale=1e6, ylabel="received", title=title or (
                                     "What the container sent, as the host received it"))
