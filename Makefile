@@ -130,3 +130,4 @@ bench: $(VENV)/.dev debs
 	$(PY) bench/monitor_overhead.py
 	$(PY) bench/cpu_accuracy.py
 	$(PY) bench/io_accuracy.py
+	$(PY) bench/net_accuracy.py

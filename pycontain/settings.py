@@ -24,7 +24,7 @@ QUEUE_PREFIX = f"/{PREFIX}"
 LAYER_PREFIX = f"{PREFIX}layer-"
 #: the leaf a v2 caller moves into when its own cgroup must hand out controllers (lesson 12)
 SELF_LEAF = f"{PREFIX}self"
-#: the IFB device that shapes a bridged container's egress, with 4 hex digits (lesson 17, coming)
+#: the IFB device that shapes a bridged container's egress, with 4 hex digits (lesson 17)
 IFB_PREFIX = f"{PREFIX}i"
 #: bridged containers' records, the saved ip_forward and their lock (lesson 08)
 NET_STATE = "/run/pycontain-net"

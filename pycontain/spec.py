@@ -210,7 +210,7 @@ class Spec:
         subnet: the bridge's private IPv4 subnet (default $PYCONTAIN_SUBNET or 10.207.0.0/24);
             refused when a route of the host overlaps it. Needs network="bridge".
         egress_rate, ingress_rate: shape what the container sends and receives to a rate in
-            tc's units, `"10mbit"` (a tbf on its veth, egress through an IFB; lesson 17, coming).
+            tc's units, `"10mbit"` (a tbf on its veth, egress through an IFB; lesson 17).
             Need network="bridge".
         trace: print to the container's stderr each step init takes and each system call it
             makes, with its arguments, result and time, and the lesson that explains it
@@ -250,7 +250,7 @@ class Spec:
     network: str | None
     publish: tuple[tuple[int, int, str], ...]
     subnet: str | None
-    rates: tuple[int | None, int | None]  # egress, ingress in bits per second (lesson 17, coming)
+    rates: tuple[int | None, int | None]  # egress, ingress in bits per second (lesson 17)
     trace: bool
     capabilities: frozenset[str] | None
     no_new_privs: bool

@@ -24,6 +24,9 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
 - `requests`: a bursty service: every `every_s` a "request" that needs `work_ms` of CPU time
   arrives; it prints how long each took from arrival to done (`request 3 took 31.2 ms`), a
   latency the cpu.max period shows up in (lesson 15).
+- `send` and `receive` (lesson 17): a TCP sender that sends for at most `seconds` and
+  `max_bytes`, then waits for the receiver's close; a receiver that counts one connection's
+  bytes per interval, `0.100 125000`, and in all from its first byte to its last.
 
 They run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M`,
 `python -m pycontain.workloads fork-bomb --max 200 --seconds 5`, `… burn --seconds 3 --cpu 0`
@@ -412,6 +415,132 @@ def allocated(stdout: str) -> list[tuple[float, int]]:
                                  re.MULTILINE)]
 
 
+# ---- lesson 17: a bounded TCP sender and receiver, to measure a shaped link -----------------
+
+#: the sender never sends more than this, whatever it is told
+SEND_CEILING_BYTES = 1 << 30
+#: bytes per send(2) and recv(2)
+BLOCK_BYTES = 1 << 16
+#: the sender's send buffer: small, so that what it has sent has nearly all left the host too
+SEND_BUFFER_BYTES = 1 << 17
+
+
+def send(host: str, port: int, seconds: float, max_bytes: int, *,
+         out: TextIO = sys.stdout) -> int:
+    """Connect to `host`:`port` and send for `seconds` or `max_bytes`, whichever ends first;
+    then shut down writing and wait for the receiver's close before exiting, since a
+    container's end of the connection goes with its namespace, and so would what its send
+    buffer still holds. Prints `sent N bytes in T s`; returns 0."""
+    import socket
+
+    if not 0 < seconds <= TIME_CEILING_S or not 0 < max_bytes <= SEND_CEILING_BYTES:
+        raise ValueError(f"need 0 < seconds <= {TIME_CEILING_S:g} and 0 < max <= "
+                         f"{mib(SEND_CEILING_BYTES)}; got {seconds} and {max_bytes}")
+    conn = socket.socket()
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+    conn.settimeout(30)
+    conn.connect((host, port))
+    block, sent = b"x" * BLOCK_BYTES, 0
+    start = time.monotonic()
+    while time.monotonic() - start < seconds and sent < max_bytes:
+        sent += conn.send(block[:max_bytes - sent])
+    conn.shutdown(socket.SHUT_WR)
+    conn.recv(1)  # b"": the receiver has read everything and closed
+    conn.close()
+    print(f"sent {sent} bytes in {time.monotonic() - start:.3f} s", file=out, flush=True)
+    return 0
+
+
+def receive(port: int, every_s: float, seconds: float, *, out: TextIO = sys.stdout) -> int:
+    """Listen on `port` (0: any free one; it prints `listening on PORT`), accept one connection
+    and count its bytes, for `seconds` at most: every `every_s` from its first byte a line
+    `ELAPSED_S BYTES` (the bytes of that interval; the last interval ends at the last byte),
+    then `received N bytes in T s`, first byte to last, the time a rate is counted over.
+    Returns 0, or 1 when no one connected within `seconds`."""
+    import socket
+
+    if not 0 < every_s <= 10 or not 0 < seconds <= TIME_CEILING_S:
+        raise ValueError(f"need 0 < every <= 10 and 0 < seconds <= {TIME_CEILING_S:g}; got "
+                         f"{every_s} and {seconds}")
+    deadline = time.monotonic() + seconds
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("0.0.0.0", port))
+        server.listen()
+        print(f"listening on {server.getsockname()[1]}", file=out, flush=True)
+        server.settimeout(seconds)
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            print(f"no connection in {seconds:g} s", file=out, flush=True)
+            return 1
+    total = counted = 0
+    first = last = mark = 0.0
+    with conn:
+        conn.settimeout(max(0.1, deadline - time.monotonic()))
+        while time.monotonic() < deadline and (chunk := conn.recv(BLOCK_BYTES)):
+            now = time.monotonic()
+            if not first:
+                first, mark = now, now + every_s
+            while now >= mark:  # the intervals that ended before this chunk came
+                print(f"{mark - first:.3f} {counted}", file=out, flush=True)
+                counted, mark = 0, mark + every_s
+            last, total, counted = now, total + len(chunk), counted + len(chunk)
+    if counted:
+        print(f"{last - first:.3f} {counted}", file=out, flush=True)
+    print(f"received {total} bytes in {last - first:.3f} s", file=out, flush=True)
+    return 0
+
+
+def send_argv(host: str, port: int, seconds: float = 2.0, max_size: str | int = "256M"
+              ) -> list[str]:
+    """The command that runs `send` in a container (no rootfs: it needs the host's Python)."""
+    return fresh_python(_MAIN, "send", host, str(port), "--seconds", str(seconds),
+                        "--max", str(max_size))
+
+
+def receive_argv(port: int = 0, every_s: float = 0.1, seconds: float = 30.0) -> list[str]:
+    """The command that runs `receive`, on the host or in a container."""
+    return fresh_python(_MAIN, "receive", "--port", str(port), "--every", str(every_s),
+                        "--seconds", str(seconds))
+
+
+def listening_port(line: str) -> int:
+    """The port from the receiver's first line.
+
+    >>> listening_port("listening on 40123\\n")
+    40123
+    """
+    found = re.fullmatch(r"listening on (\d+)\s*", line)
+    if found is None:
+        raise ValueError(f"not a `listening on PORT` line: {line!r}")
+    return int(found[1])
+
+
+def intervals(stdout: str) -> list[tuple[float, int]]:
+    """(seconds since the first byte at the interval's end, bytes in it) from what `receive`
+    printed: the bytes per second are each one's bytes over the time since the one before.
+
+    >>> intervals("listening on 1\\n0.100 125000\\n0.200 125000\\n0.250 6000\\n"
+    ...           "received 256000 bytes in 0.250 s\\n")
+    [(0.1, 125000), (0.2, 125000), (0.25, 6000)]
+    """
+    return [(float(m[1]), int(m[2]))
+            for m in re.finditer(r"^([\d.]+) (\d+)$", stdout, re.MULTILINE)]
+
+
+def received(stdout: str) -> tuple[int, float]:
+    """(bytes, seconds from the first byte to the last) from what `receive` printed.
+
+    >>> received("0.100 125000\\nreceived 125000 bytes in 0.100 s\\n")
+    (125000, 0.1)
+    """
+    found = re.search(r"^received (\d+) bytes in ([\d.]+) s$", stdout, re.MULTILINE)
+    if found is None:
+        raise ValueError(f"no `received …` line in {stdout!r}")
+    return int(found[1]), float(found[2])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
@@ -441,6 +570,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     r.add_argument("--count", type=int, default=12, help="requests (12)")
     r.add_argument("--every", type=float, default=0.25, help="seconds between arrivals (0.25)")
     r.add_argument("--work", type=float, default=30.0, help="ms of CPU per request (30)")
+    t = commands.add_parser("send", help="send over TCP for a while, then wait for the close")
+    t.add_argument("host", help="the receiver's address")
+    t.add_argument("port", type=int, help="the receiver's port")
+    t.add_argument("--seconds", type=float, default=2.0, help="how long it sends at most (2)")
+    t.add_argument("--max", default="256M", help="how much it sends at most (256M)")
+    v = commands.add_parser("receive", help="count what one TCP connection brings, per interval")
+    v.add_argument("--port", type=int, default=0, help="the port to listen on (0: any)")
+    v.add_argument("--every", type=float, default=0.1, help="seconds per interval (0.1)")
+    v.add_argument("--seconds", type=float, default=30.0, help="how long it lasts at most (30)")
     args = parser.parse_args(argv)
     try:
         if args.command == "counter":
@@ -455,6 +593,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             code = burn(args.seconds, cpu=args.cpu, gated=args.gated)
         elif args.command == "requests":
             code = requests(args.count, args.every, args.work)
+        elif args.command == "send":
+            code = send(args.host, args.port, args.seconds,
+                        int(parse_size(args.max, "--max", unlimited=False)))
+        elif args.command == "receive":
+            code = receive(args.port, args.every, args.seconds)
         else:
             code = fork_bomb(args.max, args.seconds)
     except ValueError as e:

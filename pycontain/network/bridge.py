@@ -82,7 +82,7 @@ class Attachment:
                  egress_rate: int | None = None, ingress_rate: int | None = None) -> None:
         self.subnet = ipaddress.IPv4Network(subnet)
         self.publish = [list(p) for p in publish]
-        # bits per second, shaped on the veth (network.shaping, lesson 17, coming)
+        # bits per second, shaped on the veth (network.shaping, lesson 17)
         self.rates = (egress_rate, ingress_rate)
         self.ifb: str | None = None  # the IFB that shapes egress
         self.veth: str | None = None

@@ -96,7 +96,7 @@ def validate_subnet(subnet: object) -> str:
 def validate_rates(mode: str, egress_rate: object, ingress_rate: object
                    ) -> tuple[int | None, int | None]:
     """`egress_rate` and `ingress_rate` in bits per second; only with the bridge, since they
-    shape the container's veth (lesson 17, coming)."""
+    shape the container's veth (lesson 17)."""
     from pycontain.network.shaping import parse_rate
 
     rates = tuple(None if value is None else parse_rate(value, name)
@@ -109,7 +109,7 @@ def validate_rates(mode: str, egress_rate: object, ingress_rate: object
                         needs=("network", "bridge"),
                         hint="bandwidth is shaped by tc on the container's veth, and only "
                              "network='bridge' gives it one; cgroups have no network limit "
-                             "(lesson 17, coming)")
+                             "(lesson 17)")
     return rates[0], rates[1]
 
 
@@ -165,3 +165,11 @@ def bridge_network() -> ipaddress.IPv4Network | None:
     """The subnet of pycontain-br0: the route the kernel made for its address (read from
     /proc/net/route, no netlink helper process needed); None without the bridge."""
     return next((route for route, dev in _routes() if dev == BRIDGE and route.prefixlen), None)
+
+
+def gateway() -> str:
+    """The host's end of the bridge, where a container on it reaches the host (lesson 17):
+    the first address of pycontain-br0's subnet, or of the default one that the first
+    container will give it."""
+    network = bridge_network() or ipaddress.IPv4Network(settings.subnet())
+    return str(next(network.hosts()))

@@ -1,4 +1,4 @@
-"""Shaping a container's bandwidth: traffic control on the host end of its veth (lesson 17, coming).
+"""Shaping a container's bandwidth: traffic control on the host end of its veth (lesson 17).
 
 cgroup v2 has no network controller, and `docker run` has no bandwidth flag. Bandwidth is
 shaped by the kernel's traffic control (tc) on the container's interface, as the CNI
@@ -62,7 +62,7 @@ def parse_rate(text: object, parameter: str = "egress_rate") -> int:
     if match is None or unit not in UNITS:
         raise SpecError(parameter, ACCEPTED, text,
                         hint="tc counts bits with bit/kbit/mbit/gbit and bytes with "
-                             "bps/kbps/mbps; 10mb is neither (lesson 17, coming)")
+                             "bps/kbps/mbps; 10mb is neither (lesson 17)")
     rate = round(float(match[1]) * UNITS[unit])
     if not MIN_RATE_BPS <= rate <= MAX_RATE_BPS:
         raise SpecError(parameter, ACCEPTED, text)

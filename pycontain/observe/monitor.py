@@ -327,3 +327,25 @@ def rates(times_s: Sequence[float], values: Sequence[float]) -> list[float]:
         dt = times_s[i] - times_s[i - 1]
         out.append((values[i] - values[i - 1]) / dt if dt > 0 else 0.0)
     return out
+
+
+#: the statistics of a network link (Documentation/ABI/testing/sysfs-class-net-statistics)
+LINK_STATISTICS = "/sys/class/net/{link}/statistics/{counter}"
+
+
+def link_bytes(veth: str) -> list[Probe]:
+    """Probes for the bytes a container on the bridge has sent and received (lesson 17),
+    counted by the kernel on the host's end of its veth, `veth` (`box.network.veth`).
+
+    What the container *sends* arrives at the host through the veth: it is the host end's
+    `rx_bytes`, the probe `sent_bytes`; what it receives is the host end's `tx_bytes`,
+    `received_bytes`. Counted where a packet enters the link, before any shaping: a packet an
+    egress rate drops later, and that TCP sends again, counts twice. `Monitor(link_bytes(veth))`
+    samples them; `rates()` makes them bytes per second.
+
+    >>> [(p.name, p.path) for p in link_bytes("pycontain-ab12c")]  # doctest: +NORMALIZE_WHITESPACE
+    [('sent_bytes', '/sys/class/net/pycontain-ab12c/statistics/rx_bytes'),
+     ('received_bytes', '/sys/class/net/pycontain-ab12c/statistics/tx_bytes')]
+    """
+    return [Probe(name, LINK_STATISTICS.format(link=veth, counter=counter))
+            for name, counter in (("sent_bytes", "rx_bytes"), ("received_bytes", "tx_bytes"))]

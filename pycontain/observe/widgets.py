@@ -655,3 +655,34 @@ def live_playground(controls: list[Any], label: str,
     button.on_click(refresh)
     refresh()
     return ipywidgets.VBox([ipywidgets.HBox([*controls, button]), picture, status])
+
+
+# --- lesson 17: what a container sends, under the egress rate you type -------------------------
+
+def bandwidth_playground(egress_rate: str = "5mbit", seconds: float = 2.0) -> Any:
+    """A text field for egress_rate and a "send" button: each press runs a container on the
+    bridge that sends to the host for `seconds` with that rate on its veth (empty: none), and
+    redraws what the host received, interval by interval (`throughput.measure`). Without a
+    front end (CI) it builds and runs once, with `egress_rate`."""
+    import ipywidgets
+
+    from pycontain.observe import throughput
+
+    field = ipywidgets.Text(value=egress_rate, description="egress_rate",
+                            placeholder="empty: none")
+
+    def run(on_sample: Callable[[throughput.Throughput], None]
+            ) -> tuple[throughput.Throughput, str]:
+        drawn = [0.0]
+
+        def every_quarter_second(partial: throughput.Throughput) -> None:
+            if time.monotonic() - drawn[0] >= 0.25:  # a redraw takes a while: not every 0.1 s
+                on_sample(partial)
+                drawn[0] = time.monotonic()
+
+        done = throughput.measure(field.value.strip() or None, seconds=seconds,
+                                  on_sample=every_quarter_second)
+        return done, (f"<code>{done.mbit:.2f} Mbit/s: {done.total_bytes} bytes in "
+                      f"{done.seconds:.2f} s, first byte to last</code>")
+
+    return live_playground([field], "send", run)

@@ -134,3 +134,21 @@ def test_rises_marks_the_sample_where_the_counter_went_up_not_a_later_one():
     assert monitor.rises(times, [0, 1, 1, 2, math.nan, 2, 3]) == [0.31, 0.33, 0.36]
     assert monitor.rises(times, [1] * 7) == [0.30]  # counted before the first sample
     assert monitor.rises(times, [0] * 7) == []
+
+
+def test_link_bytes_samples_a_links_counters_as_the_kernel_counts_them():
+    import socket
+
+    # lo: every host has it and anyone may read its statistics; what it sends it receives
+    with Monitor(monitor.link_bytes("lo"), hz=100) as watch:
+        watch.wait_samples(1)
+        before = watch.latest()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for _ in range(10):
+                udp.sendto(b"x" * 1000, ("127.0.0.1", 9))  # discard: nobody needs to listen
+        count = len(watch.times_s())
+        watch.wait_samples(count + 2)
+        after = watch.latest()
+    assert set(before) == {"sent_bytes", "received_bytes"}
+    assert after["sent_bytes"] - before["sent_bytes"] >= 10 * 1000
+    assert after["received_bytes"] - before["received_bytes"] >= 10 * 1000

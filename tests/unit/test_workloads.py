@@ -101,3 +101,22 @@ def test_counter_counts_into_its_file_and_ends_by_itself(tmp_path):
 def test_counter_refuses_an_unbounded_run(tmp_path):
     with pytest.raises(ValueError, match="seconds"):
         workloads.counter(str(tmp_path / "c"), 0.01, 10_000)
+
+
+def test_send_and_receive_count_the_same_bytes_and_stop_at_the_cap():
+    receiver = start("receive", "--every", "0.05", "--seconds", "20")
+    port = workloads.listening_port(receiver.stdout.readline())
+    sender = subprocess.run(workloads.send_argv("127.0.0.1", port, 10, "8M"),
+                            capture_output=True, text=True, timeout=30)
+    out = receiver.stdout.read()
+    assert receiver.wait(timeout=30) == 0 and sender.returncode == 0, sender.stderr
+    total, took_s = workloads.received(out)
+    assert sender.stdout.startswith(f"sent {8 * MiB} bytes in ") and total == 8 * MiB
+    assert sum(n for _, n in workloads.intervals(out)) == total
+    assert 0 <= took_s < 10  # the cap ended it, not the seconds
+
+
+def test_receive_gives_up_when_no_one_connects():
+    done = subprocess.run(workloads.receive_argv(0, 0.1, 0.2), capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 1 and "no connection in 0.2 s" in done.stdout
