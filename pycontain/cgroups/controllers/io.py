@@ -1,4 +1,4 @@
-"""The io controller: cap how fast a cgroup reads and writes a block device (lesson 16, coming).
+"""The io controller: cap how fast a cgroup reads and writes a block device (lesson 16).
 
 `io.max` holds one line per device, `MAJ:MIN rbps=N wbps=N riops=N wiops=N` (`max`: no cap):
 bytes and operations per second, read and written. The kernel delays a cgroup's I/O to the
@@ -99,7 +99,7 @@ def device_number(path: object, parameter: str) -> str:
         raise SpecError(parameter, form, path,
                         hint=f"{path} is not a block device: a file or directory lives on one "
                              "(`findmnt -T PATH` names it); io.max throttles devices "
-                             "(lesson 16, coming)")
+                             "(lesson 16)")
     return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
 
 
