@@ -80,21 +80,44 @@ def progress_figure(runs: list[WriteRun], title: str = "") -> Any:
     return fig
 
 
-def _limits(disk: Disk, wbps: str | int | None) -> dict[str, Any]:
-    return {} if wbps is None else {"io_max_wbps": f"{disk.device}:{wbps}"}
+def _limits(disk: Disk, wbps: str | int | None, *, buffered: bool) -> dict[str, Any]:
+    """The cap; for buffered writes the memory controller too (`memory_max="max"`, a limit
+    that limits nothing): on v2 it is the memory controller that records which cgroup dirtied
+    a page, and writeback is charged to that cgroup only when it has both (cgroup-v2.rst,
+    "Writeback")."""
+    if wbps is None:
+        return {}
+    return {"io_max_wbps": f"{disk.device}:{wbps}", **({"memory_max": "max"} if buffered else {})}
 
 
 def _charged(box: runtime.Container) -> int | None:
     return None if box.cgroup is None else box.cgroup.read_keyed("io.stat")["wbytes"]
 
 
-def _start(disk: Disk, argv: list[str], wbps: str | int | None, name: str
+def _start(disk: Disk, argv: list[str], wbps: str | int | None, name: str, *, buffered: bool
            ) -> tuple[runtime.Container, str]:
     """The writer in a container, its stdout in a file beside the disk image (not on it)."""
     out_path = os.path.join(os.path.dirname(disk.image), f"{name}.out")
     with open(out_path, "w") as out:
-        box = runtime.spawn(argv, namespaces={"pid", "mnt"}, stdout=out, **_limits(disk, wbps))
+        box = runtime.spawn(argv, namespaces={"pid", "mnt"}, stdout=out,
+                            **_limits(disk, wbps, buffered=buffered))
     return box, out_path
+
+
+def _fresh(disk: Disk, name: str) -> str:
+    """The path of a file on `disk` that does not exist: a new inode for each run. On v2 the
+    writeback of a file's pages is charged to the cgroup its inode belongs to, the one that
+    dirtied it first (cgroup-v2.rst, "Writeback"): a file an earlier container wrote (even
+    truncated since) would be charged to that one."""
+    path = os.path.join(disk.mount_point, name)
+    _remove(path)
+    return path
+
+
+def _remove(path: str) -> None:
+    """Unlink a writer's file: the disk is small."""
+    if os.path.exists(path):
+        os.unlink(path)
 
 
 def _read(path: str) -> str:
@@ -114,9 +137,10 @@ def write_experiment(disk: Disk, wbps: str | int | None = "4M", *, size: str | i
     """
     label = (f"wbps={wbps}" if wbps is not None else "no cap") + (
         "" if direct else " (buffered + fsync)" if fsync else " (buffered)")
-    argv = workloads.write_argv(os.path.join(disk.mount_point, "written"), size, direct=direct,
-                                fsync=fsync, hold_s=1.0)  # the cgroup stays to be read
-    box, out_path = _start(disk, argv, wbps, "write")
+    path = _fresh(disk, "written")
+    argv = workloads.write_argv(path, size, direct=direct, fsync=fsync,
+                                hold_s=1.0)  # the cgroup stays to be read
+    box, out_path = _start(disk, argv, wbps, "write", buffered=not direct)
     run = WriteRun(label)
     deadline = time.monotonic() + (timeout_s or settings.duration_s() + 120)
     try:
@@ -133,6 +157,7 @@ def write_experiment(disk: Disk, wbps: str | int | None = "4M", *, size: str | i
     finally:
         box.kill()
         run.result = box.wait()
+        _remove(path)
     return run
 
 
@@ -154,9 +179,9 @@ def writeback_experiment(disk: Disk, wbps: str | int = "4M", *, size: str | int 
     """A container capped at `wbps` writes `size` buffered, without fsync, and waits; then
     this process syncs the disk's filesystem (syncfs(2): the flusher threads write back its
     dirty pages, and the call waits for them), and reads the container's io.stat."""
-    argv = workloads.write_argv(os.path.join(disk.mount_point, "dirty"), size, direct=False,
-                                fsync=False, hold_s=timeout_s)
-    box, out_path = _start(disk, argv, wbps, "writeback")
+    path = _fresh(disk, "dirty")
+    argv = workloads.write_argv(path, size, direct=False, fsync=False, hold_s=timeout_s)
+    box, out_path = _start(disk, argv, wbps, "writeback", buffered=True)
     try:
         deadline = time.monotonic() + timeout_s
         while "\nwrote " not in (text := _read(out_path)) and box.running:
@@ -171,6 +196,7 @@ def writeback_experiment(disk: Disk, wbps: str | int = "4M", *, size: str | int 
     finally:
         box.kill()
         box.wait()
+        _remove(path)
     return WritebackRun(str(wbps), written, write_s, sync_s, charged)
 
 

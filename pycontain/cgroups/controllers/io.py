@@ -37,10 +37,12 @@ io.pressure        (none)                                         v1 has no per-
     ...                           "blkio.throttle.io_serviced": v1_ios}.get)
     {'rbytes': 4096, 'wbytes': 2097152, 'rios': 1, 'wios': 2}
 
-Only direct I/O is surely throttled on v1: a buffered write lands in the page cache, and the
-kernel's flusher threads write it out later, charged to the root cgroup. cgroup v2's writeback
-accounting charges those pages to the cgroup that dirtied them (on filesystems that support it,
-such as ext4), so v2 throttles buffered writes too (cgroup-v2.rst, "Writeback").
+A buffered write is throttled when it is written back, not when write(2) returns. v1 charges
+I/O to the task that submits it: direct I/O and a container's own fsync(2) are held, but what
+the kernel's flusher threads write back (later, or for a syncfs(2)) is charged to the root
+cgroup and escapes (measured in lesson 16). cgroup v2's writeback accounting charges those
+pages to the cgroup that dirtied them (on filesystems that support it, such as ext4), so v2
+holds them too (cgroup-v2.rst, "Writeback").
 
 See also: Documentation/admin-guide/cgroup-v2.rst ("IO", "Writeback"),
 cgroup-v1/blkio-controller.rst; docker-run(1) `--device-write-bps`; losetup(8).
