@@ -231,6 +231,7 @@ def sweep_orphans() -> list[str]:
     import tempfile
     from pathlib import Path
 
+    from pycontain.fs import loop
     from pycontain.namespaces import mnt
 
     removed = []
@@ -242,6 +243,8 @@ def sweep_orphans() -> list[str]:
             for mount_point in mnt.leftover_mounts():  # children before their parents
                 if mount_point == str(path) or mount_point.startswith(f"{path}/"):
                     mnt.remove_mount(mount_point)
+            for device in loop.leftover_loops(under=str(path)):  # lesson 16's disk, unmounted
+                loop.remove_loop(device)
             remove_dir(str(path))
             removed.append(f"removed dir {path}")
         except Exception as e:  # report and go on, like Lab.close()
@@ -370,7 +373,7 @@ def kinds() -> list[Kind]:
     from pycontain.network import bridge, nft
 
     return [Kind("mount", mnt.leftover_mounts, mnt.remove_mount),
-            Kind("loop", loop.leftover_loops, loop.remove_loop),  # lesson 16 (coming)
+            Kind("loop", loop.leftover_loops, loop.remove_loop),  # lesson 16
             Kind("dir", leftover_dirs, remove_dir),
             Kind("netns", net.leftover_netns, net.remove_netns),
             Kind("link", net.leftover_links, net.remove_link),

@@ -1,4 +1,4 @@
-"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13-15, 18, 19).
+"""Demo workloads that misbehave on purpose, bounded by construction (lessons 13-16, 18, 19).
 
 A cgroup limit is best seen on a program that runs into it. These do, and each carries its
 own hard caps, so that they end by themselves even with no cgroup around them (DESIGN §4):
@@ -27,6 +27,8 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
 - `send` and `receive` (lesson 17): a TCP sender that sends for at most `seconds` and
   `max_bytes`, then waits for the receiver's close; a receiver that counts one connection's
   bytes per interval, `0.100 125000`, and in all from its first byte to its last.
+- `write` (lesson 16): writes a file in blocks, with O_DIRECT or buffered then fsync(2), up to
+  `size_bytes`, printing `T BYTES` after each block, so that a plot shows its rate under io.max.
 
 They run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M`,
 `python -m pycontain.workloads fork-bomb --max 200 --seconds 5`, `… burn --seconds 3 --cpu 0`
@@ -529,6 +531,76 @@ def intervals(stdout: str) -> list[tuple[float, int]]:
             for m in re.finditer(r"^([\d.]+) (\d+)$", stdout, re.MULTILINE)]
 
 
+# --- lesson 16: a writer, direct or buffered, that says how far it got -----------------------
+
+#: the writer never writes more than this, whatever it is told (the lesson's disks are 64 MiB)
+WRITE_CEILING_BYTES = 256 << 20
+
+
+def write(path: str, size_bytes: int, *, direct: bool, fsync: bool = True,
+          block_bytes: int = MiB, hold_s: float = 0.0, out: TextIO = sys.stdout) -> int:
+    """Write `size_bytes` to the file `path` in blocks of `block_bytes`; return 0.
+
+    `direct`: with O_DIRECT, each write(2) goes to the device before it returns, past the page
+    cache (the buffer must be aligned: an anonymous mmap(2) is page-aligned); otherwise the
+    writes land in the page cache, and with `fsync` one fsync(2) at the end waits until they
+    are on the device (without it, the kernel writes them back later, by itself). After each
+    block it prints `T BYTES` (seconds since the start, bytes written so far); at the end
+    `wrote N bytes in T s (direct|buffered + fsync|buffered)`, T counting the fsync; then it
+    sleeps `hold_s` (its cgroup stays, with the pages it dirtied). It stops writing after
+    TIME_CEILING_S.
+    """
+    import mmap
+
+    if not 0 < block_bytes <= size_bytes <= WRITE_CEILING_BYTES:
+        raise ValueError(f"need 0 < block <= size <= {mib(WRITE_CEILING_BYTES)}; got block "
+                         f"{block_bytes} and size {size_bytes}")
+    if not 0 <= hold_s <= TIME_CEILING_S:
+        raise ValueError(f"`hold` must be 0-{TIME_CEILING_S:g} s; got {hold_s}")
+    if direct and (block_bytes % PAGE_BYTES or size_bytes % block_bytes):
+        raise ValueError(f"O_DIRECT needs a block that is a multiple of {PAGE_BYTES} bytes and "
+                         f"a size that is a multiple of the block; got block {block_bytes} and "
+                         f"size {size_bytes}")
+    buffer = mmap.mmap(-1, block_bytes)  # page-aligned, as O_DIRECT asks
+    buffer.write(b"\xa5" * block_bytes)  # not zeros: nothing may guess them away
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | (os.O_DIRECT if direct else 0)
+    fd = os.open(path, flags, 0o644)
+    start = time.monotonic()
+    written = 0
+    try:
+        while written < size_bytes and time.monotonic() - start < TIME_CEILING_S:
+            written += os.write(fd, memoryview(buffer)[:min(block_bytes, size_bytes - written)])
+            print(f"{time.monotonic() - start:.3f} {written}", file=out, flush=True)
+        if fsync and not direct:
+            os.fsync(fd)  # the dirty pages, written back and waited for
+    finally:
+        os.close(fd)
+        buffer.close()
+    how = "direct" if direct else "buffered + fsync" if fsync else "buffered"
+    print(f"wrote {written} bytes in {time.monotonic() - start:.3f} s ({how})", file=out,
+          flush=True)
+    time.sleep(hold_s)
+    return 0
+
+
+def write_argv(path: str, size: str | int = "16M", *, direct: bool, fsync: bool = True,
+               block: str | int = "1M", hold_s: float = 0.0) -> list[str]:
+    """The command that runs `write` in a container (no rootfs: it needs the host's Python)."""
+    return fresh_python(_MAIN, "write", path, "--size", str(size), "--block", str(block),
+                        "--hold", str(hold_s), *(["--direct"] if direct else []),
+                        *([] if fsync else ["--no-fsync"]))
+
+
+def progress(stdout: str) -> list[tuple[float, int]]:
+    """(seconds, bytes written so far) from each progress line of the writer.
+
+    >>> progress("0.010 1048576\\n0.260 2097152\\nwrote 2097152 bytes in 0.300 s (direct)\\n")
+    [(0.01, 1048576), (0.26, 2097152)]
+    """
+    return [(float(m[1]), int(m[2]))
+            for m in re.finditer(r"^([\d.]+) (\d+)$", stdout, re.MULTILINE)]
+
+
 def received(stdout: str) -> tuple[int, float]:
     """(bytes, seconds from the first byte to the last) from what `receive` printed.
 
@@ -538,6 +610,18 @@ def received(stdout: str) -> tuple[int, float]:
     found = re.search(r"^received (\d+) bytes in ([\d.]+) s$", stdout, re.MULTILINE)
     if found is None:
         raise ValueError(f"no `received …` line in {stdout!r}")
+    return int(found[1]), float(found[2])
+
+
+def wrote(stdout: str) -> tuple[int, float]:
+    """(bytes, seconds) from the writer's last line, fsync included.
+
+    >>> wrote("0.010 1048576\\nwrote 1048576 bytes in 0.421 s (buffered + fsync)\\n")
+    (1048576, 0.421)
+    """
+    found = re.search(r"^wrote (\d+) bytes in ([\d.]+) s", stdout, re.MULTILINE)
+    if found is None:
+        raise ValueError(f"no `wrote …` line in {stdout!r}")
     return int(found[1]), float(found[2])
 
 
@@ -579,9 +663,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     v.add_argument("--port", type=int, default=0, help="the port to listen on (0: any)")
     v.add_argument("--every", type=float, default=0.1, help="seconds per interval (0.1)")
     v.add_argument("--seconds", type=float, default=30.0, help="how long it lasts at most (30)")
+    w = commands.add_parser("write", help="write a file, direct or buffered, and say how fast")
+    w.add_argument("path", help="the file to write (made or truncated)")
+    w.add_argument("--size", default="16M", help="bytes in all, at most 256M (16M)")
+    w.add_argument("--block", default="1M", help="bytes per write(2) (1M)")
+    w.add_argument("--direct", action="store_true", help="O_DIRECT (else buffered, then fsync)")
+    w.add_argument("--no-fsync", action="store_true", help="buffered: leave writeback to the "
+                   "kernel")
+    w.add_argument("--hold", type=float, default=0.0, help="seconds to wait at the end (0)")
     args = parser.parse_args(argv)
     try:
-        if args.command == "counter":
+        if args.command == "write":
+            size, block = (int(parse_size(v, f"--{n}", unlimited=False))
+                           for n, v in (("size", args.size), ("block", args.block)))
+            code = write(args.path, size, direct=args.direct, fsync=not args.no_fsync,
+                         block_bytes=block, hold_s=args.hold)
+        elif args.command == "counter":
             code = counter(args.path, args.every, args.seconds)
         elif args.command == "hog":
             step, cap = (int(parse_size(v, f"--{n}", unlimited=False))

@@ -1,4 +1,4 @@
-"""A loop device: a file seen as a block device, a disk of the lesson's own (lesson 16, coming).
+"""A loop device: a file seen as a block device, a disk of the lesson's own (lesson 16).
 
 `attach(file)` makes a file of `size_bytes` (sparse) and attaches it to the first free loop
 device (`losetup --find --show`, which asks /dev/loop-control for LOOP_CTL_GET_FREE);
@@ -7,6 +7,12 @@ experiments use, so the rates measured are theirs alone. A loop device backed by
 path holds `pycontain-` is ours: `leftover_loops()` finds those still attached (the kernel keeps
 each device's backing file in /sys/block/loopN/loop/backing_file) and `remove_loop()` detaches
 them, for `lab.kinds()`.
+
+`make_disk(directory)` goes one step further for buffered writes: it attaches a file in
+`directory`, makes an ext4 on the device (a filesystem that supports cgroup writeback) and
+mounts it at `directory/mnt`; `remove_disk()` unmounts and detaches it. `directory` must be one
+of pycontain's own (`Lab.tempdir()`), so that a mount a dead notebook left is a leftover
+`lab.kinds()` finds, by its path, before the loop device it holds.
 
     >>> parse_backing("/tmp/pycontain-io-x/disk.img\\n"), parse_backing("/tmp/other (deleted)\\n")
     ('/tmp/pycontain-io-x/disk.img', '/tmp/other')
@@ -19,8 +25,10 @@ from __future__ import annotations
 import glob
 import os
 import subprocess
+from typing import NamedTuple
 
-from pycontain.errors import ProcessError
+from pycontain import syscalls
+from pycontain.errors import ProcessError, SpecError
 from pycontain.settings import PREFIX
 
 
@@ -46,8 +54,45 @@ def detach(device: str) -> None:
 
 
 def make_ext4(device: str) -> None:
-    """An ext4 filesystem on `device`: one that supports cgroup writeback (lesson 16, coming)."""
+    """An ext4 filesystem on `device`: one that supports cgroup writeback (lesson 16)."""
     _run("mkfs.ext4", "-q", "-F", device)
+
+
+class Disk(NamedTuple):
+    """A loop device with an ext4 on it, mounted: the lesson's own disk."""
+
+    device: str  # /dev/loopN: what io.max names (by its MAJ:MIN)
+    mount_point: str  # where its filesystem is mounted: DIRECTORY/mnt
+    image: str  # the file behind the device: DIRECTORY/disk.img
+
+
+def make_disk(directory: str | os.PathLike[str], size_bytes: int = 64 << 20) -> Disk:
+    """Attach `directory/disk.img` (sparse, `size_bytes`) to a loop device, make an ext4 on it
+    and mount it at `directory/mnt`. `directory` must be a pycontain temp dir (its name starts
+    with `pycontain-`), checked before anything is made."""
+    where = os.path.realpath(directory)
+    if not os.path.basename(where).startswith(PREFIX) or not os.path.isdir(where):
+        raise SpecError("directory", f"an existing directory named {PREFIX}… (lab.tempdir())",
+                        os.fspath(directory),
+                        hint="a mount outside pycontain's own directories is one no sweep "
+                             "would find again")
+    image, mount_point = os.path.join(where, "disk.img"), os.path.join(where, "mnt")
+    device = attach(image, size_bytes)
+    try:
+        make_ext4(device)
+        os.makedirs(mount_point, exist_ok=True)
+        syscalls.mount(device, mount_point, "ext4")
+    except BaseException:
+        detach(device)
+        raise
+    return Disk(device, mount_point, image)
+
+
+def remove_disk(disk: Disk) -> None:
+    """Unmount the disk's filesystem and detach its loop device (the image file stays)."""
+    if os.path.ismount(disk.mount_point):
+        syscalls.umount2(disk.mount_point, 0)
+    detach(disk.device)
 
 
 def parse_backing(text: str) -> str:
@@ -55,8 +100,9 @@ def parse_backing(text: str) -> str:
     return text.strip().removesuffix(" (deleted)")
 
 
-def leftover_loops(sys_block: str = "/sys/block") -> list[str]:
-    """The loop devices still attached to a file named `pycontain-…`."""
+def leftover_loops(sys_block: str = "/sys/block", *, under: str = "") -> list[str]:
+    """The loop devices still attached to a file named `pycontain-…` (below the directory
+    `under` only, if given: a dead notebook's `Lab.tempdir()`)."""
     found = []
     for backing in sorted(glob.glob(os.path.join(sys_block, "loop*", "loop", "backing_file"))):
         try:
@@ -64,7 +110,7 @@ def leftover_loops(sys_block: str = "/sys/block") -> list[str]:
                 path = parse_backing(f.read())
         except OSError:
             continue  # detached meanwhile
-        if PREFIX in path:
+        if PREFIX in path and path.startswith(os.path.join(under, "") if under else ""):
             found.append("/dev/" + os.path.basename(os.path.dirname(os.path.dirname(backing))))
     return found
 

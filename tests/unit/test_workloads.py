@@ -120,3 +120,32 @@ def test_receive_gives_up_when_no_one_connects():
     done = subprocess.run(workloads.receive_argv(0, 0.1, 0.2), capture_output=True, text=True,
                           timeout=30)
     assert done.returncode == 1 and "no connection in 0.2 s" in done.stdout
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["buffered", "direct"])
+def test_the_writer_writes_what_it_says_in_blocks_and_ends(tmp_path, direct):
+    path = tmp_path / "written"
+    done = subprocess.run(workloads.write_argv(str(path), "3M", direct=direct, block="1M"),
+                          capture_output=True, text=True, timeout=30, cwd="/")
+    if direct and "Invalid argument" in done.stderr:
+        pytest.skip(f"{tmp_path} takes no O_DIRECT")  # tmpfs before Linux 6.6
+    assert done.returncode == 0, done.stderr
+    steps = workloads.progress(done.stdout)
+    assert [n for _, n in steps] == [MiB, 2 * MiB, 3 * MiB]
+    assert [t for t, _ in steps] == sorted(t for t, _ in steps)
+    assert workloads.wrote(done.stdout)[0] == 3 * MiB and path.stat().st_size == 3 * MiB
+    assert ("(direct)" if direct else "(buffered + fsync)") in done.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (("write", "/tmp/x", "--size", "1G"), "size <="),
+    (("write", "/tmp/x", "--size", "1M", "--block", "2M"), "block <= size"),
+    (("write", "/tmp/x", "--size", "1M", "--block", "1000", "--direct"), "O_DIRECT needs"),
+    (("write", "/tmp/x", "--size", "1M", "--hold", "1000"), "`hold` must be"),
+    (("write", "/tmp/x", "--size", "lots"), "`--size` must be a size in bytes"),
+])
+def test_the_writer_refuses_bad_input_before_it_writes(args, message):
+    out = subprocess.run([sys.executable, "-m", "pycontain.workloads", *args],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and message in out.stderr and out.stdout == ""
+    assert not os.path.exists("/tmp/x")

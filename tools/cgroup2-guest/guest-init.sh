@@ -25,7 +25,7 @@ if [ "$(cat /mnt/results/cgroup-mode 2>/dev/null)" = delegated ]; then
   export PYCONTAIN_CGROUP_PARENT=/system.slice/lab.service
 fi
 ip link set lo up
-# The loop devices of lesson 16 (coming): on the lab VM, udev's static /dev/loop-control node
+# The loop devices of lesson 16: on the lab VM, udev's static /dev/loop-control node
 # loads the loop module on first use; this guest has no udev, so load it here.
 modprobe loop 2>/dev/null
 hostname guest

@@ -23,9 +23,9 @@ project=$(cd "$here/../.." && pwd)
 cache=${PYCONTAIN_VM_CACHE:-/var/cache/pycontain/cgroup2-guest}
 timeout_s=${PYCONTAIN_VM_TIMEOUT:-2700}
 suite=trixie
-# what the image holds; bump when the image recipe below changes
-recipe=7
-debs=linux-image-amd64,initramfs-tools,kmod,udev,python3,python3-venv,procps,util-linux,iproute2,nftables,busybox-static,libc-bin
+# what the image holds; bump when the image recipe below changes (8: e2fsprogs, lesson 16)
+recipe=8
+debs=linux-image-amd64,initramfs-tools,kmod,udev,python3,python3-venv,procps,util-linux,iproute2,nftables,busybox-static,libc-bin,e2fsprogs
 # what the guest's tests and notebooks import: pytest, nbval and a Jupyter kernel, matplotlib,
 # and pycontain's one dependency, pyroute2 (lesson 08)
 wheels=(pytest nbval ipykernel nbclient nbformat matplotlib ipywidgets pyroute2)

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 #: controller name -> its translation module, in the order of their fields (and flags)
 MODULES: dict[str, ModuleType] = {"memory": memory, "pids": pids,  # lessons 14, 13
                                   "cpu": cpu,  # lesson 15
-                                  "io": io,  # lesson 16 (coming); blkio on v1
+                                  "io": io,  # lesson 16; blkio on v1
                                   "cpuset": cpuset,  # lesson 18
                                   "freezer": freezer}  # lesson 19; its knobs are cgroup.*
 

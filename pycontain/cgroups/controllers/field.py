@@ -63,7 +63,7 @@ class Field:
     def __init__(self, name: str, knob: str, parse: Parser, *, flag: str, metavar: str,
                  help: str, doc: str, lesson: int, key: str | None = None) -> None:
         # a field with a `key` sets one key of a nested keyed file (io.max's wbps), its value
-        # "DEVICE NUMBER": Limits.settings() writes "DEVICE key=NUMBER ..." (lesson 16, coming)
+        # "DEVICE NUMBER": Limits.settings() writes "DEVICE key=NUMBER ..." (lesson 16)
         named = knob.replace(".", "_") + (f"_{key}" if key else "")
         if name != named:
             raise ValueError(f"a field is named after its knob: {knob} is {named}, not {name}")

@@ -1,4 +1,4 @@
-"""The io controller: cap how fast a cgroup reads and writes a block device (lesson 16, coming).
+"""The io controller: cap how fast a cgroup reads and writes a block device (lesson 16).
 
 `io.max` holds one line per device, `MAJ:MIN rbps=N wbps=N riops=N wiops=N` (`max`: no cap):
 bytes and operations per second, read and written. The kernel delays a cgroup's I/O to the
@@ -37,10 +37,12 @@ io.pressure        (none)                                         v1 has no per-
     ...                           "blkio.throttle.io_serviced": v1_ios}.get)
     {'rbytes': 4096, 'wbytes': 2097152, 'rios': 1, 'wios': 2}
 
-Only direct I/O is surely throttled on v1: a buffered write lands in the page cache, and the
-kernel's flusher threads write it out later, charged to the root cgroup. cgroup v2's writeback
-accounting charges those pages to the cgroup that dirtied them (on filesystems that support it,
-such as ext4), so v2 throttles buffered writes too (cgroup-v2.rst, "Writeback").
+A buffered write is throttled when it is written back, not when write(2) returns. v1 charges
+I/O to the task that submits it: direct I/O and a container's own fsync(2) are held, but what
+the kernel's flusher threads write back (later, or for a syncfs(2)) is charged to the root
+cgroup and escapes (measured in lesson 16). cgroup v2's writeback accounting charges those
+pages to the cgroup that dirtied them (on filesystems that support it, such as ext4), so v2
+holds them too (cgroup-v2.rst, "Writeback").
 
 See also: Documentation/admin-guide/cgroup-v2.rst ("IO", "Writeback"),
 cgroup-v1/blkio-controller.rst; docker-run(1) `--device-write-bps`; losetup(8).
@@ -99,7 +101,7 @@ def device_number(path: object, parameter: str) -> str:
         raise SpecError(parameter, form, path,
                         hint=f"{path} is not a block device: a file or directory lives on one "
                              "(`findmnt -T PATH` names it); io.max throttles devices "
-                             "(lesson 16, coming)")
+                             "(lesson 16)")
     return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
 
 
