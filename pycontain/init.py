@@ -302,11 +302,8 @@ def filter_while_privileged(spec: InitSpec, channel: Channel) -> None:
     """Without no_new_privs, install the seccomp filter now, while CAP_SYS_ADMIN (which
     seccomp(2) then needs) is still held, as runc does; the calls of the steps after it must
     pass it (lesson 21, coming)."""
-    if spec["seccomp"] is None or spec["no_new_privs"]:
-        return
-    from pycontain.security import seccomp
-
-    seccomp.install(spec["seccomp"])
+    if not spec["no_new_privs"]:
+        _install_filter(spec)
 
 
 def drop_bounding_set(spec: InitSpec, channel: Channel) -> None:
@@ -346,7 +343,13 @@ def set_no_new_privs(spec: InitSpec, channel: Channel) -> None:
 def filter_system_calls(spec: InitSpec, channel: Channel) -> None:
     """Install the seccomp filter, last but the exec (and --init's fork): no step before needs
     to pass it, and no_new_privs lets an unprivileged process install it (lesson 21, coming)."""
-    if spec["seccomp"] is None or not spec["no_new_privs"]:
+    if spec["no_new_privs"]:
+        _install_filter(spec)
+
+
+def _install_filter(spec: InitSpec) -> None:
+    """The seccomp filter the spec carries, if any (one of the two steps above runs it)."""
+    if spec["seccomp"] is None:
         return
     from pycontain.security import seccomp
 

@@ -371,15 +371,28 @@ def requests_argv(count: int = 12, every_s: float = 0.25, work_ms: float = 30.0)
                         "--work", str(work_ms))
 
 
+def _line(pattern: str, stdout: str, what: str) -> re.Match[str]:
+    """The line of `stdout` that `pattern` matches, or a ValueError naming the `what …` line
+    that is missing: each workload ends by saying what it did, and the parsers read that."""
+    found = re.search(pattern, stdout, re.MULTILINE)
+    if found is None:
+        raise ValueError(f"no `{what} …` line in {stdout!r}")
+    return found
+
+
+def _time_and_bytes(stdout: str) -> list[tuple[float, int]]:
+    """(seconds, bytes) from each `T BYTES` line (the writer's and the receiver's progress)."""
+    return [(float(m[1]), int(m[2]))
+            for m in re.finditer(r"^([\d.]+) (\d+)$", stdout, re.MULTILINE)]
+
+
 def burned(stdout: str) -> tuple[float, float]:
     """(CPU seconds, wall seconds) from a burner's line.
 
     >>> burned("burned 0.742 s of CPU in 3.001 s\\n")
     (0.742, 3.001)
     """
-    found = re.search(r"^burned ([\d.]+) s of CPU in ([\d.]+) s$", stdout, re.MULTILINE)
-    if found is None:
-        raise ValueError(f"no `burned …` line in {stdout!r}")
+    found = _line(r"^burned ([\d.]+) s of CPU in ([\d.]+) s$", stdout, "burned")
     return float(found[1]), float(found[2])
 
 
@@ -399,9 +412,7 @@ def used_percent(stdout: str) -> float:
     >>> used_percent("request 0 took 30.2 ms\\nused 12.5 % of a CPU in 2.80 s\\n")
     12.5
     """
-    found = re.search(r"^used ([\d.]+) % of a CPU", stdout, re.MULTILINE)
-    if found is None:
-        raise ValueError(f"no `used …` line in {stdout!r}")
+    found = _line(r"^used ([\d.]+) % of a CPU", stdout, "used")
     return float(found[1])
 
 
@@ -527,8 +538,7 @@ def intervals(stdout: str) -> list[tuple[float, int]]:
     ...           "received 256000 bytes in 0.250 s\\n")
     [(0.1, 125000), (0.2, 125000), (0.25, 6000)]
     """
-    return [(float(m[1]), int(m[2]))
-            for m in re.finditer(r"^([\d.]+) (\d+)$", stdout, re.MULTILINE)]
+    return _time_and_bytes(stdout)
 
 
 # --- lesson 16: a writer, direct or buffered, that says how far it got -----------------------
@@ -597,8 +607,7 @@ def progress(stdout: str) -> list[tuple[float, int]]:
     >>> progress("0.010 1048576\\n0.260 2097152\\nwrote 2097152 bytes in 0.300 s (direct)\\n")
     [(0.01, 1048576), (0.26, 2097152)]
     """
-    return [(float(m[1]), int(m[2]))
-            for m in re.finditer(r"^([\d.]+) (\d+)$", stdout, re.MULTILINE)]
+    return _time_and_bytes(stdout)
 
 
 def received(stdout: str) -> tuple[int, float]:
@@ -607,9 +616,7 @@ def received(stdout: str) -> tuple[int, float]:
     >>> received("0.100 125000\\nreceived 125000 bytes in 0.100 s\\n")
     (125000, 0.1)
     """
-    found = re.search(r"^received (\d+) bytes in ([\d.]+) s$", stdout, re.MULTILINE)
-    if found is None:
-        raise ValueError(f"no `received …` line in {stdout!r}")
+    found = _line(r"^received (\d+) bytes in ([\d.]+) s$", stdout, "received")
     return int(found[1]), float(found[2])
 
 
@@ -619,9 +626,7 @@ def wrote(stdout: str) -> tuple[int, float]:
     >>> wrote("0.010 1048576\\nwrote 1048576 bytes in 0.421 s (buffered + fsync)\\n")
     (1048576, 0.421)
     """
-    found = re.search(r"^wrote (\d+) bytes in ([\d.]+) s", stdout, re.MULTILINE)
-    if found is None:
-        raise ValueError(f"no `wrote …` line in {stdout!r}")
+    found = _line(r"^wrote (\d+) bytes in ([\d.]+) s", stdout, "wrote")
     return int(found[1]), float(found[2])
 
 
