@@ -62,7 +62,8 @@ RUN_OPTIONS = {
                        "inside gain privileges again (default: no-new-privileges=true, except "
                        "with --privileged); seccomp=unconfined turns the system call filter "
                        "off, seccomp=FILE uses a profile in Docker's JSON format instead of "
-                       "pycontain's default (repeatable)"),
+                       "pycontain's default; systempaths=unconfined leaves /proc/kcore, "
+                       "/proc/keys, ... unmasked and /proc/sys writable (repeatable)"),
     "--egress-rate": ("RATE", "egress_rate", "shape what the container sends to RATE, in tc's "
                                              "units: 10mbit, 500kbit, 2mbps (bytes/s) (tbf on "
                                              "an IFB; needs --network bridge)"),
@@ -88,15 +89,18 @@ RUN_FLAGS = {
     "--no-overlay": ("overlay", "let the container write into the rootfs directory itself, "
                                 "instead of a throw-away overlay that keeps it unchanged "
                                 "(needs --rootfs)"),
+    "--no-cgroup-view": ("cgroup_view", "leave /sys/fs/cgroup empty instead of showing the "
+                                        "container's own cgroups there, read-only (with "
+                                        "--rootfs and limits)"),
     "--trace": ("trace", "print to stderr each step that builds the container and each system "
                          "call it makes, with its arguments, result, time and the lesson that "
                          "explains it"),
     "--privileged": ("capabilities['all']",
                      "keep every capability pycontain has (CAP_SYS_ADMIN, CAP_MKNOD, ... none "
-                     "dropped), no no_new_privs and no seccomp filter: root inside may then "
-                     "mount, make device "
-                     "nodes, load modules, change the host's clock: whatever root outside may, "
-                     "except what its namespaces hide"),
+                     "dropped), no no_new_privs, no seccomp filter, no masked or read-only "
+                     "/proc paths and no cgroup view: root inside may then mount, make device "
+                     "nodes, load modules, write the host's sysctls, change the host's clock: "
+                     "whatever root outside may, except what its namespaces hide"),
 }
 #: how an error names each Spec parameter: the flag that sets it (a repeated option by its
 #: short spelling, as it is mostly written: `-p 8080:80`), and the command by its place
@@ -121,7 +125,10 @@ AUDIT_WRITE, NET_RAW) but not MKNOD, since pycontain has no device controller to
 once made; none inheritable or ambient, and no-new-privileges on. A seccomp filter refuses what
 Docker's default profile refuses (unshare, mount, keyctl, bpf, module loading, ...). So it cannot
 mount, set the clock or make a device node; --cap-add SYS_ADMIN allows mounts, --privileged
-keeps everything.
+keeps everything. With its own mount namespace, the host's kernel files it could misuse are
+masked (/proc/kcore, /proc/keys, /proc/timer_list, /sys/firmware, ...) or read-only (/proc/sys,
+/proc/sysrq-trigger, ...), as runc does; with --rootfs and limits it sees its own cgroups,
+read-only, at /sys/fs/cgroup. Its hostname is its short id unless --hostname names it.
 
 exit status: the command's own; 125 when pycontain failed; 126 when the command could not be
 executed; 127 when it was not found; 128+N when it was killed by signal N.
@@ -313,40 +320,54 @@ def _time_options(time_namespace: bool, boottime: str | None,
 
 
 def _security_options(privileged: bool, cap_add: list[str] | None, cap_drop: list[str] | None,
-                      security_opt: list[str] | None) -> dict[str, Any]:
+                      security_opt: list[str] | None, mounts: bool) -> dict[str, Any]:
     """`--privileged`, `--cap-add`, `--cap-drop`, `--security-opt` as Spec options: by default
-    Docker's capabilities without CAP_MKNOD, no_new_privs (lesson 20, coming) and pycontain's
-    seccomp profile (lesson 21, coming); --privileged, none of them.
+    Docker's capabilities without CAP_MKNOD, no_new_privs (lesson 20, coming), pycontain's seccomp
+    profile (lesson 21, coming) and, with a mount namespace (`mounts`), runc's masked and
+    read-only paths; --privileged, none of them.
 
-    >>> _security_options(True, None, None, None)
-    {'capabilities': None, 'no_new_privs': False, 'seccomp': None}
+    >>> sorted(_security_options(True, None, None, None, True).items())
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('capabilities', None), ('masked_paths', ()), ('no_new_privs', False),
+     ('readonly_paths', ()), ('seccomp', None)]
     >>> sorted(_security_options(False, None, ["ALL"], ["no-new-privileges=false",
-    ...                                                 "seccomp=unconfined"]).items())
-    [('capabilities', frozenset()), ('no_new_privs', False), ('seccomp', 'unconfined')]
+    ...        "seccomp=unconfined", "systempaths=unconfined"], True).items())
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('capabilities', frozenset()), ('masked_paths', ()), ('no_new_privs', False),
+     ('readonly_paths', ()), ('seccomp', 'unconfined')]
     """
     no_new_privs = not privileged
     seccomp: str | None = None if privileged else "default"
+    system_paths = mounts and not privileged
     for value in security_opt or ():
         key, equals, setting = value.partition("=")
         if key == "no-new-privileges" and setting in (("true", "false") if equals else ("",)):
             no_new_privs = setting != "false"
         elif key == "seccomp" and setting:
             seccomp = setting
+        elif key == "systempaths" and setting == "unconfined":
+            system_paths = False
         else:
             raise SpecError("no_new_privs", "no-new-privileges, no-new-privileges=true, "
-                            "no-new-privileges=false, seccomp=unconfined or seccomp=FILE "
-                            "(a profile in Docker's JSON format)", value)
+                            "no-new-privileges=false, seccomp=unconfined, seccomp=FILE "
+                            "(a profile in Docker's JSON format) or systempaths=unconfined",
+                            value)
+    from pycontain.security import paths
+
+    hidden = {"masked_paths": paths.MASKED if system_paths else (),
+              "readonly_paths": paths.READ_ONLY if system_paths else ()}
     if privileged:
         for parameter, given in (("capabilities['add']", cap_add),
                                  ("capabilities['drop']", cap_drop)):
             if given:
                 raise SpecError(parameter, "left out with --privileged, which keeps every "
                                 "capability", ",".join(given))
-        return {"capabilities": None, "no_new_privs": no_new_privs, "seccomp": seccomp}
+        return {"capabilities": None, "no_new_privs": no_new_privs, "seccomp": seccomp,
+                **hidden}
     from pycontain.security import capabilities
 
     return {"capabilities": capabilities.resolve(cap_add or (), cap_drop or ()),
-            "no_new_privs": no_new_privs, "seccomp": seccomp}
+            "no_new_privs": no_new_privs, "seccomp": seccomp, **hidden}
 
 
 def _run(args: argparse.Namespace | SimpleNamespace) -> int:
@@ -358,8 +379,17 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     # This process is single-threaded, so init can run in a fork of it instead of a second
     # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
     # starts `/bin/true` in ~25 ms; a second interpreter alone costs ~20 ms here.
-    spec = runtime.Spec(command, namespaces=args.namespaces, hostname=args.hostname,
+    from pycontain.spec import namespace_set
+
+    names = namespace_set(args.namespaces)
+    container_id = runtime.new_id()
+    hostname = args.hostname  # Docker's default: the short id, in a UTS namespace of its own
+    if hostname is None and "uts" in names:
+        hostname = container_id[:12]
+    spec = runtime.Spec(command, namespaces=args.namespaces, hostname=hostname,
                         rootfs=args.rootfs, init=args.init, read_only=args.read_only,
+                        cgroup_view=bool(args.rootfs) and not (args.no_cgroup_view
+                                                               or args.privileged),
                         overlay=bool(args.rootfs) and not args.no_overlay,
                         **_limit_options(args),
                         network=args.network, publish=args.publish or (), trace=args.trace,
@@ -368,8 +398,8 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                         **_time_options(args.time_namespace, args.boottime_offset,
                                         args.monotonic_offset),
                         **_security_options(args.privileged, args.cap_add, args.cap_drop,
-                                            args.security_opt))
-    container = runtime.spawn_forked(spec)
+                                            args.security_opt, "mnt" in names))
+    container = runtime.spawn_forked(spec, container_id=container_id)
     interrupts = 0
 
     def forward(signum: int, _frame: FrameType | None) -> None:

@@ -154,6 +154,8 @@ def import_what_follows(spec: InitSpec, channel: Channel) -> None:
         from pycontain.fs import layers  # noqa: F401
     if spec["rootfs"]:
         from pycontain.fs import rootfs  # noqa: F401
+    if spec["masked_paths"] or spec["readonly_paths"]:
+        from pycontain.security import paths  # noqa: F401
     if spec["capabilities"] is not None or spec["no_new_privs"]:
         from pycontain.security import capabilities  # noqa: F401
     if spec["seccomp"] is not None:
@@ -262,7 +264,8 @@ def enter_rootfs(spec: InitSpec, channel: Channel) -> None:
     root = spec["overlay"]["merged"] if spec["overlay"] else spec["rootfs"]
     names = spec["namespaces"]
     rootfs.enter(root, mount_proc="pid" in names, own_net="net" in names,
-                 read_only=spec["read_only"], switch=spec["root_switch"])
+                 read_only=spec["read_only"], cgroups=spec["cgroup_view"],
+                 switch=spec["root_switch"])
 
 
 def mount_proc(spec: InitSpec, channel: Channel) -> None:
@@ -272,6 +275,18 @@ def mount_proc(spec: InitSpec, channel: Channel) -> None:
     if not spec["rootfs"] and "pid" in names and "mnt" in names:
         syscalls.mount("proc", "/proc", "proc", MountFlag.MS_NOSUID | MountFlag.MS_NODEV
                        | MountFlag.MS_NOEXEC)
+
+
+def mask_paths(spec: InitSpec, channel: Channel) -> None:
+    """Freeze the read-only paths (/proc/sys, ...) and hide the masked ones (/proc/kcore,
+    /proc/keys, ...): the host's kernel files a container must not write or read
+    (lesson 20, coming). After /proc is mounted and the root entered, in the container's own
+    mount namespace."""
+    if not (spec["masked_paths"] or spec["readonly_paths"]):
+        return
+    from pycontain.security import paths
+
+    paths.apply(spec["masked_paths"], spec["readonly_paths"])
 
 
 def wait_until_created(spec: InitSpec, channel: Channel) -> None:
@@ -408,6 +423,7 @@ STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
     (mount_overlay, 6),
     (enter_rootfs, 5),  # pivot_root, then the old root detached
     (mount_proc, 3),
+    (mask_paths, 20),  # on the /proc just mounted
     (wait_until_created, 12),  # sync "created": the parent places us in the cgroup
     (unshare_cgroup_namespace, 10),  # after the placement: its cgroup becomes /
     (change_directory, 5),

@@ -113,7 +113,8 @@ class Container:
     """A running container. Wait on it, signal it, look at it through /proc."""
 
     def __init__(self, spec: Spec, pid: int, process: subprocess.Popen[str] | ForkedInit,
-                 undo: UndoStack | None = None):
+                 undo: UndoStack | None = None, container_id: str | None = None):
+        self.id = container_id or new_id()  # 64 hex digits, shown as 12, as Docker does
         self.spec = spec
         self.pid = pid  # the first process, as the host numbers it
         self.process = process
@@ -239,10 +240,20 @@ class Container:
         self.wait()
 
 
+def new_id() -> str:
+    """A container id: 64 random hex digits, as Docker makes them; `id[:12]` is the short id.
+
+    >>> len(new_id()), new_id() != new_id()
+    (64, True)
+    """
+    return os.urandom(32).hex()
+
+
 def spawn(argv: Collection[str] | Spec, *, stdin: Any = DEVNULL, stdout: Any = PIPE,
-          stderr: Any = PIPE,
-          on_created: Callable[[int], None] | None = None, **options: Any) -> Container:
-    """Start a container and return it while it runs. Options are those of `Spec`.
+          stderr: Any = PIPE, on_created: Callable[[int], None] | None = None,
+          container_id: str | None = None, **options: Any) -> Container:
+    """Start a container and return it while it runs. Options are those of `Spec`;
+    `container_id` is its id (default: a new one, `new_id()`).
 
     `on_created(pid)` runs in this process after the namespaces exist and before the command
     is exec'd: the moment runtimes place the process in cgroups or write its uid_map.
@@ -257,10 +268,11 @@ def spawn(argv: Collection[str] | Spec, *, stdin: Any = DEVNULL, stdout: Any = P
             [*_INIT, str(spec_r), str(report_w)],
             pass_fds=(spec_r, report_w), stdin=stdin, stdout=stdout, stderr=stderr, text=True)
 
-    return _start(spec, start, on_created)
+    return _start(spec, start, on_created, container_id)
 
 
-def spawn_forked(argv: Collection[str] | Spec, **options: Any) -> Container:
+def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = None,
+                 **options: Any) -> Container:
     """`spawn`, for a single-threaded caller only: init runs in a fork of this process.
 
     The `pycontain` command uses it (DESIGN, "The process model": a single-threaded CLI process
@@ -287,7 +299,7 @@ def spawn_forked(argv: Collection[str] | Spec, **options: Any) -> Container:
                 os._exit(EXIT_RUNTIME_ERROR)  # never return into the caller's code
         return ForkedInit(pid)
 
-    return _start(spec, start, None)
+    return _start(spec, start, None, container_id)
 
 
 class ForkedInit:
@@ -329,7 +341,7 @@ class ForkedInit:
 
 
 def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
-           on_created: Callable[[int], None] | None) -> Container:
+           on_created: Callable[[int], None] | None, container_id: str | None) -> Container:
     """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse.
 
     Each resource is registered on the container's undo stack as it is made; any failure
@@ -343,14 +355,15 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         nft.require()
     undo = UndoStack()
     try:
-        return _build(spec, start, on_created, undo)
+        return _build(spec, start, on_created, undo, container_id)
     except BaseException:
         undo.close()  # init failed and was reaped: its mount namespace, and mount, went
         raise
 
 
 def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
-           on_created: Callable[[int], None] | None, undo: UndoStack) -> Container:
+           on_created: Callable[[int], None] | None, undo: UndoStack,
+           container_id: str | None) -> Container:
     """`_start`'s work; everything it makes goes on `undo` the moment it exists."""
     network = None
     if spec.network == "bridge":  # wired at "created", before the command runs (lesson 08)
@@ -366,6 +379,8 @@ def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         on_created = bridge.hook(network, on_created)  # wire first, then place in the cgroup
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
+    if spec.cgroup_view and cgroup is not None:  # lesson 20 (coming): its own limits, read-only
+        wire["cgroup_view"] = cgroup.view()
     layer = None
     if spec.overlay and spec.rootfs:
         from pycontain.fs.layers import writable_layer
@@ -389,7 +404,7 @@ def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     finally:
         os.close(spec_w)
         os.close(report_r)
-    container = Container(spec, pid, process, undo)
+    container = Container(spec, pid, process, undo, container_id)
     container.layer = layer
     container.cgroup = cgroup
     container.network = network

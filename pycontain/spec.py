@@ -52,6 +52,9 @@ if TYPE_CHECKING:
         capabilities: CapabilitiesWire | None  # None: every capability, untouched
         no_new_privs: bool
         seccomp: bytes | None  # the filter's instructions (security.seccomp.assemble)
+        masked_paths: list[str]
+        readonly_paths: list[str]
+        cgroup_view: dict[str, str]  # filled by the runtime: Cgroup.view() when asked for
 
 #: the namespaces `init` can build so far
 SUPPORTED_NAMESPACES = frozenset({"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"})
@@ -94,7 +97,12 @@ def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) 
     return chosen or None
 
 
-def _namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
+def namespace_set(namespaces: Collection[str] | str | None) -> frozenset[str]:
+    """The namespaces asked for, checked: `"uts,pid"` or `{"uts", "pid"}`; None: the default.
+
+    >>> sorted(namespace_set("uts, pid"))
+    ['pid', 'uts']
+    """
     if namespaces is None:
         return DEFAULT_NAMESPACES
     if isinstance(namespaces, str):
@@ -232,7 +240,8 @@ class Spec:
     __slots__ = ("argv", "namespaces", "hostname", "rootfs", "env", "cwd", "init", "read_only",
                  "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
                  "network", "publish", "subnet", "rates", "trace", "capabilities",
-                 "no_new_privs", "seccomp", "executable")
+                 "no_new_privs", "seccomp", "masked_paths", "readonly_paths", "cgroup_view",
+                 "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -255,6 +264,9 @@ class Spec:
     capabilities: frozenset[str] | None
     no_new_privs: bool
     seccomp: bytes | None
+    masked_paths: tuple[str, ...]
+    readonly_paths: tuple[str, ...]
+    cgroup_view: bool
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
@@ -272,10 +284,12 @@ class Spec:
                  egress_rate: str | None = None, ingress_rate: str | None = None,
                  trace: bool = False, capabilities: Collection[str] | str | None = None,
                  no_new_privs: bool = False, seccomp: object = None,
+                 masked_paths: Collection[str] = (), readonly_paths: Collection[str] = (),
+                 cgroup_view: bool = False,
                  **limit_fields: str | float | None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
-        chosen = _namespace_set(namespaces)
+        chosen = namespace_set(namespaces)
         ports: tuple[tuple[int, int, str], ...] = ()
         rates: tuple[int | None, int | None] = (None, None)
         if (network is not None or publish or subnet is not None  # lesson 08; else stay cheap
@@ -322,15 +336,30 @@ class Spec:
                                  "add 'net' (lesson 09)")
         switch = rootfs_module.validate_switch(root_switch)
         for name, flag in (("read_only", read_only), ("trace", trace),
-                           ("no_new_privs", no_new_privs)):
+                           ("no_new_privs", no_new_privs), ("cgroup_view", cgroup_view)):
             if not isinstance(flag, bool):
                 raise SpecError(name, "True or False", flag)
         for name, value, given in (("read_only", read_only, read_only),
-                                   ("root_switch", switch != "pivot_root", root_switch)):
+                                   ("root_switch", switch != "pivot_root", root_switch),
+                                   ("cgroup_view", cgroup_view, cgroup_view)):
             if value and root is None:
                 raise SpecError(name, "used only with a rootfs", given, needs=("rootfs", None),
                                 hint="it changes how the rootfs is entered (lesson 05)")
         offsets = _time_offsets(time_offsets, chosen)
+        hidden: tuple[str, ...] = ()
+        frozen: tuple[str, ...] = ()
+        if masked_paths or readonly_paths:  # lesson 20 (coming); else stay cheap
+            from pycontain.security import paths
+
+            hidden = paths.validate("masked_paths", masked_paths)
+            frozen = paths.validate("readonly_paths", readonly_paths)
+            if "mnt" not in chosen:
+                raise SpecError("masked_paths" if hidden else "readonly_paths",
+                                "set only with 'mnt' among the namespaces", hidden or frozen,
+                                needs=("namespaces", "mnt"),
+                                hint="the masks are mounts, made in the container's own mount "
+                                     "namespace; without one they would cover the host's "
+                                     "files (lesson 20, coming)")
         kept = None
         if capabilities is not None:  # lesson 20 (coming); else stay cheap
             from pycontain.security import capabilities as capabilities_module
@@ -373,6 +402,9 @@ class Spec:
         set_(self, "capabilities", kept)
         set_(self, "no_new_privs", no_new_privs)
         set_(self, "seccomp", program)
+        set_(self, "masked_paths", hidden)
+        set_(self, "readonly_paths", frozen)
+        set_(self, "cgroup_view", cgroup_view)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -415,7 +447,8 @@ class Spec:
                 "time_offsets": dict(self.time_offsets), "overlay": None,
                 "sync_before_exec": False, "trace": self.trace,
                 "capabilities": self._capabilities_wire(), "no_new_privs": self.no_new_privs,
-                "seccomp": self.seccomp}
+                "seccomp": self.seccomp, "masked_paths": list(self.masked_paths),
+                "readonly_paths": list(self.readonly_paths), "cgroup_view": {}}
 
     def _capabilities_wire(self) -> CapabilitiesWire | None:
         if self.capabilities is None:

@@ -19,6 +19,7 @@ from pycontain import settings
 from pycontain.cgroups.controllers import freezer
 from pycontain.cgroups.events import populated, wait_for, wait_until_empty
 from pycontain.cgroups.files import procs, read_file, remove_dir, walk_up, write_file
+from pycontain.cgroups.layout import ROOT
 from pycontain.errors import CgroupError, hint_for
 
 TYPE_CHECKING = False
@@ -71,6 +72,19 @@ class Cgroup:
         raise NotImplementedError
 
     # shared behaviour
+    def view(self) -> dict[str, str]:
+        """This cgroup as a container sees it at /sys/fs/cgroup (`fs.rootfs.mount_cgroups`):
+        each hierarchy's name there ('memory', 'unified'; '' when the one v2 tree is all of
+        /sys/fs/cgroup) -> this cgroup's directory in it (lesson 20, coming)."""
+        shown = {}
+        for path in self.dirs.values():
+            mount = max((h.mount for h in self.layout.hierarchies
+                         if path.startswith(h.mount.rstrip("/") + "/")), key=len)
+            name = os.path.relpath(mount, ROOT) if mount.startswith(ROOT) else \
+                os.path.basename(mount)
+            shown["" if name == "." else name] = path
+        return shown
+
     def write(self, knob: str, value: str | int) -> None:
         """Write one knob (named the v2 way)."""
         self.set({knob: str(value)})

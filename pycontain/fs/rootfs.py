@@ -5,15 +5,15 @@ A container's files are just a directory tree; `build()` and `ensure()` (from
 that cannot be a root before anything is created. `enter()` makes a directory the root of the
 calling process's mount namespace, the way runc does it: bind it onto itself (pivot_root(2)
 needs a mount point), mount a fresh `/proc`, a minimal `/dev` (six device nodes, a private
-devpts, a tmpfs for shared memory), a read-only `/sys` and a tmpfs `/tmp`, then
-pivot_root(".", ".") and detach the old root, and verify the working directory is inside the
-new root. chroot(2) alone would change only where "/" starts for this process, and a program
-inside can climb out of it: lesson 05 shows the escape (`pycontain.audit.escape`) and then
-closes it.
+devpts, a tmpfs for shared memory), a read-only `/sys` with the container's own cgroups
+read-only at `/sys/fs/cgroup` (`mount_cgroups`), and a tmpfs `/tmp`, then pivot_root(".", ".")
+and detach the old root, and verify the working directory is inside the new root. chroot(2)
+alone would change only where "/" starts for this process, and a program inside can climb out
+of it: lesson 05 shows the escape (`pycontain.audit.escape`) and then closes it.
 
 See also: pivot_root(2), chroot(2), mount(2), umount2(2), pts(4), sysfs(5), busybox(1), ldd(1).
-Left out: overlay layers and image import (lesson 06), masked and read-only /proc paths, device
-cgroups, user-namespace mounts (lesson 09).
+Left out: overlay layers and image import (lesson 06), masked and read-only /proc paths
+(`security.paths`, lesson 20, coming), device cgroups, user-namespace mounts (lesson 09).
 """
 
 from __future__ import annotations
@@ -179,6 +179,7 @@ def resolve_command(command: str, root: str | None = None, path: str = CONTAINER
 
 
 def enter(rootfs: str, *, mount_proc: bool, own_net: bool = False, read_only: bool = False,
+          cgroups: dict[str, str] | None = None,
           switch: str | list[list[object]] = "pivot_root") -> None:
     """Make `rootfs` the root of the calling process's (private) mount namespace.
 
@@ -188,6 +189,8 @@ def enter(rootfs: str, *, mount_proc: bool, own_net: bool = False, read_only: bo
             otherwise the host's /sys is bound read-only.
         read_only: make the root itself read-only (`pycontain run --read-only`); /tmp, /dev
             and /proc keep their own mounts.
+        cgroups: the container's own cgroup directories to show read-only at /sys/fs/cgroup,
+            as `Cgroup.view()` names them (lesson 20, coming); None or empty: none.
         switch: "pivot_root"; "chroot" only to show its escape (lesson 05); or recorded calls.
     """
     root = os.path.realpath(rootfs)
@@ -198,6 +201,8 @@ def enter(rootfs: str, *, mount_proc: bool, own_net: bool = False, read_only: bo
         syscalls.mount("proc", f"{root}/proc", "proc", _NOSUID_NODEV_NOEXEC)
     mount_dev(f"{root}/dev")
     mount_sys(f"{root}/sys", own_net=own_net)
+    if cgroups:
+        mount_cgroups(f"{root}/sys/fs/cgroup", cgroups)
     syscalls.mount("tmpfs", f"{root}/tmp", "tmpfs", MountFlag.MS_NOSUID | MountFlag.MS_NODEV,
                    "mode=1777")
     if read_only:  # a bind mount's own flag: the mounts on top of it stay writable
@@ -250,12 +255,41 @@ def mount_sys(sys_dir: str, *, own_net: bool) -> None:
     sysfs shows the network devices of the namespace that mounts it, so runc mounts a fresh
     one only for a container with its own network namespace, and binds the host's otherwise.
     """
-    flags = _NOSUID_NODEV_NOEXEC | MountFlag.MS_RDONLY
     if own_net:
-        syscalls.mount("sysfs", sys_dir, "sysfs", flags)
+        syscalls.mount("sysfs", sys_dir, "sysfs", _NOSUID_NODEV_NOEXEC | MountFlag.MS_RDONLY)
         return
-    syscalls.mount("/sys", sys_dir, None, MountFlag.MS_BIND)  # not MS_REC: no cgroupfs below
-    syscalls.mount(None, sys_dir, None, flags | MountFlag.MS_REMOUNT | MountFlag.MS_BIND)
+    bind_read_only("/sys", sys_dir)  # not recursive: none of the host's cgroupfs below
+
+
+def mount_cgroups(target: str, view: dict[str, str]) -> None:
+    """The container's own cgroups at `target` (its /sys/fs/cgroup), read-only, so that a
+    process can read its own limits (`memory.max`, `pids.max`) and usage and change none.
+
+    `view` maps a name under /sys/fs/cgroup to a host directory (`Cgroup.view()`): on cgroup
+    v2 the one directory ('') becomes /sys/fs/cgroup itself; on v1 and hybrid each hierarchy's
+    directory is bound at its name (`memory`, `pids`, `unified`, ...) on a small tmpfs, made
+    read-only after. The container sees its own cgroup as the top of each tree, what runc
+    shows a container on v1 and a cgroup namespace shows on v2 (lesson 10).
+    """
+    if "" in view:
+        bind_read_only(view[""], target)
+        return
+    syscalls.mount("tmpfs", target, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755,size=64k")
+    for name, source in sorted(view.items()):
+        os.mkdir(f"{target}/{name}")
+        bind_read_only(source, f"{target}/{name}")
+    syscalls.mount(None, target, None, _NOSUID_NODEV_NOEXEC | MountFlag.MS_REMOUNT
+                   | MountFlag.MS_RDONLY)
+
+
+def bind_read_only(source: str, target: str, *, recursive: bool = False) -> None:
+    """Bind `source` at `target`, then make that bind read-only, nosuid, nodev, noexec: a
+    bind mount takes its flags only from a remount of its own (mount(2), "Creating a bind
+    mount")."""
+    syscalls.mount(source, target, None,
+                   MountFlag.MS_BIND | (MountFlag.MS_REC if recursive else MountFlag(0)))
+    syscalls.mount(None, target, None, _NOSUID_NODEV_NOEXEC | MountFlag.MS_REMOUNT
+                   | MountFlag.MS_BIND | MountFlag.MS_RDONLY)
 
 
 def replay(steps: list[list[object]]) -> None:

@@ -256,7 +256,8 @@ def test_trace_prints_each_step_and_its_calls_in_order(cli):
     assert seen == ["step die_with_parent (lesson 03)", "step unshare_namespaces (lesson 02)",
                     "step make_mounts_private (lesson 04)",
                     "step fork_into_namespaces (lesson 03)", "step apply_hostname (lesson 02)",
-                    "step mount_proc (lesson 03)", "step change_directory (lesson 05)",
+                    "step mount_proc (lesson 03)", "step mask_paths (lesson 20)",
+                    "step change_directory (lesson 05)",
                     "step drop_bounding_set (lesson 20)", "step set_capabilities (lesson 20)",
                     "step set_no_new_privs (lesson 20)", "step filter_system_calls (lesson 21)",
                     "step execute (lesson 02)"]

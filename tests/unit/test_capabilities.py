@@ -10,7 +10,7 @@ import pytest
 from pycontain import syscalls
 from pycontain.cli import FLAG_OF, _security_options
 from pycontain.errors import SpecError
-from pycontain.security import capabilities
+from pycontain.security import capabilities, paths
 from pycontain.security.capabilities import DEFAULT, NAMES, NUMBERS
 from pycontain.spec import Spec
 
@@ -87,11 +87,22 @@ def test_capget_agrees_with_proc_status():
 # --- the command line: the default, --privileged, --cap-add/--cap-drop, --security-opt --------
 
 def test_the_cli_default_is_the_default_set_no_new_privs_and_the_seccomp_profile():
-    assert _security_options(False, None, None, None) == {"capabilities": DEFAULT,
-                                                          "no_new_privs": True,
-                                                          "seccomp": "default"}
-    assert _security_options(True, None, None, None) == {"capabilities": None,
-                                                         "no_new_privs": False, "seccomp": None}
+    assert _security_options(False, None, None, None, True) == {
+        "capabilities": DEFAULT, "no_new_privs": True, "seccomp": "default",
+        "masked_paths": paths.MASKED, "readonly_paths": paths.READ_ONLY}
+    assert _security_options(True, None, None, None, True) == {
+        "capabilities": None, "no_new_privs": False, "seccomp": None, "masked_paths": (),
+        "readonly_paths": ()}
+
+
+@pytest.mark.parametrize(("privileged", "mounts", "opts", "masked"), [
+    (False, True, None, True), (False, False, None, False), (True, True, None, False),
+    (False, True, ["systempaths=unconfined"], False)])
+def test_the_paths_are_masked_with_a_mount_namespace_unless_unconfined(privileged, mounts, opts,
+                                                                       masked):
+    chosen = _security_options(privileged, None, None, opts, mounts)
+    assert chosen["masked_paths"] == (paths.MASKED if masked else ())
+    assert chosen["readonly_paths"] == (paths.READ_ONLY if masked else ())
 
 
 @pytest.mark.parametrize(("privileged", "opts", "no_new_privs"), [
@@ -100,7 +111,7 @@ def test_the_cli_default_is_the_default_set_no_new_privs_and_the_seccomp_profile
     (False, ["no-new-privileges=false", "no-new-privileges=true"], True),  # the last one wins
 ])
 def test_security_opt_turns_no_new_privs_on_or_off(privileged, opts, no_new_privs):
-    assert _security_options(privileged, None, None, opts)["no_new_privs"] is no_new_privs
+    assert _security_options(privileged, None, None, opts, True)["no_new_privs"] is no_new_privs
 
 
 @pytest.mark.parametrize("opt", ["seccomp", "seccomp=", "apparmor=unconfined",
@@ -108,11 +119,11 @@ def test_security_opt_turns_no_new_privs_on_or_off(privileged, opts, no_new_priv
                                  "no-new-privileges:true", "no-new-privileges=", ""])
 def test_an_unknown_security_opt_is_refused_naming_the_flag(opt):
     with pytest.raises(SpecError) as caught:
-        _security_options(False, None, None, [opt])
+        _security_options(False, None, None, [opt], True)
     assert caught.value.worded(FLAG_OF).startswith(
         "--security-opt must be no-new-privileges, no-new-privileges=true, "
-        "no-new-privileges=false, seccomp=unconfined or seccomp=FILE (a profile in Docker's "
-        f"JSON format), got {opt!r}")
+        "no-new-privileges=false, seccomp=unconfined, seccomp=FILE (a profile in Docker's "
+        f"JSON format) or systempaths=unconfined, got {opt!r}")
 
 
 UNKNOWN = "must be capability names such as CHOWN or CAP_NET_RAW (any case), or ALL"
@@ -126,7 +137,7 @@ UNKNOWN = "must be capability names such as CHOWN or CAP_NET_RAW (any case), or 
 def test_a_capability_flag_that_cannot_be_taken_is_refused_naming_it(privileged, add, drop,
                                                                       says):
     with pytest.raises(SpecError) as caught:
-        _security_options(privileged, add, drop, None)
+        _security_options(privileged, add, drop, None, True)
     assert caught.value.worded(FLAG_OF).startswith(says)
 
 

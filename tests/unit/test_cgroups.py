@@ -146,3 +146,24 @@ def test_result_says_why():
 def test_only_pycontain_names():
     with pytest.raises(ValueError):
         cgroups.create(name="system.slice")
+
+
+# --- the view a container gets at /sys/fs/cgroup (lesson 20) ----------------------------------
+
+def test_the_view_names_each_hierarchy_as_the_host_mounts_it():
+    from pycontain.cgroups.base import Cgroup
+    from pycontain.cgroups.layout import Hierarchy, Layout
+
+    hybrid = Layout("hybrid", (
+        Hierarchy(1, "/sys/fs/cgroup/memory", "/", ("memory",), "/op"),
+        Hierarchy(1, "/sys/fs/cgroup/cpu,cpuacct", "/", ("cpu", "cpuacct"), "/"),
+        Hierarchy(2, "/sys/fs/cgroup/unified", "/", (), "/")))
+    box = Cgroup("pycontain-ctr-1", {
+        "memory": "/sys/fs/cgroup/memory/op/pycontain-ctr-1",
+        "cpu": "/sys/fs/cgroup/cpu,cpuacct/pycontain-ctr-1",
+        "unified": "/sys/fs/cgroup/unified/pycontain-ctr-1"}, hybrid)
+    assert box.view() == {"memory": "/sys/fs/cgroup/memory/op/pycontain-ctr-1",
+                          "cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct/pycontain-ctr-1",
+                          "unified": "/sys/fs/cgroup/unified/pycontain-ctr-1"}
+    v2 = Layout("v2", (Hierarchy(2, "/sys/fs/cgroup", "/", ("memory", "pids"), "/a"),))
+    assert Cgroup("c", {"": "/sys/fs/cgroup/a/c"}, v2).view() == {"": "/sys/fs/cgroup/a/c"}

@@ -124,6 +124,8 @@ def variants(names: list[str], tmp_path) -> list[dict[str, object]]:
         options["hostname"] = "box"
     if "mnt" in names:
         options["rootfs"] = "ROOT"
+        options["masked_paths"] = ["/proc/keys", "/sys/firmware", "/proc/no-such-file"]
+        options["readonly_paths"] = ["/proc/sys"]
     if "time" in names:
         options["time_offsets"] = {"boottime": 86400.0}
     if "pid" in names:
@@ -210,6 +212,22 @@ def check_order(wire: dict[str, object], calls: list[tuple[str, tuple[object, ..
         assert created[0] < cgroup[0]
     if created and pivots:
         assert pivots[0] < created[0]
+    masked: list[str] = wire["masked_paths"]  # type: ignore[assignment]
+    frozen: list[str] = wire["readonly_paths"]  # type: ignore[assignment]
+    masks = where(calls, "mount", lambda a: a[1] in masked)
+    binds = where(calls, "mount", lambda a: a[1] in frozen)
+    # lesson 20: each existing path once (a read-only one: a bind, then its remount), on the
+    # /proc the container sees, inside its root, before the parent's hooks and the exec
+    assert len(masks) == len([p for p in masked if os.path.lexists(p)])
+    assert len(binds) == 2 * len(frozen)
+    for index in binds[::2]:
+        assert calls[index + 1][0] == "mount" and calls[index + 1][1][1] == calls[index][1][1]
+        assert calls[index + 1][1][3] & MountFlag.MS_RDONLY
+    if masks or binds:
+        procs = where(calls, "mount", lambda a: a[2] == "proc")
+        assert min(masks + binds) > max([*pivots, *procs, -1])
+        assert max(masks + binds) < min([*created, len(calls)])
+        assert max(binds, default=-1) < min(masks, default=len(calls))  # runc: read-only first
     pids = where(calls, "message", lambda a: "pid" in a[0])
     if "pid" in names or "time" in names:
         assert pids == []  # the outer half reports the child's PID; recorded, we are the child
@@ -299,6 +317,17 @@ def test_the_security_rules_can_fail():
     calls = timeline(wire)
     capset = calls.pop(where(calls, "capset")[0])
     calls.insert(where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_CAPBSET_DROP)[0], capset)
+    with pytest.raises(AssertionError):
+        check_order(wire, calls)
+
+
+def test_the_masking_rules_can_fail(tmp_path):
+    """The checker catches a mask made before the root is entered."""
+    wire = init_spec(namespaces=["mnt", "pid"], rootfs=str(tmp_path),
+                     masked_paths=["/proc/keys"])
+    calls = timeline(wire)
+    mask = calls.pop(where(calls, "mount", lambda a: a[1] == "/proc/keys")[0])
+    calls.insert(where(calls, "pivot_root")[0], mask)
     with pytest.raises(AssertionError):
         check_order(wire, calls)
 
