@@ -131,10 +131,12 @@ def abandon(practice: Any, box: object) -> None:
         box.wait()
 
 
-def expect_closed(practice: Any, box: Any, dirs: Sequence[str], what: str, stop: str) -> None:
+def expect_closed(practice: Any, box: Any, what: str, stop: str) -> None:
     """`practice.close()` must stop the container `box` (`what`, registered as `stop`) and so
-    remove its cgroup directories `dirs`; the check stops it itself if not."""
+    remove its cgroup's directories; the check stops it itself if not."""
     import os
+
+    dirs = list(box.cgroup.dirs.values())
 
     practice.close()
     running = box.running

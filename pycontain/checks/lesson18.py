@@ -47,11 +47,10 @@ def check_pinned(pin: Callable[[Lab], object]) -> Passed:
         expect(cpuset.parse_list(allowed, "Cpus_allowed_list") == effective,
                f"the container's process may run on CPUs {allowed} (Cpus_allowed_list), not "
                f"only on CPU {effective[0]}, its cgroup's cpuset.cpus.effective")
-        dirs = list(box.cgroup.dirs.values())
     except BaseException:
         abandon(practice, box)
         raise
-    expect_closed(practice, box, dirs, "the container", "stop it")
+    expect_closed(practice, box, "the container", "stop it")
     return Passed(f"the container's process may run on CPU {effective[0]} only "
                   f"(Cpus_allowed_list {allowed}, cpuset.cpus.effective of its cgroup), and "
                   "practice.close() removed it all")

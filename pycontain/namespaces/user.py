@@ -191,39 +191,28 @@ def give_to_root(top: str, paths: Iterable[str], id_maps: Any) -> None:
         os.chown(path, uid, gid)
 
 
-_SELF_MAP = """
-import os, sys
-sys.path.append({parent!r})
-from pycontain import syscalls
-from pycontain.syscalls import CloneFlag
-from pycontain.namespaces import user
-uid, gid = os.geteuid(), os.getegid()
-syscalls.unshare(CloneFlag.CLONE_NEWUSER)
-try:
-    user._write(os.getpid(), "uid_map", f"0 {{uid}} 1\\n")
-    if {deny!r}:
-        user.write_setgroups(os.getpid(), "deny")
-    user._write(os.getpid(), "gid_map", f"0 {{gid}} 1\\n")
-except SyscallError as e:
-    print(str(e).splitlines()[0]); sys.exit(1)
-print("uid", os.getuid(), "gid", os.getgid())
-"""
-
-
 def map_self_unprivileged(uid: int = OVERFLOW_ID, *, deny_setgroups: bool) -> tuple[bool, str]:
     """As unprivileged `uid` (setpriv(1)), unshare a user namespace and map oneself to root.
 
     What `unshare --map-root-user` does: an unprivileged process may map its own uid and gid,
-    one line each, and the gid only after `deny` in setgroups. Returns (worked, what it said).
+    one line each, and the gid only after `deny` in setgroups. Returns (worked, what it said):
+    the ids it then has, or the first line of the kernel's refusal.
     """
-    import subprocess
-    import sys
+    from pycontain import helper
 
-    parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = _SELF_MAP.replace("from pycontain import syscalls",
-                             "from pycontain import syscalls\nfrom pycontain.errors import "
-                             "SyscallError").format(parent=parent, deny=deny_setgroups)
-    done = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                           sys.executable, "-I", "-S", "-c", code],
-                          capture_output=True, text=True, timeout=60)
-    return done.returncode == 0, (done.stdout + done.stderr).strip()
+    as_uid = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    try:
+        return True, helper.in_fresh_process(_map_self, deny_setgroups, prefix=as_uid)
+    except SyscallError as e:
+        return False, str(e).splitlines()[0]
+
+
+def _map_self(deny_setgroups: bool) -> str:
+    """In the unprivileged helper: a new user namespace, its maps written by itself."""
+    uid, gid = os.geteuid(), os.getegid()
+    syscalls.unshare(syscalls.CloneFlag.CLONE_NEWUSER)
+    _write(os.getpid(), "uid_map", f"0 {uid} 1\n")
+    if deny_setgroups:
+        write_setgroups(os.getpid(), "deny")
+    _write(os.getpid(), "gid_map", f"0 {gid} 1\n")
+    return f"uid {os.getuid()} gid {os.getgid()}"
