@@ -316,7 +316,7 @@ def _security_options(privileged: bool, cap_add: list[str] | None, cap_drop: lis
                       security_opt: list[str] | None) -> dict[str, Any]:
     """`--privileged`, `--cap-add`, `--cap-drop`, `--security-opt` as Spec options: by default
     Docker's capabilities without CAP_MKNOD, no_new_privs (lesson 20, coming) and pycontain's
-    seccomp profile (lesson 21, coming); --privileged, none of them.
+    seccomp profile (lesson 21); --privileged, none of them.
 
     >>> _security_options(True, None, None, None)
     {'capabilities': None, 'no_new_privs': False, 'seccomp': None}

@@ -7,7 +7,8 @@ hostname you type and shows the host's and the container's names and UTS namespa
 `memory_playground()` (lesson 14) runs a memory hog under the memory.max and memory.high you
 choose with sliders, and redraws its memory.current live while it allocates.
 `cpuset_playground()` (lesson 18) runs CPU burners pinned to the CPUs you type and redraws a
-per-CPU heat map from /proc/stat while they spin. The other lessons'
+per-CPU heat map from /proc/stat while they spin. `seccomp_playground()` (lesson 21) gives a
+system call the seccomp action you pick and runs a container that makes it. The other lessons'
 experiments that run a container and compare both sides live here too: a uid map (09), the
 cgroups a container sees (10), its clocks (11).
 
