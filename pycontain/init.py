@@ -19,7 +19,7 @@ to the parent) that does nothing unless the spec asks for it:
   then the cgroup namespace, whose root is the cgroup the process is in (lesson 10);
 - the capabilities (lesson 20, coming): the bounding set dropped to those kept, then the permitted,
   effective and inheritable sets with capset(2) and the ambient set cleared, then no_new_privs,
-  then the seccomp filter (lesson 21, coming; before the capabilities without no_new_privs);
+  then the seccomp filter (lesson 21; before the capabilities without no_new_privs);
   last, so that every step before has root's powers, and before `--init`'s fork, so that PID 1
   keeps no more than the command;
 - with `init` (`pycontain run --init`) one more fork: this process stays PID 1, reaping and
@@ -316,7 +316,7 @@ def change_directory(spec: InitSpec, channel: Channel) -> None:
 def filter_while_privileged(spec: InitSpec, channel: Channel) -> None:
     """Without no_new_privs, install the seccomp filter now, while CAP_SYS_ADMIN (which
     seccomp(2) then needs) is still held, as runc does; the calls of the steps after it must
-    pass it (lesson 21, coming)."""
+    pass it (lesson 21)."""
     if not spec["no_new_privs"]:
         _install_filter(spec)
 
@@ -357,7 +357,7 @@ def set_no_new_privs(spec: InitSpec, channel: Channel) -> None:
 
 def filter_system_calls(spec: InitSpec, channel: Channel) -> None:
     """Install the seccomp filter, last but the exec (and --init's fork): no step before needs
-    to pass it, and no_new_privs lets an unprivileged process install it (lesson 21, coming)."""
+    to pass it, and no_new_privs lets an unprivileged process install it (lesson 21)."""
     if spec["no_new_privs"]:
         _install_filter(spec)
 

@@ -230,7 +230,7 @@ class Spec:
             `pycontain run` keeps Docker's default set instead (`security.capabilities.DEFAULT`).
         no_new_privs: set PR_SET_NO_NEW_PRIVS, so that no setuid program or file capability
             inside grants more (lesson 20, coming); default False here, on in `pycontain run`.
-        seccomp: a filter on the container's system calls (lesson 21, coming): "default"
+        seccomp: a filter on the container's system calls (lesson 21): "default"
             (`security.seccomp.DEFAULT`: what Docker's default profile denies fails with
             EPERM), a profile in Docker's JSON format (a dict, the JSON text or a file's path),
             or None / "unconfined" (no filter, the default here; `pycontain run` uses
@@ -366,7 +366,7 @@ class Spec:
 
             kept = capabilities_module.validate(capabilities, "user" in chosen)
         program = None
-        if seccomp is not None:  # lesson 21 (coming)
+        if seccomp is not None:  # lesson 21
             from pycontain.security import seccomp as seccomp_module
 
             program = seccomp_module.choose(seccomp, kept)

@@ -14,7 +14,7 @@ them all: `use()` routes them, `pycontain.testing.RecordingSyscalls` records eac
 
 See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
 capget(2), capset(2) (lesson 20, coming: the capability sets, version 3, 64 bits); seccomp(2)
-(lesson 21, coming: a filter);
+(lesson 21: a filter);
 fork(2), setgroups(2), setresuid(2), setresgid(2) (lesson 09), sigaction(2), close_range(2),
 execve(2); openat(2), write(2), close(2) (a kernel file, through `kernfs.write_once`);
 shmget(2), shmctl(2), shmat(2), mq_open(3), mq_unlink(3) (lesson 07).
@@ -298,7 +298,7 @@ class Syscalls:
 
     def seccomp(self, operation: int, flags: int, program: bytes) -> None:
         """seccomp(2) with a filter: `program` is an array of 8-byte `struct sock_filter`
-        (lesson 21, coming: `security.seccomp` assembles it)."""
+        (lesson 21: `security.seccomp` assembles it)."""
         args = (operation, flags, f"<{len(program) // 8} instructions>")
         number = _SYS_SECCOMP.get(os.uname().machine)
         if number is None:

@@ -29,6 +29,9 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
   bytes per interval, `0.100 125000`, and in all from its first byte to its last.
 - `write` (lesson 16): writes a file in blocks, with O_DIRECT or buffered then fsync(2), up to
   `size_bytes`, printing `T BYTES` after each block, so that a plot shows its rate under io.max.
+- `getpids` (lesson 21): installs a seccomp filter `stacked` times over (no_new_privs first,
+  so no privilege is needed), then calls getpid(2) in a loop for `seconds` and prints how long
+  each call took: every installed filter runs on every system call.
 
 They run as `python -m pycontain.workloads hog --step 4M --every 0.1 --max 256M`,
 `python -m pycontain.workloads fork-bomb --max 200 --seconds 5`, `… burn --seconds 3 --cpu 0`
@@ -630,6 +633,61 @@ def wrote(stdout: str) -> tuple[int, float]:
     return int(found[1]), float(found[2])
 
 
+# ---- lesson 21: what a stack of seccomp filters costs each system call ----------------------
+
+#: the most filters `getpids` stacks (the kernel allows 32768 instructions along the stack)
+STACK_CEILING = 64
+#: seccomp(2)'s operation that installs a filter (<linux/seccomp.h>)
+_SECCOMP_SET_MODE_FILTER = 1
+
+
+def getpids(seconds: float, program: bytes = b"", stacked: int = 0, *,
+            out: TextIO = sys.stdout) -> int:
+    """Install the seccomp filter `program` (`struct sock_filter`s, as
+    `security.seccomp.assemble` makes them) `stacked` times, then call getpid(2) for `seconds`;
+    print `getpid: N calls in T s under F filters: X ns each` (F read back from /proc) and
+    return 0. The filter should allow getpid, or the loop dies at its first call."""
+    if not 0 < seconds <= TIME_CEILING_S or not 0 <= stacked <= STACK_CEILING:
+        raise ValueError(f"need 0 < seconds <= {TIME_CEILING_S:g} and 0 <= stack <= "
+                         f"{STACK_CEILING}; got {seconds} and {stacked}")
+    if stacked and (not program or len(program) % 8):
+        raise ValueError("a stack needs a filter: 8 bytes per instruction, at least one")
+    if stacked:
+        syscalls.prctl(syscalls.PrctlOption.PR_SET_NO_NEW_PRIVS, 1)  # no privilege needed then
+    for _ in range(stacked):  # each call adds one more filter; none replaces another
+        syscalls.seccomp(_SECCOMP_SET_MODE_FILTER, 0, program)
+    with open("/proc/self/status") as f:
+        found = re.search(r"^Seccomp_filters:\s+(\d+)", f.read(), re.MULTILINE)
+    filters = int(found[1]) if found else stacked  # the field is new in Linux 5.9
+    getpid, calls = os.getpid, 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while (now := time.perf_counter()) < deadline:
+        for _ in range(10_000):  # the clock is read once per 10 000 calls, not per call
+            getpid()
+        calls += 10_000
+    print(f"getpid: {calls} calls in {now - start:.3f} s under {filters} filters: "
+          f"{1e9 * (now - start) / calls:.1f} ns each", file=out, flush=True)
+    return 0
+
+
+def getpids_argv(seconds: float = 1.0, program: bytes = b"", stacked: int = 0) -> list[str]:
+    """The command that runs `getpids` in a container (no rootfs: it needs the host's Python)."""
+    return fresh_python(_MAIN, "getpids", "--seconds", str(seconds), "--stack", str(stacked),
+                        *(["--filter", program.hex()] if program else []))
+
+
+def getpid_cost(stdout: str) -> tuple[int, float]:
+    """(filters, ns per call) from what `getpids` printed.
+
+    >>> getpid_cost("getpid: 4000000 calls in 1.000 s under 10 filters: 250.0 ns each\\n")
+    (10, 250.0)
+    """
+    found = _line(r"^getpid: \d+ calls in [\d.]+ s under (\d+) filters: ([\d.]+) ns each$",
+                  stdout, "getpid:")
+    return int(found[1]), float(found[2])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
@@ -676,6 +734,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     w.add_argument("--no-fsync", action="store_true", help="buffered: leave writeback to the "
                    "kernel")
     w.add_argument("--hold", type=float, default=0.0, help="seconds to wait at the end (0)")
+    g = commands.add_parser("getpids", help="stack a seccomp filter, then time getpid(2)")
+    g.add_argument("--seconds", type=float, default=1.0, help="how long it calls (1)")
+    g.add_argument("--stack", type=int, default=0, help="how many times to install it (0)")
+    g.add_argument("--filter", default="", help="the filter, in hex (struct sock_filter)")
     args = parser.parse_args(argv)
     try:
         if args.command == "write":
@@ -700,6 +762,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         int(parse_size(args.max, "--max", unlimited=False)))
         elif args.command == "receive":
             code = receive(args.port, args.every, args.seconds)
+        elif args.command == "getpids":
+            code = getpids(args.seconds, bytes.fromhex(args.filter), args.stack)
         else:
             code = fork_bomb(args.max, args.seconds)
     except ValueError as e:

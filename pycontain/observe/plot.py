@@ -9,7 +9,8 @@ each exactly once, as a PNG, whatever the matplotlib backend, and nothing stays 
 `cgroup_timeline` draws cgroup files sampled by a `monitor.Monitor` against the limits that
 bound them, each limit line labelled with the file that set it (lesson 14: memory.current
 against `memory.max = 32 MiB`). `cpu_heatmap` draws how busy each CPU was over time, from
-/proc/stat (lesson 18: a container pinned to one CPU).
+/proc/stat (lesson 18: a container pinned to one CPU). `filter_cost` draws what one getpid(2)
+takes under 0, 1, 10 stacked seccomp filters (lesson 21).
 
 See also: namespaces(7) for what the columns isolate; lesson 01.
 """
@@ -267,4 +268,25 @@ def latency_histogram(latencies_ms: Mapping[str, Sequence[float]], *, period_ms:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title)
+    return fig
+
+
+def filter_cost(measured: Mapping[str, Mapping[int, float]]) -> Picture:
+    """Draw the time of one getpid(2) against how many filters are stacked (lesson 21).
+
+    Args:
+        measured: a label for each filter -> {filters stacked: ns per call}, as
+            `workloads.getpid_cost` reads them.
+    """
+    fig = Picture(figsize=(7, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    for colour, (label, costs) in zip(OTHER_COLOURS, measured.items(), strict=False):
+        stacked = sorted(costs)
+        ax.plot(stacked, [costs[n] for n in stacked], "o-", color=colour, label=label)
+    ax.set_xlabel("filters stacked")
+    ax.set_ylabel("one getpid(2) (ns)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    ax.set_title("What stacked filters add to each getpid(2)")
     return fig

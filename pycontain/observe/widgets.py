@@ -7,7 +7,8 @@ hostname you type and shows the host's and the container's names and UTS namespa
 `memory_playground()` (lesson 14) runs a memory hog under the memory.max and memory.high you
 choose with sliders, and redraws its memory.current live while it allocates.
 `cpuset_playground()` (lesson 18) runs CPU burners pinned to the CPUs you type and redraws a
-per-CPU heat map from /proc/stat while they spin. The other lessons'
+per-CPU heat map from /proc/stat while they spin. `seccomp_playground()` (lesson 21) gives a
+system call the seccomp action you pick and runs a container that makes it. The other lessons'
 experiments that run a container and compare both sides live here too: a uid map (09), the
 cgroups a container sees (10), its clocks (11).
 
@@ -686,3 +687,40 @@ def bandwidth_playground(egress_rate: str = "5mbit", seconds: float = 2.0) -> An
                       f"{done.seconds:.2f} s, first byte to last</code>")
 
     return live_playground([field], "send", run)
+
+
+# --- lesson 21: one system call under the action you pick --------------------------------------
+
+def seccomp_playground(directory: str, call: str = "mkdir", action: str = "SCMP_ACT_ERRNO"
+                       ) -> Any:
+    """Two drop-downs, a system call and an action, and a button: each press compiles the
+    profile that gives that call that action (`seccomp_probe.profile_for`), shows its filter
+    instruction by instruction, and runs a container that makes the call (in `directory`),
+    with what it saw and what the kernel logged. Without a front end it runs once."""
+    import ipywidgets
+
+    from pycontain.observe import seccomp_probe
+    from pycontain.security import seccomp
+
+    calls = ipywidgets.Dropdown(options=list(seccomp_probe.CALLS), value=call,
+                                description="call")
+    actions = ipywidgets.Dropdown(options=["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_ERRNO",
+                                           "SCMP_ACT_KILL_PROCESS"], value=action,
+                                  description="action")
+    button = ipywidgets.Button(description="run a container", icon="play")
+    shown = ipywidgets.HTML()
+
+    def refresh(_: object = None) -> None:
+        profile = seccomp_probe.profile_for(calls.value, actions.value)
+        try:
+            program = seccomp.compile(profile)
+            done = seccomp_probe.try_call(calls.value, profile, directory)
+        except PycontainError as e:
+            shown.value = f"<pre>{html.escape(format_error(e))}</pre>"
+            return
+        shown.value = (f"<pre>{html.escape(seccomp.listing(program))}</pre>"
+                       f"<p><code>{html.escape(str(done))}</code></p>")
+
+    button.on_click(refresh)
+    refresh()
+    return ipywidgets.VBox([ipywidgets.HBox([calls, actions, button]), shown])

@@ -1,4 +1,4 @@
-"""What a container's processes may do once they are in (lessons coming: 20 and 21):
+"""What a container's processes may do once they are in (lessons 20, coming, and 21):
 capabilities and no_new_privs, then seccomp.
 
 The namespaces decide what a process sees; this layer decides which of root's powers it keeps.

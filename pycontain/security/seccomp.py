@@ -1,4 +1,4 @@
-"""Seccomp: a filter every system call of the container passes through (lesson 21, coming).
+"""Seccomp: a filter every system call of the container passes through (lesson 21).
 
 A seccomp filter is a small classic-BPF program the kernel runs on each system call, before the
 call itself, with the call's number, the architecture (ABI) and its six arguments as input

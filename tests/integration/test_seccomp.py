@@ -4,7 +4,9 @@ By default a container runs under pycontain's profile (`Seccomp: 2` in /proc/sel
 `unshare` fails with EPERM even where no capability is needed for it (a user namespace), and
 works again with the filter off; a profile file in Docker's format (podman's own, or one
 written here) is what the kernel then enforces, with each action as the profile says; a bad
-profile is refused before anything is made.
+profile is refused before anything is made. The lesson's probe: one call under LOG, ERRNO and
+KILL_PROCESS, as the process and the kernel's log see it; the exercise's check passes on a
+filter that refuses unshare only, and names each mistake otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import pytest
 
 import pycontain
 from pycontain import lab
+from pycontain.checks import CheckFailed, lesson21
+from pycontain.observe import kernel_log, seccomp_probe
 from pycontain.security import seccomp
 
 PODMAN_PROFILE = Path("/usr/share/containers/seccomp.json")
@@ -114,3 +118,55 @@ def test_the_filter_a_container_runs_under_is_the_one_compiled():
                           "use_errno=True); print(libc.unshare(0x10000000), ctypes.get_errno())"],
                          seccomp=seccomp.DEFAULT, capabilities=["CHOWN"], no_new_privs=True)
     assert done.stdout.split() == ["-1", "1"], done.stderr
+
+
+# ---- lesson 21's probe, the kernel's log and the exercise's check ---------------------------
+
+
+def test_one_call_under_log_errno_and_kill_as_the_process_and_the_log_see_it(tmp_path):
+    answers = {a: seccomp_probe.try_call("mkdir", seccomp_probe.profile_for("mkdir", a),
+                                         str(tmp_path))
+               for a in ("SCMP_ACT_LOG", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS")}
+    logged, refused, killed = answers.values()
+    assert logged.answer == "done" and refused.errno_name == "EPERM"
+    assert killed.result.status == 128 + signal.SIGSYS
+    assert len(list(tmp_path.iterdir())) == 1  # the logged mkdir happened, the others not
+    assert logged.records is not None, "root reads /dev/kmsg"
+    assert [(r.action, r.pid) for r in logged.records] == [("LOG", logged.result.pid)]
+    assert refused.records == []  # an ERRNO is not logged without SECCOMP_FILTER_FLAG_LOG
+    assert [(r.action, r.signal) for r in killed.records] == [("KILL_PROCESS", signal.SIGSYS)]
+
+
+def test_the_kernel_log_reads_only_what_comes_after_it_is_opened():
+    with kernel_log.KernelLog() as log:
+        assert log.readable and log.seccomp() == []
+    assert kernel_log.parse_seccomp("6,1,2,-;eth0: link up") is None
+
+
+REFUSE = {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+
+
+def allowing(*rules, default="SCMP_ACT_ALLOW"):
+    return {"defaultAction": default, "syscalls": list(rules)}
+
+
+def test_the_check_passes_on_a_filter_that_refuses_unshare_only():
+    assert "unshare failed with EPERM" in lesson21.check_refuse_unshare(lambda: allowing(REFUSE))
+
+
+@pytest.mark.parametrize(("profile", "says"), [
+    (None, "return a profile"),
+    (allowing({**REFUSE, "names": ["unshar"]}), "did you mean unshare"),
+    (allowing(REFUSE, default="SCMP_ACT_ERRNO"), "the default action, here ERRNO(1)"),
+    (allowing(REFUSE, default="SCMP_ACT_KILL_PROCESS"), "here KILL_PROCESS"),
+    (allowing({**REFUSE, "action": "SCMP_ACT_KILL_PROCESS"}), "unshare killed the process"),
+    (allowing({**REFUSE, "errnoRet": 38}), "ENOSYS"),
+    (allowing({**REFUSE, "excludes": {"caps": ["CAP_SYS_ADMIN"]}}), "no rule refused it"),
+    (allowing({**REFUSE, "names": ["unshare", "clone"]}), "refused more than unshare: fork"),
+    (allowing({**REFUSE, "names": ["unshare", "openat"]}), "a rule refuses a call it needs"),
+])
+def test_the_check_names_the_mistake(profile, says):
+    with pytest.raises(CheckFailed) as failed:
+        lesson21.check_refuse_unshare(lambda: profile)
+    assert says in str(failed.value)
+    assert "'names': ['unshare']" not in str(failed.value)  # the answer is not given away

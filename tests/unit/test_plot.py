@@ -70,3 +70,10 @@ def test_timeline_draws_a_line_at_zero_above_the_x_axis():
     assert gap >= 0.03
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["PID 1 = sleep", "PID 1 = pycontain init"]
+
+
+def test_filter_cost_draws_one_line_per_filter_from_zero():
+    fig = plot.filter_cost({"a": {0: 100.0, 1: 110.0, 10: 120.0}, "b": {0: 100.0, 10: 600.0}})
+    (ax,) = fig.axes
+    assert [list(line.get_xdata()) for line in ax.get_lines()] == [[0, 1, 10], [0, 10]]
+    assert ax.get_ylim()[0] == 0 and fig._repr_png_().startswith(b"\x89PNG")

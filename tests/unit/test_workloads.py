@@ -149,3 +149,31 @@ def test_the_writer_refuses_bad_input_before_it_writes(args, message):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and message in out.stderr and out.stdout == ""
     assert not os.path.exists("/tmp/x")
+
+
+def test_getpids_stacks_the_filter_it_is_given_and_times_getpid():
+    """Lesson 21: the kernel counts the stacked filters (Seccomp_filters), and a filter that
+    tests an argument of getpid makes ten of them cost more than one. no_new_privs first: no
+    privilege is needed to install them."""
+    from pycontain.security import seccomp
+
+    program = seccomp.assemble(seccomp.compile({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getpid"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]}]}))
+    costs = {}
+    for stacked in (0, 1, 10):
+        done = subprocess.run(workloads.getpids_argv(0.3, program, stacked), capture_output=True,
+                              text=True, timeout=30, env={"PATH": "/usr/bin:/bin"}, cwd="/")
+        assert done.returncode == 0, done.stderr
+        filters, costs[stacked] = workloads.getpid_cost(done.stdout)
+        assert filters == stacked
+    assert costs[10] > costs[0]
+
+
+def test_a_stack_of_filters_is_refused_a_filter_that_is_not_one():
+    out = subprocess.run([sys.executable, "-m", "pycontain.workloads", "getpids", "--stack", "2",
+                          "--filter", "0600"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "8 bytes per instruction" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "pycontain.workloads", "getpids", "--stack",
+                          "1000"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "stack <=" in out.stderr
