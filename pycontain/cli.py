@@ -315,7 +315,7 @@ def _time_options(time_namespace: bool, boottime: str | None,
 def _security_options(privileged: bool, cap_add: list[str] | None, cap_drop: list[str] | None,
                       security_opt: list[str] | None) -> dict[str, Any]:
     """`--privileged`, `--cap-add`, `--cap-drop`, `--security-opt` as Spec options: by default
-    Docker's capabilities without CAP_MKNOD, no_new_privs (lesson 20, coming) and pycontain's
+    Docker's capabilities without CAP_MKNOD, no_new_privs (lesson 20) and pycontain's
     seccomp profile (lesson 21, coming); --privileged, none of them.
 
     >>> _security_options(True, None, None, None)

@@ -217,11 +217,11 @@ class Spec:
             (`pycontain run --trace`; lesson 02).
         capabilities: the capabilities the container keeps, names such as "CHOWN" or
             "CAP_NET_RAW" (any case, or "ALL"), in its bounding, permitted and effective sets;
-            none inheritable or ambient (lesson 20, coming). Default None: every capability this
+            none inheritable or ambient (lesson 20). Default None: every capability this
             process has, as the lessons build containers piece by piece with root's powers.
             `pycontain run` keeps Docker's default set instead (`security.capabilities.DEFAULT`).
         no_new_privs: set PR_SET_NO_NEW_PRIVS, so that no setuid program or file capability
-            inside grants more (lesson 20, coming); default False here, on in `pycontain run`.
+            inside grants more (lesson 20); default False here, on in `pycontain run`.
         seccomp: a filter on the container's system calls (lesson 21, coming): "default"
             (`security.seccomp.DEFAULT`: what Docker's default profile denies fails with
             EPERM), a profile in Docker's JSON format (a dict, the JSON text or a file's path),
@@ -332,7 +332,7 @@ class Spec:
                                 hint="it changes how the rootfs is entered (lesson 05)")
         offsets = _time_offsets(time_offsets, chosen)
         kept = None
-        if capabilities is not None:  # lesson 20 (coming); else stay cheap
+        if capabilities is not None:  # lesson 20; else stay cheap
             from pycontain.security import capabilities as capabilities_module
 
             kept = capabilities_module.validate(capabilities, "user" in chosen)
