@@ -346,8 +346,8 @@ class CapabilityProbe:
         """
         >>> CapabilityProbe(frozenset({"CAP_CHOWN"}), (("CAP_CHOWN", "chown", ""),
         ...                 ("CAP_MKNOD", "mknod", "mknod: /tmp/null: Operation not permitted")))
-        kept  CAP_CHOWN     chown  allowed
-        -     CAP_MKNOD     mknod  refused: mknod: /tmp/null: Operation not permitted
+        kept  CAP_CHOWN  chown  allowed
+        -     CAP_MKNOD  mknod  refused: mknod: /tmp/null: Operation not permitted
         """
         width = max(len(cap) for cap, _, _ in self.rows)
         action_width = max(len(action) for _, action, _ in self.rows)

@@ -27,8 +27,8 @@ bounding set, unless no_new_privs is set or the file is on a nosuid mount. `file
 writes that attribute's bytes (struct vfs_cap_data, revision 2), `set_file_capability` sets it.
 
 See also: capabilities(7), capget(2), capset(2), prctl(2) (PR_CAPBSET_DROP, PR_CAP_AMBIENT,
-PR_SET_NO_NEW_PRIVS), proc_pid_status(5), setcap(8), xattr(7), docker-run(1) (--cap-add, --cap-drop, --privileged,
---security-opt), moby's oci/caps (TweakCapabilities).
+PR_SET_NO_NEW_PRIVS), proc_pid_status(5), setcap(8), xattr(7), docker-run(1) (--cap-add,
+--cap-drop, --privileged, --security-opt), moby's oci/caps (TweakCapabilities).
 """
 
 from __future__ import annotations

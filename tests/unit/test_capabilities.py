@@ -209,7 +209,8 @@ def test_file_capability_reads_back(kept, effective):
 def test_a_file_capability_name_is_checked():
     with pytest.raises(SpecError) as caught:
         capabilities.file_capability(["NET_RAWW"])
-    assert caught.value.parameter == "permitted" and "did you mean CAP_NET_RAW?" in str(caught.value)
+    assert caught.value.parameter == "permitted"
+    assert "did you mean CAP_NET_RAW?" in str(caught.value)
 
 
 def test_set_file_capability_writes_the_attribute_on_a_copy(tmp_path):
