@@ -322,7 +322,7 @@ def _time_options(time_namespace: bool, boottime: str | None,
 def _security_options(privileged: bool, cap_add: list[str] | None, cap_drop: list[str] | None,
                       security_opt: list[str] | None, mounts: bool) -> dict[str, Any]:
     """`--privileged`, `--cap-add`, `--cap-drop`, `--security-opt` as Spec options: by default
-    Docker's capabilities without CAP_MKNOD, no_new_privs (lesson 20, coming), pycontain's
+    Docker's capabilities without CAP_MKNOD, no_new_privs (lesson 20), pycontain's
     seccomp profile (lesson 21) and, with a mount namespace (`mounts`), runc's masked and
     read-only paths; --privileged, none of them.
 

@@ -17,7 +17,7 @@ to the parent) that does nothing unless the spec asks for it:
 - the hostname (lesson 02), the root filesystem (lessons 05-06) or a fresh /proc (lesson 03);
 - the parent's "created" step (it places the process in its cgroup, wires its network), and only
   then the cgroup namespace, whose root is the cgroup the process is in (lesson 10);
-- the capabilities (lesson 20, coming): the bounding set dropped to those kept, then the permitted,
+- the capabilities (lesson 20): the bounding set dropped to those kept, then the permitted,
   effective and inheritable sets with capset(2) and the ambient set cleared, then no_new_privs,
   then the seccomp filter (lesson 21; before the capabilities without no_new_privs);
   last, so that every step before has root's powers, and before `--init`'s fork, so that PID 1
@@ -280,7 +280,7 @@ def mount_proc(spec: InitSpec, channel: Channel) -> None:
 def mask_paths(spec: InitSpec, channel: Channel) -> None:
     """Freeze the read-only paths (/proc/sys, ...) and hide the masked ones (/proc/kcore,
     /proc/keys, ...): the host's kernel files a container must not write or read
-    (lesson 20, coming). After /proc is mounted and the root entered, in the container's own
+    (lesson 20). After /proc is mounted and the root entered, in the container's own
     mount namespace."""
     if not (spec["masked_paths"] or spec["readonly_paths"]):
         return
@@ -324,7 +324,7 @@ def filter_while_privileged(spec: InitSpec, channel: Channel) -> None:
 def drop_bounding_set(spec: InitSpec, channel: Channel) -> None:
     """Drop every capability not kept from the bounding set, the most any execve(2) can give
     back: first, while CAP_SETPCAP, which PR_CAPBSET_DROP needs, is still held
-    (lesson 20, coming)."""
+    (lesson 20)."""
     chosen = spec["capabilities"]
     if chosen is None:
         return
@@ -335,7 +335,7 @@ def drop_bounding_set(spec: InitSpec, channel: Channel) -> None:
 
 def set_capabilities(spec: InitSpec, channel: Channel) -> None:
     """Keep only the chosen capabilities in the permitted and effective sets, none inheritable,
-    none ambient (lesson 20, coming). No change of uid follows: the container stays root of its
+    none ambient (lesson 20). No change of uid follows: the container stays root of its
     namespace, so no PR_SET_KEEPCAPS is needed (pycontain.security.capabilities)."""
     chosen = spec["capabilities"]
     if chosen is None:
@@ -347,7 +347,7 @@ def set_capabilities(spec: InitSpec, channel: Channel) -> None:
 
 def set_no_new_privs(spec: InitSpec, channel: Channel) -> None:
     """PR_SET_NO_NEW_PRIVS, last: no setuid program or file capability inside can give back
-    what was dropped (lesson 20, coming)."""
+    what was dropped (lesson 20)."""
     if not spec["no_new_privs"]:
         return
     from pycontain.security import capabilities

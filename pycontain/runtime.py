@@ -379,7 +379,7 @@ def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         on_created = bridge.hook(network, on_created)  # wire first, then place in the cgroup
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
-    if spec.cgroup_view and cgroup is not None:  # lesson 20 (coming): its own limits, read-only
+    if spec.cgroup_view and cgroup is not None:  # lesson 20: its own limits, read-only
         wire["cgroup_view"] = cgroup.view()
     layer = None
     if spec.overlay and spec.rootfs:

@@ -225,11 +225,11 @@ class Spec:
             (`pycontain run --trace`; lesson 02).
         capabilities: the capabilities the container keeps, names such as "CHOWN" or
             "CAP_NET_RAW" (any case, or "ALL"), in its bounding, permitted and effective sets;
-            none inheritable or ambient (lesson 20, coming). Default None: every capability this
+            none inheritable or ambient (lesson 20). Default None: every capability this
             process has, as the lessons build containers piece by piece with root's powers.
             `pycontain run` keeps Docker's default set instead (`security.capabilities.DEFAULT`).
         no_new_privs: set PR_SET_NO_NEW_PRIVS, so that no setuid program or file capability
-            inside grants more (lesson 20, coming); default False here, on in `pycontain run`.
+            inside grants more (lesson 20); default False here, on in `pycontain run`.
         seccomp: a filter on the container's system calls (lesson 21): "default"
             (`security.seccomp.DEFAULT`: what Docker's default profile denies fails with
             EPERM), a profile in Docker's JSON format (a dict, the JSON text or a file's path),
@@ -348,7 +348,7 @@ class Spec:
         offsets = _time_offsets(time_offsets, chosen)
         hidden: tuple[str, ...] = ()
         frozen: tuple[str, ...] = ()
-        if masked_paths or readonly_paths:  # lesson 20 (coming); else stay cheap
+        if masked_paths or readonly_paths:  # lesson 20; else stay cheap
             from pycontain.security import paths
 
             hidden = paths.validate("masked_paths", masked_paths)
@@ -359,9 +359,9 @@ class Spec:
                                 needs=("namespaces", "mnt"),
                                 hint="the masks are mounts, made in the container's own mount "
                                      "namespace; without one they would cover the host's "
-                                     "files (lesson 20, coming)")
+                                     "files (lesson 20)")
         kept = None
-        if capabilities is not None:  # lesson 20 (coming); else stay cheap
+        if capabilities is not None:  # lesson 20; else stay cheap
             from pycontain.security import capabilities as capabilities_module
 
             kept = capabilities_module.validate(capabilities, "user" in chosen)

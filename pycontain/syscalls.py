@@ -13,7 +13,7 @@ them all: `use()` routes them, `pycontain.testing.RecordingSyscalls` records eac
 `pycontain.tracing` prints each one when a container runs with `trace=True`.
 
 See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
-capget(2), capset(2) (lesson 20, coming: the capability sets, version 3, 64 bits); seccomp(2)
+capget(2), capset(2) (lesson 20: the capability sets, version 3, 64 bits); seccomp(2)
 (lesson 21: a filter);
 fork(2), setgroups(2), setresuid(2), setresgid(2) (lesson 09), sigaction(2), close_range(2),
 execve(2); openat(2), write(2), close(2) (a kernel file, through `kernfs.write_once`);

@@ -75,7 +75,7 @@ class Cgroup:
     def view(self) -> dict[str, str]:
         """This cgroup as a container sees it at /sys/fs/cgroup (`fs.rootfs.mount_cgroups`):
         each hierarchy's name there ('memory', 'unified'; '' when the one v2 tree is all of
-        /sys/fs/cgroup) -> this cgroup's directory in it (lesson 20, coming)."""
+        /sys/fs/cgroup) -> this cgroup's directory in it (lesson 20)."""
         shown = {}
         for path in self.dirs.values():
             mount = max((h.mount for h in self.layout.hierarchies

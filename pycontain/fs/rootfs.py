@@ -13,7 +13,7 @@ of it: lesson 05 shows the escape (`pycontain.audit.escape`) and then closes it.
 
 See also: pivot_root(2), chroot(2), mount(2), umount2(2), pts(4), sysfs(5), busybox(1), ldd(1).
 Left out: overlay layers and image import (lesson 06), masked and read-only /proc paths
-(`security.paths`, lesson 20, coming), device cgroups, user-namespace mounts (lesson 09).
+(`security.paths`, lesson 20), device cgroups, user-namespace mounts (lesson 09).
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def enter(rootfs: str, *, mount_proc: bool, own_net: bool = False, read_only: bo
         read_only: make the root itself read-only (`pycontain run --read-only`); /tmp, /dev
             and /proc keep their own mounts.
         cgroups: the container's own cgroup directories to show read-only at /sys/fs/cgroup,
-            as `Cgroup.view()` names them (lesson 20, coming); None or empty: none.
+            as `Cgroup.view()` names them (lesson 20); None or empty: none.
         switch: "pivot_root"; "chroot" only to show its escape (lesson 05); or recorded calls.
     """
     root = os.path.realpath(rootfs)

@@ -7,8 +7,10 @@ hostname you type and shows the host's and the container's names and UTS namespa
 `memory_playground()` (lesson 14) runs a memory hog under the memory.max and memory.high you
 choose with sliders, and redraws its memory.current live while it allocates.
 `cpuset_playground()` (lesson 18) runs CPU burners pinned to the CPUs you type and redraws a
-per-CPU heat map from /proc/stat while they spin. `seccomp_playground()` (lesson 21) gives a
-system call the seccomp action you pick and runs a container that makes it. The other lessons'
+per-CPU heat map from /proc/stat while they spin. `capability_grid()` (lesson 20) runs, in a
+container that keeps only the capabilities you tick, one action per capability and shows which
+the kernel refused. `seccomp_playground()` (lesson 21) gives a system call the seccomp action
+you pick and runs a container that makes it. The other lessons'
 experiments that run a container and compare both sides live here too: a uid map (09), the
 cgroups a container sees (10), its clocks (11).
 
@@ -303,13 +305,110 @@ def _control_and_button(control: Any, render: Callable[[Any], str]) -> Any:
 
     def refresh(_: object = None) -> None:
         try:
-            table.value = render(control.value)
+            table.value = render(getattr(control, "value", None))  # a grid has none
         except PycontainError as e:
             table.value = f"<pre>{html.escape(format_error(e))}</pre>"
 
     button.on_click(refresh)
     refresh()
     return ipywidgets.VBox([ipywidgets.HBox([control, button]), table])
+
+
+# ---- lesson 20: what root inside may do with the capabilities it keeps ----------------------
+
+#: one action per capability, each a shell line that needs it (and nothing else the probe
+#: keeps): (capability, what it does, the line). All of it inside the container: its own
+#: tmpfs /tmp, its own network namespace, its own shell's priority.
+CAPABILITY_ACTIONS = (
+    ("CAP_CHOWN", "give a file to uid 1", "touch /tmp/f && chown 1 /tmp/f"),
+    ("CAP_DAC_OVERRIDE", "write to a file of mode 000",
+     "echo x > /tmp/locked && chmod 000 /tmp/locked && echo y >> /tmp/locked"),
+    ("CAP_NET_BIND_SERVICE", "listen on port 80", "httpd -p 80 -h /var/www"),
+    ("CAP_NET_ADMIN", "bring its lo up", "ip link set lo up"),
+    ("CAP_SYS_CHROOT", "chroot", "chroot / true"),
+    ("CAP_SYS_NICE", "raise its priority", "sh -c 'renice -n -5 $$ >/dev/null'"),
+    ("CAP_MKNOD", "make a device node", "mknod /tmp/null c 1 3"),
+    ("CAP_SYS_ADMIN", "mount a tmpfs", "mkdir /tmp/m && mount -t tmpfs none /tmp/m"),
+)
+
+
+@dataclass(frozen=True)
+class CapabilityProbe:
+    """What a container with `kept` in its CapEff could do: (capability, action, error or "")."""
+
+    kept: frozenset[str]
+    rows: tuple[tuple[str, str, str], ...]
+
+    def refused(self) -> set[str]:
+        """The capabilities whose action the kernel refused."""
+        return {cap for cap, _, error in self.rows if error}
+
+    def __repr__(self) -> str:
+        """
+        >>> CapabilityProbe(frozenset({"CAP_CHOWN"}), (("CAP_CHOWN", "chown", ""),
+        ...                 ("CAP_MKNOD", "mknod", "mknod: /tmp/null: Operation not permitted")))
+        kept  CAP_CHOWN  chown  allowed
+        -     CAP_MKNOD  mknod  refused: mknod: /tmp/null: Operation not permitted
+        """
+        width = max(len(cap) for cap, _, _ in self.rows)
+        action_width = max(len(action) for _, action, _ in self.rows)
+        return "\n".join(f"{'kept' if cap in self.kept else '-':4}  {cap:{width}}  "
+                         f"{action:{action_width}}  "
+                         f"{'refused: ' + error if error else 'allowed'}"
+                         for cap, action, error in self.rows)
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><td><code>{cap}</code></td><td>{'kept' if cap in self.kept else ''}</td>"
+            f"<td>{html.escape(action)}</td><td>{'❌ ' + html.escape(error) if error else '✅'}"
+            "</td></tr>" for cap, action, error in self.rows)
+        return ("<table><tr><th>capability</th><th></th><th>action</th><th>the kernel said</th>"
+                f"</tr>{body}</table>")
+
+
+def probe_capabilities(kept: Iterable[str] | str | None, *, rootfs: str | None = None,
+                       timeout_s: float = 30.0, **options: Any) -> CapabilityProbe:
+    """Run every action of `CAPABILITY_ACTIONS` as root in one container with its own network
+    namespace that keeps `kept` (`Spec(capabilities=...)`: None keeps every one), on the
+    embedded rootfs, with any other Spec `options`; return what each action got (nothing, or
+    its first line of error) and the container's CapEff, as the kernel showed it inside.
+
+    Raises:
+        SpecError: `kept` or `options` are not what Spec takes; no container was started.
+    """
+    from pycontain.fs import rootfs as rootfs_module
+    from pycontain.security import capabilities
+
+    script = "grep CapEff /proc/self/status\n" + "".join(
+        f"if ({line}) 2>/tmp/error; then echo ok; else head -n 1 /tmp/error; echo; fi\n"
+        for _, _, line in CAPABILITY_ACTIONS)
+    root = rootfs if rootfs is not None else str(rootfs_module.ensure())
+    options.setdefault("namespaces", {"mnt", "pid", "net", "uts", "ipc"})
+    result = runtime.run(["sh", "-c", script], rootfs=root, capabilities=kept,
+                         timeout_s=timeout_s, **options)
+    effective, *said = [line for line in result.stdout.splitlines() if line.strip()]
+    if result.status != 0 or len(said) != len(CAPABILITY_ACTIONS):
+        raise PycontainError(f"the capability probe {result.reason} and printed "
+                             f"{result.stdout!r} {result.stderr.strip()!r}")
+    return CapabilityProbe(capabilities.names(int(effective.split()[1], 16)), tuple(
+        (cap, action, "" if answer == "ok" else answer)
+        for (cap, action, _), answer in zip(CAPABILITY_ACTIONS, said, strict=True)))
+
+
+def capability_grid(kept: Iterable[str] = ("CAP_CHOWN", "CAP_DAC_OVERRIDE",
+                                           "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT")) -> Any:
+    """A tick box per capability of `CAPABILITY_ACTIONS` and a button: each press runs the
+    probe in a container that keeps only the ticked ones, and shows which actions the kernel
+    refused. Without a front end (CI) the widget still builds and runs once, with `kept`."""
+    import ipywidgets
+
+    ticked = set(kept)
+    boxes = {cap: ipywidgets.Checkbox(value=cap in ticked, description=cap, indent=False)
+             for cap, _, _ in CAPABILITY_ACTIONS}
+    grid = ipywidgets.GridBox(list(boxes.values()),
+                              layout={"grid_template_columns": "repeat(4, 220px)"})
+    return _control_and_button(grid, lambda _: probe_capabilities(
+        [cap for cap, box in boxes.items() if box.value])._repr_html_())
 
 
 # ---- lesson 11: a container's clocks next to the host's -------------------------------------

@@ -1,4 +1,4 @@
-"""Capabilities: root's powers in pieces, and which of them a container keeps (lesson 20, coming).
+"""Capabilities: root's powers in pieces, and which of them a container keeps (lesson 20).
 
 The kernel splits root's privilege into capabilities (`CAP_CHOWN`, `CAP_SYS_ADMIN`, ...;
 capabilities(7)), numbered in <linux/capability.h> up to /proc/sys/kernel/cap_last_cap. Each
@@ -21,9 +21,14 @@ such change after the sets are chosen, and no keep-caps (tests/unit/test_setup_o
 Run as root without a user namespace, what execve gives the command is the bounding set (plus
 the inheritable, empty here): so the bounding set is what root inside can ever have.
 
+A program file may carry capabilities of its own, in its `security.capability` extended
+attribute (`setcap cap_net_raw+ep ping`): execve gives them to whoever runs it, within the
+bounding set, unless no_new_privs is set or the file is on a nosuid mount. `file_capability`
+writes that attribute's bytes (struct vfs_cap_data, revision 2), `set_file_capability` sets it.
+
 See also: capabilities(7), capget(2), capset(2), prctl(2) (PR_CAPBSET_DROP, PR_CAP_AMBIENT,
-PR_SET_NO_NEW_PRIVS), proc_pid_status(5), docker-run(1) (--cap-add, --cap-drop, --privileged,
---security-opt), moby's oci/caps (TweakCapabilities).
+PR_SET_NO_NEW_PRIVS), proc_pid_status(5), setcap(8), xattr(7), docker-run(1) (--cap-add,
+--cap-drop, --privileged, --security-opt), moby's oci/caps (TweakCapabilities).
 """
 
 from __future__ import annotations
@@ -164,12 +169,26 @@ def parse(parameter: str, given: str | Collection[str], last: int | None = None
         elif name in have:
             chosen.add(name)
         else:
-            why = (f"{name} is newer than this kernel (cap_last_cap {len(have) - 1})"
-                   if name in NUMBERS else f"names from CAP_CHOWN to {have[-1]}")
             raise SpecError(parameter, FORM, word,
                             hint=f"the names are those of capabilities(7) and "
-                                 f"<linux/capability.h>: {why} (lesson 20, coming)")
+                                 f"<linux/capability.h>: {_why_unknown(name, have)} (lesson 20)")
     return frozenset(chosen)
+
+
+def _why_unknown(name: str, have: tuple[str, ...]) -> str:
+    """Why `name` is not one of `have`: newer than the kernel, or a misspelling of the nearest.
+
+    >>> _why_unknown("CAP_SYS_ADMINN", NAMES)
+    'did you mean CAP_SYS_ADMIN?'
+    >>> _why_unknown("CAP_MAKE_COFFEE", NAMES)
+    'names from CAP_CHOWN to CAP_CHECKPOINT_RESTORE'
+    """
+    import difflib
+
+    if name in NUMBERS:
+        return f"{name} is newer than this kernel (cap_last_cap {len(have) - 1})"
+    nearest = difflib.get_close_matches(name, have, n=1, cutoff=0.8)
+    return f"did you mean {nearest[0]}?" if nearest else f"names from CAP_CHOWN to {have[-1]}"
 
 
 def resolve(add: Collection[str], drop: Collection[str], last: int | None = None
@@ -219,7 +238,7 @@ def validate(given: Collection[str] | str | None, user_namespace: bool) -> froze
                             "/proc/self/status)", ",".join(sorted(missing)),
                             hint="a process may give up a capability, never gain one it lacks: "
                                  "leave these out, or add a user namespace, in which the "
-                                 "container's root has them all (lesson 20, coming)")
+                                 "container's root has them all (lesson 20)")
     return chosen
 
 
@@ -228,6 +247,53 @@ def wire(chosen: frozenset[str] | None) -> CapabilitiesWire | None:
     if chosen is None:
         return None
     return {"keep": sorted(NUMBERS[name] for name in chosen), "last_cap": last_cap()}
+
+
+# --- file capabilities: what a program gains at execve --------------------------------------
+
+#: the extended attribute that holds a file's capabilities (XATTR_NAME_CAPS)
+XATTR = "security.capability"
+#: struct vfs_cap_data's first word: revision 2 (two 32-bit words per set), and the flag that
+#: makes execve raise the permitted capabilities into the effective set too (the `e` of `+ep`)
+VFS_CAP_REVISION_2, VFS_CAP_FLAGS_EFFECTIVE = 0x02000000, 0x000001
+
+
+def file_capability(permitted: Iterable[str], effective: bool = True) -> bytes:
+    """The `security.capability` bytes that give a program `permitted` (setcap's `+p`; with
+    `effective`, `+ep`) and nothing inheritable: struct vfs_cap_data, revision 2, little-endian:
+    the revision and flags, then permitted and inheritable, low 32 bits, then high 32 bits.
+
+    >>> file_capability(["CAP_NET_RAW"]).hex()  # what `setcap cap_net_raw+ep FILE` writes
+    '0100000200200000000000000000000000000000'
+    """
+    import struct
+
+    bits = mask(parse("permitted", list(permitted), last=len(NAMES) - 1))
+    flags = VFS_CAP_REVISION_2 | (VFS_CAP_FLAGS_EFFECTIVE if effective else 0)
+    return struct.pack("<5I", flags, bits & 0xFFFFFFFF, 0, bits >> 32, 0)
+
+
+def parse_file_capability(data: bytes) -> tuple[frozenset[str], bool]:
+    """The permitted names and the effective flag in `security.capability` bytes (revision 2).
+
+    >>> kept, effective = parse_file_capability(file_capability(["NET_RAW", "BPF"], False))
+    >>> sorted(kept), effective
+    (['CAP_BPF', 'CAP_NET_RAW'], False)
+    """
+    import struct
+
+    flags, low, _, high, _ = struct.unpack("<5I", data[:20])
+    if flags & 0xFF000000 != VFS_CAP_REVISION_2:
+        raise ValueError(f"not a revision 2 vfs_cap_data: {data.hex()}")
+    return names(high << 32 | low), bool(flags & VFS_CAP_FLAGS_EFFECTIVE)
+
+
+def set_file_capability(path: str | os.PathLike[str], permitted: Iterable[str],
+                        effective: bool = True) -> None:
+    """Give the program at `path` file capabilities, as `setcap cap_net_raw+ep PATH` does:
+    setxattr(2) of `security.capability`, which needs CAP_SETFCAP. Use it on your own copy of
+    a program only: every later execve of that file gains them."""
+    os.setxattr(path, XATTR, file_capability(permitted, effective))
 
 
 # --- in init, last before the exec ------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Masked and read-only paths: what of the kernel's files a container may not read or write
-(lesson 20, coming).
+(lesson 20).
 
 /proc and /sys are the kernel's own files, and most of them are not namespaced: a container's
 /proc/sys/kernel/core_pattern is the host's, and a program named there runs as root on the host

@@ -1,18 +1,27 @@
-"""Lesson 20 on the real kernel: what root inside a `pycontain run` container may still do.
+"""Lesson 20 on the real kernel: what root inside a container may still do.
 
 The default keeps Docker's capability set without CAP_MKNOD, in the bounding, permitted and
 effective sets, none inheritable or ambient, and sets no_new_privs; each flag changes it as
-Docker's does. Every reading is the kernel's own: /proc/self/status inside, or a call that
-succeeds or fails with EPERM.
+Docker's does. Then the lesson's experiments: the probe of one action per capability, a file
+capability and a setuid-root program in a layer under no_new_privs and without, a user
+namespace's capabilities, and the check of the Try-it. Every reading is the kernel's own:
+/proc/self/status inside, or a call that succeeds or fails with EPERM.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from pycontain import lab
+from pycontain import lab, runtime
+from pycontain.checks import CheckFailed, lesson20
+from pycontain.errors import SpecError
+from pycontain.fs import rootfs
+from pycontain.observe import widgets
 from pycontain.security import capabilities
 from pycontain.security.capabilities import DEFAULT
 
@@ -115,3 +124,135 @@ def test_help_says_what_a_container_may_do(cli):
     text = cli("run", "--help").stdout
     assert "--cap-add" in text and "--cap-drop" in text and "--privileged" in text
     assert "no-new-privileges=false" in text and "not MKNOD" in text
+
+
+# --- lesson 20's experiments: the probe, file capabilities, setuid, the user namespace -------
+
+ACTIONS = [cap for cap, _, _ in widgets.CAPABILITY_ACTIONS]
+AS_NOBODY = ["su", "-s", "/bin/sh", "nobody", "-c"]
+READ_CAPS = "grep CapEff /proc/self/status; /opt/raw/busybox grep CapEff /proc/self/status"
+
+
+def test_the_probe_refuses_every_action_without_capabilities(embedded_rootfs):
+    probe = widgets.probe_capabilities([], rootfs=embedded_rootfs)
+    assert probe.kept == frozenset() and probe.refused() == set(ACTIONS)
+    assert all(error for _, _, error in probe.rows)
+
+
+@pytest.mark.parametrize("capability", ACTIONS)
+def test_each_probe_action_needs_its_own_capability_and_no_other(embedded_rootfs, capability):
+    probe = widgets.probe_capabilities([capability], rootfs=embedded_rootfs)
+    assert probe.kept == {capability}  # the kernel's CapEff, read inside
+    assert probe.refused() == set(ACTIONS) - {capability}
+
+
+def test_the_probe_with_every_capability_refuses_nothing(embedded_rootfs):
+    assert widgets.probe_capabilities(None, rootfs=embedded_rootfs).refused() == set()
+
+
+def test_a_misspelt_capability_names_the_nearest_and_creates_nothing(embedded_rootfs):
+    before = set(lab.leftovers())
+    with pytest.raises(SpecError) as caught:
+        runtime.run(["true"], rootfs=embedded_rootfs, capabilities=["CAP_SYS_ADMINN"])
+    assert caught.value.parameter == "capabilities"
+    assert "did you mean CAP_SYS_ADMIN?" in (caught.value.hint or "")
+    assert set(lab.leftovers()) == before
+
+
+@pytest.fixture
+def layer(tmp_path, embedded_rootfs):
+    """A layer with busybox carrying cap_net_raw+ep and a setuid-root coreutils id."""
+    def copy_in(host_path: str, inside: str) -> str:
+        target = tmp_path / inside.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(host_path, target)
+        return str(target)
+
+    capabilities.set_file_capability(copy_in(f"{embedded_rootfs}/bin/busybox",
+                                             "/opt/raw/busybox"), ["CAP_NET_RAW"])
+    suid = copy_in("/usr/bin/id", "/opt/suid/id")
+    for library in rootfs.shared_libraries("/usr/bin/id"):
+        copy_in(library, library)
+    os.chmod(suid, 0o4755)
+    return str(tmp_path)
+
+
+def as_nobody(rootfs_dir: str, layer_dir: str, script: str, **options) -> runtime.Result:
+    return runtime.run([*AS_NOBODY, script], rootfs=rootfs_dir, overlay=True,
+                       layers=[layer_dir], **options)
+
+
+def effective(result: runtime.Result) -> list[frozenset[str]]:
+    return [capabilities.names(int(line.split()[1], 16))
+            for line in result.stdout.splitlines() if line.startswith("CapEff:")]
+
+
+def test_a_file_capability_is_gained_at_execve_and_not_under_no_new_privs(embedded_rootfs,
+                                                                        layer):
+    gained = as_nobody(embedded_rootfs, layer, READ_CAPS, capabilities=DEFAULT)
+    assert effective(gained) == [set(), {"CAP_NET_RAW"}], gained.stderr
+    stopped = as_nobody(embedded_rootfs, layer, READ_CAPS, capabilities=DEFAULT,
+                        no_new_privs=True)
+    assert effective(stopped) == [set(), set()], stopped.stderr
+
+
+def test_a_file_capability_outside_the_bounding_set_fails_the_execve(embedded_rootfs, layer):
+    """`+ep` on a capability the bounding set lacks: capabilities(7), "Safety checking for
+    capability-dumb binaries": execve fails with EPERM rather than run the program without."""
+    bounded = as_nobody(embedded_rootfs, layer, READ_CAPS,
+                        capabilities=DEFAULT - {"CAP_NET_RAW"})
+    assert effective(bounded) == [set()]
+    assert "/opt/raw/busybox: Operation not permitted" in bounded.stderr
+
+
+def test_a_setuid_root_program_elevates_only_without_no_new_privs(embedded_rootfs, layer):
+    elevated = as_nobody(embedded_rootfs, layer, "/opt/suid/id", capabilities=DEFAULT)
+    assert elevated.stdout.startswith("uid=65534") and "euid=0(root)" in elevated.stdout
+    held = as_nobody(embedded_rootfs, layer, "/opt/suid/id", capabilities=DEFAULT,
+                     no_new_privs=True)
+    assert held.stdout.startswith("uid=65534") and "euid=" not in held.stdout, held.stderr
+
+
+def test_every_capability_in_a_user_namespace_cannot_chown_a_host_file():
+    """On a file the container can reach (pytest's tmp_path is 0700 up the tree)."""
+    with tempfile.TemporaryDirectory(prefix="pycontain-userns-") as directory:
+        os.chmod(directory, 0o755)
+        host_file = Path(directory) / "owned-by-root"
+        host_file.write_text("the host's\n")
+        done = runtime.run(["sh", "-c", f"grep CapEff /proc/self/status; chown 0 {host_file}"],
+                           user_namespace=True, namespaces={"uts", "pid", "mnt"})
+        owner = os.stat(host_file).st_uid
+    assert effective(done) == [set(capabilities.known())]
+    assert done.status != 0 and "Operation not permitted" in done.stderr and owner == 0
+
+
+# --- the check of lesson 20 -----------------------------------------------------------------
+
+@pytest.mark.parametrize("options", [
+    {"capabilities": ["CAP_NET_BIND_SERVICE"], "no_new_privs": True},
+    {"capabilities": sorted(DEFAULT - {"CAP_CHOWN"})},
+])
+def test_the_check_passes_when_root_cannot_chown_but_can_bind_port_80(options):
+    print("\n" + lesson20.check_web_server_options(lambda: options))
+
+
+@pytest.mark.parametrize(("returned", "says"), [
+    (None, "returned None; return a dict of keyword options for pycontain.run"),
+    ({}, "with no capabilities= the container keeps every capability"),
+    ({"capabilities": sorted(DEFAULT)}, "the capabilities you listed include CAP_CHOWN"),
+    ({"capabilities": ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]}, "could still chown a file"),
+    ({"capabilities": []}, "needs CAP_NET_BIND_SERVICE, which the container's CapEff lacks"),
+    ({"capabilities": ["KILL"], "network": "host"}, "return only capabilities and "
+                                                    "no_new_privs, not network"),
+    ({"capabilities": ["NET_BIND_SERVIC"]}, "did you mean CAP_NET_BIND_SERVICE?"),
+])
+def test_the_check_says_what_is_wrong_without_the_answer(returned, says):
+    with pytest.raises(CheckFailed) as caught:
+        lesson20.check_web_server_options(lambda: returned)
+    assert says in str(caught.value)
+
+
+def test_the_check_says_both_mistakes_at_once():
+    with pytest.raises(CheckFailed) as caught:
+        lesson20.check_web_server_options(lambda: {"capabilities": ["CHOWN"]})
+    assert "could still chown" in str(caught.value) and "port 80" in str(caught.value)
