@@ -81,7 +81,8 @@ def points(lesson: Mapping[str, Any], check: str) -> float:
 def points_problems(lesson: Mapping[str, Any], checks: list[str]) -> list[str]:
     """What is wrong with a front matter's `points:` block, given the checks the lesson calls.
 
-    >>> for line in points_problems({"points": {"check_no": 2, "check_a": 0}}, ["lesson02.check_a"]):
+    >>> front = {"points": {"check_no": 2, "check_a": 0}}
+    >>> for line in points_problems(front, ["lesson02.check_a"]):
     ...     print(line)
     points: check_a must be a positive number, not 0
     points: check_no is not a check this lesson calls (check_a)
