@@ -111,6 +111,8 @@ FLAG_OF = {
     # Spec refuses a capability this process lacks: on the command line one added or a default
     "capabilities": "--cap-add",
     "seccomp": "--security-opt seccomp",
+    # `pycontain grade`
+    "time_limit_s": "--timeout", "reference": "--notebooks",
 }
 
 RUN_EPILOG = """\
@@ -202,7 +204,59 @@ def _parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--orphans", action="store_true",
                          help="only the temp dirs of labs whose process has ended (a notebook "
                               "killed before its clean-up cell); nothing anyone still uses")
+    grade = verbs.add_parser(
+        "grade", help="grade learner notebooks: run each in a container, score its checks",
+        description="Run each learner notebook of each SUBMISSION (a notebook, or a folder of "
+                    "one student's notebooks) top to bottom in a fresh kernel, inside a "
+                    "pycontain container with its own memory, process and time limits, and "
+                    "score its check cells against the pristine learner build: passed or "
+                    "failed, the check's message, the points of the lesson's front matter. "
+                    "An edited or deleted check cell fails. Exit status 0 only when every "
+                    "exercise of every submission passed, 1 otherwise.")
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION")
+    grade.add_argument("--timeout", metavar="SECONDS", type=float, default=600.0,
+                       help="the time limit of each notebook, all its cells (default 600)")
+    grade.add_argument("--memory", metavar="BYTES", default="2G",
+                       help="memory.max of each notebook's container (default 2G)")
+    grade.add_argument("--pids-limit", metavar="N", type=int, default=512,
+                       help="pids.max of each notebook's container (default 512)")
+    grade.add_argument("--format", choices=("table", "json"), default="table",
+                       help="what to print: a table (default) or JSON")
+    grade.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    grade.add_argument("--gradescope", metavar="FILE",
+                       help="also write Gradescope's results.json to FILE (with several "
+                            "submissions FILE is a folder: FILE/SUBMISSION/results.json)")
+    grade.add_argument("--notebooks", metavar="DIR",
+                       help="the pristine learner notebooks to grade against (default: this "
+                            "checkout's notebooks/)")
+    grade.add_argument("--sweep", action="store_true",
+                       help="after each submission remove every new pycontain- leftover it "
+                            "left (a netns, a link): on a machine used only for grading")
     return parser
+
+
+def _grade(args: argparse.Namespace | SimpleNamespace) -> int:
+    import json
+    from pathlib import Path
+
+    from pycontain.course import grade, report
+
+    limits = grade.GradeLimits(args.timeout, args.memory, args.pids_limit)
+    reference = Path(args.notebooks) if args.notebooks else grade.pristine_dir()
+    if not any(reference.glob("[0-9][0-9]-*.ipynb")):
+        raise SpecError("reference", "a folder of learner notebooks (NN-*.ipynb)",
+                        str(reference))
+    grade.submissions(args.submissions)  # refuse a bad path before grading anything
+    graded = grade.grade(args.submissions, limits, reference=reference, sweep=args.sweep)
+    if args.format == "json":
+        print(json.dumps(report.to_json(graded), indent=2))
+    else:
+        print(report.table(graded))
+    if args.junit:
+        Path(args.junit).write_text(report.junit(graded))
+    if args.gradescope:
+        report.write_gradescope(graded, Path(args.gradescope))
+    return 0 if graded and all(s.passed for s in graded) else 1
 
 
 def _nearest(word: str, flags: list[str]) -> str:
@@ -457,7 +511,8 @@ def _cleanup(args: argparse.Namespace | SimpleNamespace) -> int:
 
 #: what each verb is doing, for the report of an internal error
 DOING = {"run": "running the container", "rootfs": "preparing the embedded rootfs",
-         "doctor": "checking this machine", "cleanup": "removing pycontain- leftovers"}
+         "doctor": "checking this machine", "cleanup": "removing pycontain- leftovers",
+         "grade": "grading notebooks"}
 
 
 def _internal_error(exc: BaseException, doing: str) -> int:
@@ -493,7 +548,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args = _quick_run_args(words) or _argparse_args(words)
         doing = DOING[args.verb]
-        verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup}[args.verb]
+        verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup,
+                "grade": _grade}[args.verb]
         code = verb(args)
     except PycontainError as exc:
         print(f"pycontain: {format_error(exc, FLAG_OF)}", file=sys.stderr)  # flags, not Python
