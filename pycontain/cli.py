@@ -222,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="pids.max of each notebook's container (default 512)")
     grade.add_argument("--format", choices=("table", "json"), default="table",
                        help="what to print: a table (default) or JSON")
+    grade.add_argument("--json", metavar="FILE", help="also write the JSON to FILE")
     grade.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     grade.add_argument("--gradescope", metavar="FILE",
                        help="also write Gradescope's results.json to FILE (with several "
@@ -248,10 +249,10 @@ def _grade(args: argparse.Namespace | SimpleNamespace) -> int:
                         str(reference))
     grade.submissions(args.submissions)  # refuse a bad path before grading anything
     graded = grade.grade(args.submissions, limits, reference=reference, sweep=args.sweep)
-    if args.format == "json":
-        print(json.dumps(report.to_json(graded), indent=2))
-    else:
-        print(report.table(graded))
+    as_json = json.dumps(report.to_json(graded), indent=2) + "\n"
+    sys.stdout.write(as_json if args.format == "json" else report.table(graded) + "\n")
+    if args.json:
+        Path(args.json).write_text(as_json)
     if args.junit:
         Path(args.junit).write_text(report.junit(graded))
     if args.gradescope:

@@ -73,6 +73,7 @@ class NotebookGrade:
     detail: str = ""
     exercises: list[Exercise] = field(default_factory=list)
     seconds: float = 0.0
+    cgroup: str = ""  # the name of the container's cgroup, removed once the notebook ended
 
     @property
     def score(self) -> float:
@@ -156,7 +157,7 @@ def grade_notebook(path: Path, limits: GradeLimits, reference: Path) -> Notebook
         copy = scratch / path.name
         shutil.copyfile(path, copy)
         out = scratch / "executed.ipynb"
-        outcome, detail = _run(copy, out, scratch, limits)
+        outcome, detail, cgroup = _run(copy, out, scratch, limits)
         executed = json.loads(out.read_text()) if out.exists() else nb
     stopped = detail if outcome in (TIMEOUT, CONTAINED, CRASHED) else ""
     timed_out_cell = executed.get("metadata", {}).get("pycontain", {}).get(
@@ -169,11 +170,13 @@ def grade_notebook(path: Path, limits: GradeLimits, reference: Path) -> Notebook
         outcome = outcome if outcome == CONTAINED else TIMEOUT
     return NotebookGrade(str(path), number, title, outcome, detail,
                          score(executed, pristine, stopped=stopped),
-                         time.monotonic() - started)
+                         time.monotonic() - started, cgroup)
 
 
-def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits) -> tuple[str, str]:
-    """Run the runner in a container with `limits`; (outcome, detail) from how it ended."""
+def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits
+         ) -> tuple[str, str, str]:
+    """Run the runner in a container with `limits`; (outcome, detail) from how it ended, and
+    the name of the container's cgroup."""
     from pycontain import runtime
 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch),
@@ -197,6 +200,7 @@ def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits) -> tuple
             killed = True
             box.kill()
         assert box.cgroup is not None
+        cgroup = box.cgroup.name
         forks_refused = box.cgroup.read_keyed("pids.events").get("max", 0)
         oom_kills = box.cgroup.read_keyed("memory.events").get("oom_kill", 0)
         result = box.wait()  # kills what is left in its cgroup and removes it
@@ -215,13 +219,13 @@ def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits) -> tuple
                          f"{limits.time_limit_s:g} s limit")
     detail = "; ".join(contained)
     if forks_refused or oom_kills:
-        return CONTAINED, detail
+        return CONTAINED, detail, cgroup
     if killed or result.exit_code == runner.TIMED_OUT:
-        return TIMEOUT, detail
+        return TIMEOUT, detail, cgroup
     if result.exit_code != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-        return CRASHED, f"the runner {result.reason}: {' | '.join(tail)}"
-    return RAN, ""
+        return CRASHED, f"the runner {result.reason}: {' | '.join(tail)}", cgroup
+    return RAN, "", cgroup
 
 
 def grade(paths: list[str], limits: GradeLimits | None = None, *,

@@ -61,7 +61,7 @@ def to_json(graded: list[SubmissionGrade]) -> dict[str, Any]:
             "passed": s.passed, "left_behind": s.left_behind,
             "notebooks": [{
                 "path": nb.path, "lesson": nb.lesson, "title": nb.title, "outcome": nb.outcome,
-                "detail": nb.detail, "seconds": round(nb.seconds, 1),
+                "detail": nb.detail, "seconds": round(nb.seconds, 1), "cgroup": nb.cgroup,
                 "score": _number(nb.score), "max_score": _number(nb.total),
                 "exercises": [{"check": e.check, "state": e.state, "message": e.message,
                                "score": _number(e.earned), "max_score": _number(e.points)}
