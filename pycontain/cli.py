@@ -111,9 +111,10 @@ FLAG_OF = {
     # Spec refuses a capability this process lacks: on the command line one added or a default
     "capabilities": "--cap-add",
     "seccomp": "--security-opt seccomp",
-    # `pycontain grade`
-    "time_limit_s": "--timeout", "reference": "--notebooks",
 }
+#: how an error of `pycontain grade` names its parameters (course.grade.GradeLimits)
+GRADE_FLAG_OF = {"time_limit_s": "--timeout", "memory_max": "--memory",
+                 "pids_max": "--pids-limit", "reference": "--notebooks"}
 
 RUN_EPILOG = """\
 Without --rootfs the container keeps the host's filesystem view (only the namespaces differ);
@@ -546,6 +547,7 @@ def main(argv: list[str] | None = None) -> None:
     words = sys.argv[1:] if argv is None else argv
     doing = "reading the command line"
     showwarning, warnings.showwarning = warnings.showwarning, _warning_line
+    args = None
     try:
         args = _quick_run_args(words) or _argparse_args(words)
         doing = DOING[args.verb]
@@ -553,7 +555,8 @@ def main(argv: list[str] | None = None) -> None:
                 "grade": _grade}[args.verb]
         code = verb(args)
     except PycontainError as exc:
-        print(f"pycontain: {format_error(exc, FLAG_OF)}", file=sys.stderr)  # flags, not Python
+        flags = GRADE_FLAG_OF if getattr(args, "verb", "") == "grade" else FLAG_OF
+        print(f"pycontain: {format_error(exc, flags)}", file=sys.stderr)  # flags, not Python
         code = exit_status(exc)
     except KeyboardInterrupt:
         code = 128 + signal.SIGINT
