@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pycontain import lab, settings
+from pycontain.cgroups import Cgroup
 from pycontain.course import runner
 from pycontain.course.score import Exercise, score
 from pycontain.errors import SpecError
@@ -201,8 +202,7 @@ def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits
             box.kill()
         assert box.cgroup is not None
         cgroup = box.cgroup.name
-        forks_refused = box.cgroup.read_keyed("pids.events").get("max", 0)
-        oom_kills = box.cgroup.read_keyed("memory.events").get("oom_kill", 0)
+        forks_refused, oom_kills = _limits_hit(box.cgroup)
         result = box.wait()  # kills what is left in its cgroup and removes it
     lab.sweep_orphans()  # the temp dirs (and their mounts) of a killed kernel's Labs
     contained = []
@@ -211,9 +211,9 @@ def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits
                          f"(pids.max = {limits.pids_max}): a fork bomb or a process leak, "
                          "contained")
     if oom_kills:
-        contained.append(f"the OOM killer killed {oom_kills} of its processes at its memory "
-                         f"limit (memory.max = {format_size(parse_size(limits.memory_max))}), "
-                         "contained")
+        contained.append(f"its memory limit (memory.max = "
+                         f"{format_size(parse_size(limits.memory_max))}) called the OOM killer "
+                         f"{oom_kills} time(s): a memory hog, contained")
     if killed:
         contained.append(f"the run was killed {GRACE_S:g} s after its "
                          f"{limits.time_limit_s:g} s limit")
@@ -226,6 +226,30 @@ def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         return CRASHED, f"the runner {result.reason}: {' | '.join(tail)}", cgroup
     return RAN, "", cgroup
+
+
+def _limits_hit(cgroup: Cgroup) -> tuple[int, int]:
+    """How often this cgroup's own pids.max refused a fork, and how often its own memory.max
+    made the OOM killer run; not what the lesson's cgroups inside it met at their own limits.
+
+    v2 counts memory.events up the tree (a lesson's OOM-killed hog would count here too), so
+    there the `.local` file's `oom` says whether this cgroup's limit was the one hit; pids.events
+    does the same since Linux 6.13, with pids.events.local. v1 and older kernels count locally.
+    """
+    from pycontain.errors import CgroupError
+
+    def count(knobs: tuple[str, ...], key: str) -> int:
+        for knob in knobs:
+            try:
+                return cgroup.read_keyed(knob).get(key, 0)
+            except CgroupError:
+                continue
+        return 0
+
+    if cgroup.version == 2:
+        return (count(("pids.events.local", "pids.events"), "max"),
+                count(("memory.events.local",), "oom"))
+    return count(("pids.events",), "max"), count(("memory.events",), "oom_kill")
 
 
 def grade(paths: list[str], limits: GradeLimits | None = None, *,
