@@ -187,6 +187,7 @@ def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits
                  settings.DURATION_VARIABLE, "PYTHONDONTWRITEBYTECODE"):
         if name in os.environ:
             env[name] = os.environ[name]
+    _offer_controllers()
     log = scratch / "runner.log"
     argv = [sys.executable, "-m", runner.__name__, str(notebook), str(out),
             str(limits.time_limit_s)]
@@ -226,6 +227,26 @@ def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         return CRASHED, f"the runner {result.reason}: {' | '.join(tail)}", cgroup
     return RAN, "", cgroup
+
+
+#: the controllers the lessons' own cgroups use, inside the grader's container
+LESSON_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids")
+
+
+def _offer_controllers() -> None:
+    """On v2, let the container's cgroup hand the lessons' cgroups every controller they use:
+    a cgroup offers its children only what its parent enables (`cgroup.subtree_control`), and
+    the container's cgroup would otherwise get just memory and pids. v1 needs nothing."""
+    from pycontain import cgroups
+    from pycontain.cgroups import v2
+
+    layout = cgroups.detect()
+    if layout.mode != "v2" or layout.unified is None:
+        return
+    home = cgroups.home(layout.unified)
+    offered = cgroups.read_file(os.path.join(home, "cgroup.controllers")).split()
+    v2.delegate(home, tuple(c for c in LESSON_CONTROLLERS if c in offered),
+                is_root=os.path.samefile(home, layout.unified.mount))
 
 
 def _limits_hit(cgroup: Cgroup) -> tuple[int, int]:
