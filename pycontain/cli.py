@@ -112,6 +112,9 @@ FLAG_OF = {
     "capabilities": "--cap-add",
     "seccomp": "--security-opt seccomp",
 }
+#: how an error of `pycontain grade` names its parameters (course.grade.GradeLimits)
+GRADE_FLAG_OF = {"time_limit_s": "--timeout", "memory_max": "--memory",
+                 "pids_max": "--pids-limit", "reference": "--notebooks"}
 
 RUN_EPILOG = """\
 Without --rootfs the container keeps the host's filesystem view (only the namespaces differ);
@@ -202,7 +205,60 @@ def _parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--orphans", action="store_true",
                          help="only the temp dirs of labs whose process has ended (a notebook "
                               "killed before its clean-up cell); nothing anyone still uses")
+    grade = verbs.add_parser(
+        "grade", help="grade learner notebooks: run each in a container, score its checks",
+        description="Run each learner notebook of each SUBMISSION (a notebook, or a folder of "
+                    "one student's notebooks) top to bottom in a fresh kernel, inside a "
+                    "pycontain container with its own memory, process and time limits, and "
+                    "score its check cells against the pristine learner build: passed or "
+                    "failed, the check's message, the points of the lesson's front matter. "
+                    "An edited or deleted check cell fails. Exit status 0 only when every "
+                    "exercise of every submission passed, 1 otherwise.")
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION")
+    grade.add_argument("--timeout", metavar="SECONDS", type=float, default=600.0,
+                       help="the time limit of each notebook, all its cells (default 600)")
+    grade.add_argument("--memory", metavar="BYTES", default="2G",
+                       help="memory.max of each notebook's container (default 2G)")
+    grade.add_argument("--pids-limit", metavar="N", type=int, default=512,
+                       help="pids.max of each notebook's container (default 512)")
+    grade.add_argument("--format", choices=("table", "json"), default="table",
+                       help="what to print: a table (default) or JSON")
+    grade.add_argument("--json", metavar="FILE", help="also write the JSON to FILE")
+    grade.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    grade.add_argument("--gradescope", metavar="FILE",
+                       help="also write Gradescope's results.json to FILE (with several "
+                            "submissions FILE is a folder: FILE/SUBMISSION/results.json)")
+    grade.add_argument("--notebooks", metavar="DIR",
+                       help="the pristine learner notebooks to grade against (default: this "
+                            "checkout's notebooks/)")
+    grade.add_argument("--sweep", action="store_true",
+                       help="after each submission remove every new pycontain- leftover it "
+                            "left (a netns, a link): on a machine used only for grading")
     return parser
+
+
+def _grade(args: argparse.Namespace | SimpleNamespace) -> int:
+    import json
+    from pathlib import Path
+
+    from pycontain.course import grade, report
+
+    limits = grade.GradeLimits(args.timeout, args.memory, args.pids_limit)
+    reference = Path(args.notebooks) if args.notebooks else grade.pristine_dir()
+    if not any(reference.glob("[0-9][0-9]-*.ipynb")):
+        raise SpecError("reference", "a folder of learner notebooks (NN-*.ipynb)",
+                        str(reference))
+    grade.submissions(args.submissions)  # refuse a bad path before grading anything
+    graded = grade.grade(args.submissions, limits, reference=reference, sweep=args.sweep)
+    as_json = json.dumps(report.to_json(graded), indent=2) + "\n"
+    sys.stdout.write(as_json if args.format == "json" else report.table(graded) + "\n")
+    if args.json:
+        Path(args.json).write_text(as_json)
+    if args.junit:
+        Path(args.junit).write_text(report.junit(graded))
+    if args.gradescope:
+        report.write_gradescope(graded, Path(args.gradescope))
+    return 0 if graded and all(s.passed for s in graded) else 1
 
 
 def _nearest(word: str, flags: list[str]) -> str:
@@ -457,7 +513,8 @@ def _cleanup(args: argparse.Namespace | SimpleNamespace) -> int:
 
 #: what each verb is doing, for the report of an internal error
 DOING = {"run": "running the container", "rootfs": "preparing the embedded rootfs",
-         "doctor": "checking this machine", "cleanup": "removing pycontain- leftovers"}
+         "doctor": "checking this machine", "cleanup": "removing pycontain- leftovers",
+         "grade": "grading notebooks"}
 
 
 def _internal_error(exc: BaseException, doing: str) -> int:
@@ -490,13 +547,16 @@ def main(argv: list[str] | None = None) -> None:
     words = sys.argv[1:] if argv is None else argv
     doing = "reading the command line"
     showwarning, warnings.showwarning = warnings.showwarning, _warning_line
+    args = None
     try:
         args = _quick_run_args(words) or _argparse_args(words)
         doing = DOING[args.verb]
-        verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup}[args.verb]
+        verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup,
+                "grade": _grade}[args.verb]
         code = verb(args)
     except PycontainError as exc:
-        print(f"pycontain: {format_error(exc, FLAG_OF)}", file=sys.stderr)  # flags, not Python
+        flags = GRADE_FLAG_OF if getattr(args, "verb", "") == "grade" else FLAG_OF
+        print(f"pycontain: {format_error(exc, flags)}", file=sys.stderr)  # flags, not Python
         code = exit_status(exc)
     except KeyboardInterrupt:
         code = 128 + signal.SIGINT

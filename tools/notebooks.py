@@ -13,6 +13,10 @@ two notebooks, committed without outputs:
 - `notebooks/solutions/NN-verb-phrase.ipynb`, the SOLUTION build: the marker lines are dropped
   and the code between them kept.
 
+Check cells and solution cells carry the grader's and nbgrader's metadata
+(`pycontain.course.cells`): a check cell is locked, worth the points the front matter gives it,
+and recorded with a hash of its source; a solution cell is nbgrader's solution cell.
+
 The output is deterministic: cell ids are numbered, metadata holds only the kernelspec, the
 language, the lesson's front matter and where the notebook came from, and nothing records a time.
 It is what JupyterLab itself saves for the same notebook (nbformat 4.5 written by `nbformat`, as
@@ -45,6 +49,8 @@ from typing import Any
 import jupytext
 import nbformat
 
+from pycontain.course import cells as course_cells
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "lessons"
 NOTEBOOKS = ROOT / "notebooks"
@@ -53,7 +59,7 @@ SOLUTIONS = NOTEBOOKS / "solutions"
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 STUB = "pass  # YOUR CODE HERE"
-CHECK_TAG = "check"
+CHECK_TAG = course_cells.CHECK_TAG
 LESSON_GLOB = "[0-9][0-9]-*.md"
 #: what JupyterLab writes once a kernel connects: the kernelspec ipykernel installs, and the
 #: `language_info` of its kernel_info reply, with the lab VM's Python (Debian 13's python3.13 is
@@ -143,8 +149,7 @@ def has_solution(source: str) -> bool:
     return any(line.strip() == BEGIN for line in source.split("\n"))
 
 
-def is_check(cell: dict[str, Any]) -> bool:
-    return cell["cell_type"] == "code" and CHECK_TAG in cell.get("metadata", {}).get("tags", [])
+is_check = course_cells.is_check
 
 
 def problems(lesson: Lesson, nb: nbformat.NotebookNode | None = None) -> list[str]:
@@ -168,6 +173,15 @@ def problems(lesson: Lesson, nb: nbformat.NotebookNode | None = None) -> list[st
             if i + 1 == len(code) or not is_check(code[i + 1]):
                 found.append(f"code cell {i + 1}: the code cell after a solution must be tagged "
                              f"`{CHECK_TAG}` (`:tags: [{CHECK_TAG}]`)")
+        if is_check(cell) and len(course_cells.checks_called(cell.source)) != 1:
+            found.append(f"code cell {i + 1}: a check cell must call exactly one "
+                         f"`lessonNN.check_...`, the grader's unit (it calls "
+                         f"{course_cells.checks_called(cell.source) or 'none'})")
+    if isinstance(nb.metadata.get("lesson"), dict):
+        called = [c for cell in code if is_check(cell)
+                  for c in course_cells.checks_called(cell.source)]
+        found += [f"front matter: {p}" for p in
+                  course_cells.points_problems(nb.metadata["lesson"], called)]
     return found
 
 
@@ -191,6 +205,10 @@ def build(lesson: Lesson, *, solution: bool, nb: nbformat.NotebookNode | None = 
     for i, cell in enumerate(nb.cells):
         metadata = dict(cell.get("metadata", {}))
         cell_id = f"cell-{i:03d}"
+        if is_check(cell):  # the grader's and nbgrader's marks (pycontain.course.cells)
+            metadata = course_cells.check_metadata(metadata, cell.source, nb.metadata["lesson"])
+        elif cell.cell_type == "code" and has_solution(cell.source):
+            metadata = course_cells.solution_metadata(metadata, cell_id)
         if cell.cell_type == "code":
             cells.append(nbformat.v4.new_code_cell(
                 split_solution(cell.source, solution=solution), id=cell_id, metadata=metadata))

@@ -27,7 +27,7 @@ LAYERS = {
     "safety: preflight and sweep": {"lab"},
     "the container: spec, first process, runtime": {"spec", "init", "runtime"},
     "observing and attacking it": {"observe", "audit"},
-    "exercises and the front door": {"checks", "cli", "__main__"},
+    "exercises and the front door": {"checks", "course", "cli", "__main__"},
 }
 LEVEL = {group: n for n, groups in enumerate(LAYERS.values()) for group in groups}
 
