@@ -40,6 +40,19 @@ tar -C /mnt/project --exclude=./.git --exclude=./.venv --exclude='*/__pycache__'
   | tar -C /srv/project -xf - || exit 1
 cd /srv/project || exit 1
 eval "set -- $(cat /mnt/results/args)"
+export HOME=/root MPLCONFIGDIR=/tmp/matplotlib MPLBACKEND=Agg
+# `run.sh --run SCRIPT ARGS...`: a Python script of the checkout instead of the tests (the
+# benchmarks of bench/, measured on cgroup v2)
+if [ "$1" = --run ]; then
+  shift
+  PYCONTAIN_ALLOW_HOST=1 PYTHONPATH=/opt/pytest:/srv/project python3 "$@"
+  status=$?
+  echo "cgroup2-guest-status: $status"
+  echo $status > /mnt/results/status
+  sync
+  echo o > /proc/sysrq-trigger
+  while :; do sleep 1; done
+fi
 # Sharing the suite with another guest (lanes.sh): claim each file before running it (shard.py).
 if [ -f /mnt/results/claims ]; then
   mkdir -p /mnt/claims
@@ -48,7 +61,6 @@ if [ -f /mnt/results/claims ]; then
   export PYCONTAIN_SHARD_DIR=/mnt/claims PYCONTAIN_SHARD_ORDER
   set -- -p shard "$@"
 fi
-export HOME=/root MPLCONFIGDIR=/tmp/matplotlib MPLBACKEND=Agg
 # pycontain itself from the checkout: the notebooks' kernels start in notebooks/, not here.
 PYCONTAIN_ALLOW_HOST=1 PYTHONPATH=/opt/pytest:/srv/project:/srv/project/tools/cgroup2-guest NO_COLOR=1 \
   python3 -m pytest -p no:cacheprovider -q -o addopts="-ra" "$@"

@@ -8,6 +8,7 @@
 # read-only over 9p, runs guest-init.sh from it, and powers off. The guest's exit status is ours.
 #
 # Usage: tools/cgroup2-guest/run.sh [PYTEST ARGS...]     (default: tests/integration)
+#        tools/cgroup2-guest/run.sh --run SCRIPT [ARGS...]  (a script instead: bench/*.py on v2)
 #        tools/cgroup2-guest/run.sh --image              (build the cached image if needed, only)
 # Environment: PYCONTAIN_VM_CACHE (default /var/cache/pycontain/cgroup2-guest),
 #              PYCONTAIN_VM_TIMEOUT seconds for the guest run (default 2700),
