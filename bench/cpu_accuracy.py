@@ -37,7 +37,9 @@ from pycontain.observe import sharing
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CAP_TARGET, RATIO_TARGET = 0.05, 0.10
-CLI = [str(Path(sys.executable).with_name("pycontain"))]
+#: the `pycontain` command next to this interpreter (a venv's), else the module (the v2 guest)
+ENTRY = Path(sys.executable).with_name("pycontain")
+CLI = [str(ENTRY)] if ENTRY.exists() else [sys.executable, "-m", "pycontain"]
 
 
 def capped(cpus: float, seconds: float, *, heavy: bool) -> float:
