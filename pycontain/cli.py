@@ -605,16 +605,16 @@ def _signal_number(given: str) -> int:
 
 def _each(args: argparse.Namespace | SimpleNamespace, act: Callable[[str], object]) -> int:
     """Do `act` to every container named, as docker does: print each name done, report each
-    failure, go on; 1 when one failed."""
-    failed = False
+    failure and go on; then exit with the last failure's status (125)."""
+    code = 0
     for reference in args.containers:
         try:
             act(reference)
             print(reference)
         except PycontainError as exc:
             print(f"pycontain: {format_error(exc, FLAG_OF)}", file=sys.stderr)
-            failed = True
-    return 1 if failed else 0
+            code = exit_status(exc)
+    return code
 
 
 def _stop(args: argparse.Namespace | SimpleNamespace) -> int:
