@@ -444,6 +444,12 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     if args.name is not None and not args.detach:  # --rm is what a foreground run does anyway
         raise SpecError("name", "used only with -d: a container in the foreground leaves no "
                                 "state to find it by", args.name)
+    if args.detach and os.geteuid() != 0:
+        from pycontain.errors import PreflightError
+
+        raise PreflightError("a detached container needs root: its cgroup, and its state in "
+                             "/run/pycontain", hint="run it as root (`sudo`), or without -d "
+                                                    "(lesson 09)")
     names = namespace_set(args.namespaces)
     container_id = runtime.new_id()
     hostname = args.hostname  # Docker's default: the short id, in a UTS namespace of its own

@@ -20,6 +20,7 @@ import time
 import pytest
 
 from pycontain import lab, settings, state
+from pycontain.network import bridge
 
 from .conftest import PYCONTAIN, run_cli
 
@@ -234,6 +235,14 @@ def test_bad_input_is_refused_with_the_flag_named_and_nothing_made(run_dir):
     assert run_cli("rm", "-f", "taken").returncode == 0
 
 
+def test_a_detached_container_needs_root(has_setpriv):
+    if not has_setpriv:
+        pytest.skip("needs setpriv to run the command as another user")
+    done = run_cli("run", "-d", "--user-namespace", "--", "true", user=65534)
+    refused(done, "a detached container needs root")
+    assert state.ids() == []
+
+
 def test_an_ambiguous_prefix_is_refused(run_dir):
     gone = {"pid": 1, "start_time": -1, "boot_id": state.boot_id()}
     for digit in "12":  # two ended containers whose ids start alike
@@ -300,4 +309,5 @@ def test_a_killed_supervisor_leaves_an_exited_container_and_nothing_cleanup_cann
     assert not [item for item in left if item.endswith(record["cgroup"]["name"])
                 or veth in item or layer in item or container_id in item], left
     assert not os.path.exists(f"/sys/class/net/{veth}") and not os.path.isdir(layer)
+    assert not os.path.exists(bridge.STATE / f"{veth}.json")  # its place on the bridge too
     assert not os.path.exists(os.path.join(state.root(), "names", "crash"))
