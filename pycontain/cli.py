@@ -184,15 +184,22 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="run a command in a new container", epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run CMD as the first process of a new container, like `docker run`.")
-    for flag, (metavar, _, text) in RUN_OPTIONS.items():
-        short = [RUN_SHORT[flag]] if flag in RUN_SHORT else []
-        run.add_argument(*short, flag, metavar=metavar,
-                         action="append" if flag in RUN_REPEATED else "store",
-                         help=text.format(supported=supported, default=default))
-    for flag, (_, text) in RUN_FLAGS.items():
-        short = [RUN_SHORT[flag]] if flag in RUN_SHORT else []
-        run.add_argument(*short, flag, action="store_true", help=text)
-    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+    create = verbs.add_parser(
+        "create", help="create a detached container, to start later", epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Check run's options and make a detached container's state (status "
+                    "created) without starting it; `pycontain start` starts it, as "
+                    "`docker create` and `docker start`. -d is implied. Prints its id.")
+    for verb in (run, create):
+        for flag, (metavar, _, text) in RUN_OPTIONS.items():
+            short = [RUN_SHORT[flag]] if flag in RUN_SHORT else []
+            verb.add_argument(*short, flag, metavar=metavar,
+                              action="append" if flag in RUN_REPEATED else "store",
+                              help=text.format(supported=supported, default=default))
+        for flag, (_, text) in RUN_FLAGS.items():
+            short = [RUN_SHORT[flag]] if flag in RUN_SHORT else []
+            verb.add_argument(*short, flag, action="store_true", help=text)
+        verb.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
     _lifecycle_parsers(verbs)
     rootfs = verbs.add_parser("rootfs", help="print the embedded rootfs path, building it first",
@@ -259,7 +266,10 @@ def _lifecycle_parsers(verbs: Any) -> None:
                                          "freezer (lesson 19), as `docker pause`.")
     unpause = verbs.add_parser("unpause", help="thaw paused containers",
                                description="Let each paused container's processes run again.")
-    for verb in (stop, kill, rm, inspect, pause, unpause):
+    start = verbs.add_parser("start", help="start containers `pycontain create` made",
+                             description="Start each created container in the background, "
+                                         "with its supervisor, as `docker start`.")
+    for verb in (start, stop, kill, rm, inspect, pause, unpause):
         verb.add_argument("containers", metavar="CONTAINER", nargs="+", help=many)
 
 
@@ -278,7 +288,7 @@ def _nearest(word: str, flags: list[str]) -> str:
 def _argparse_args(words: list[str]) -> argparse.Namespace:
     """`words` parsed by argparse; a `run` command without the `--` that ends the options."""
     args = _parser().parse_args(words)
-    if args.verb == "run" and args.command[:1] == ["--"]:
+    if args.verb in ("run", "create") and args.command[:1] == ["--"]:
         args.command = args.command[1:]
     return args
 
@@ -433,14 +443,8 @@ def _security_options(privileged: bool, cap_add: list[str] | None, cap_drop: lis
 def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     from pycontain import runtime
 
-    command = args.command
-    if not command:
+    if not args.command:
         raise SpecError("command", "one or more words, as in `pycontain run -- hostname`", "")
-    # This process is single-threaded, so init can run in a fork of it instead of a second
-    # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
-    # starts `/bin/true` in ~25 ms; a second interpreter alone costs ~20 ms here.
-    from pycontain.spec import namespace_set
-
     if args.name is not None and not args.detach:  # --rm is what a foreground run does anyway
         raise SpecError("name", "used only with -d: a container in the foreground leaves no "
                                 "state to find it by", args.name)
@@ -450,12 +454,26 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
         raise PreflightError("a detached container needs root: its cgroup, and its state in "
                              "/run/pycontain", hint="run it as root (`sudo`), or without -d "
                                                     "(lesson 09)")
-    names = namespace_set(args.namespaces)
     container_id = runtime.new_id()
+    spec = _spec(args, container_id)
+    if args.detach:
+        return _run_detached(args, spec, container_id)
+    # This process is single-threaded, so init can run in a fork of it instead of a second
+    # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
+    # starts `/bin/true` in ~25 ms; a second interpreter alone costs ~20 ms here.
+    return _foreground(runtime.spawn_forked(spec, container_id=container_id))
+
+
+def _spec(args: argparse.Namespace | SimpleNamespace, container_id: str) -> Any:
+    """The Spec that `run`'s flags ask for, for the container `container_id`."""
+    from pycontain import runtime
+    from pycontain.spec import namespace_set
+
+    names = namespace_set(args.namespaces)
     hostname = args.hostname  # Docker's default: the short id, in a UTS namespace of its own
     if hostname is None and "uts" in names:
         hostname = container_id[:12]
-    spec = runtime.Spec(command, namespaces=args.namespaces, hostname=hostname,
+    return runtime.Spec(args.command, namespaces=args.namespaces, hostname=hostname,
                         rootfs=args.rootfs, init=args.init, read_only=args.read_only,
                         cgroup_view=bool(args.rootfs) and not (args.no_cgroup_view
                                                                or args.privileged),
@@ -468,9 +486,10 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
                                         args.monotonic_offset),
                         **_security_options(args.privileged, args.cap_add, args.cap_drop,
                                             args.security_opt, "mnt" in names))
-    if args.detach:
-        return _run_detached(args, spec, container_id)
-    container = runtime.spawn_forked(spec, container_id=container_id)
+
+
+def _foreground(container: Any) -> int:
+    """Wait for a container in the foreground, forwarding the signals a user sends."""
     interrupts = 0
 
     def forward(signum: int, _frame: FrameType | None) -> None:
@@ -502,15 +521,41 @@ def _detached_cgroup(detach: bool) -> dict[str, str]:
 
 def _run_detached(args: argparse.Namespace | SimpleNamespace, spec: Any,
                   container_id: str) -> int:
-    from pycontain import lab, supervisor
+    from pycontain import lab, state, supervisor
 
     lab.require_ready(user_namespace="user" in spec.namespaces)  # before anything is made
     given = {key: value for key, value in sorted(vars(args).items())
-             if key not in ("verb", "command") and value not in (None, False, [])}
-    supervisor.start(spec, container_id, args.name, remove=args.rm, image=args.rootfs,
-                     command=list(args.command), options=given)
+             if key not in ("verb", "command", "words") and value not in (None, False, [])}
+    fields = {"image": args.rootfs, "command": list(args.command), "options": given}
+    if args.verb == "create":  # its words, to build the same Spec again at `start`
+        state.create(container_id, args.name, remove=args.rm, supervisor=None,
+                     words=args.words[1:], **fields)
+    else:
+        supervisor.start(spec, container_id, args.name, remove=args.rm, **fields)
     print(container_id)
     return 0
+
+
+def _create(args: argparse.Namespace | SimpleNamespace) -> int:
+    args.detach = True
+    return _run(args)
+
+
+def _start(args: argparse.Namespace | SimpleNamespace) -> int:
+    from pycontain import state, supervisor
+
+    def start(reference: str) -> None:
+        container_id = state.find(reference)
+        record = state.claim(container_id)
+        try:
+            words = _argparse_args(["run", "-d", *record["words"]])
+            spec = _spec(words, container_id)
+        except BaseException:  # the rootfs went since `create`, say: it may be started later
+            state.update(container_id, supervisor=None)
+            raise
+        supervisor.launch(spec, container_id)
+
+    return _each(args, start)
 
 
 def _ago(seconds: float) -> str:
@@ -698,6 +743,7 @@ def _cleanup(args: argparse.Namespace | SimpleNamespace) -> int:
 #: what each verb is doing, for the report of an internal error
 DOING = {"run": "running the container", "rootfs": "preparing the embedded rootfs",
          "doctor": "checking this machine", "cleanup": "removing pycontain- leftovers",
+         "create": "creating the container", "start": "starting containers",
          "ps": "listing containers", "logs": "reading the container's logs",
          "stop": "stopping containers", "kill": "signalling containers",
          "rm": "removing containers", "inspect": "reading containers' state",
@@ -736,9 +782,11 @@ def main(argv: list[str] | None = None) -> None:
     showwarning, warnings.showwarning = warnings.showwarning, _warning_line
     try:
         args = _quick_run_args(words) or _argparse_args(words)
+        args.words = words  # `create` keeps them for `start`
         doing = DOING[args.verb]
         verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup,
-                "ps": _ps, "logs": _logs, "stop": _stop, "kill": _kill, "rm": _rm,
+                "create": _create, "start": _start, "ps": _ps, "logs": _logs, "stop": _stop,
+                "kill": _kill, "rm": _rm,
                 "inspect": _inspect, "pause": _pause, "unpause": _pause}[args.verb]
         code = verb(args)
     except PycontainError as exc:

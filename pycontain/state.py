@@ -239,11 +239,28 @@ def update(container_id: str, **changes: Any) -> Record:
     return record
 
 
+def claim(container_id: str, parameter: str = "container") -> Record:
+    """Make this process the owner of a container `pycontain create` made and nobody started,
+    under the lock, so that of two `start`s one starts it and the other is refused."""
+    with Locked(container_id):
+        record = read(container_id)
+        if record["status"] != "created" or record.get("supervisor") is not None:
+            raise SpecError(parameter, "a container that `pycontain create` made and nothing "
+                            "started yet", container_id[:12],
+                            hint=f"it is {current(record)['status']}: `pycontain ps -a` shows "
+                                 "it; an ended container is not started again here")
+        record["supervisor"] = process(os.getpid())
+        _write(record)
+    return record
+
+
 def current(record: Record) -> Record:
     """The state as it is now. A container whose supervisor is gone before it recorded the end
     (SIGKILL, a reboot) is `exited`, with the reason; its resources wait for `rm`/`cleanup`."""
     if record["status"] == "exited" or alive(record.get("supervisor")):
         return record
+    if record["status"] == "created" and record.get("supervisor") is None:
+        return record  # `pycontain create`: nobody watches it until `start`
     gone = record.get("supervisor") or {}
     rebooted = gone.get("boot_id") not in (None, boot_id())
     crashed = "the machine rebooted" if rebooted else "its supervisor was killed"

@@ -54,9 +54,16 @@ def start(spec: Spec, container_id: str, name: str | None, *, remove: bool = Fal
     once the container runs (its state then says `running`). An error starting it is raised
     here, as `runtime.spawn` raises it; the state then says `exited`, with the reason (or is
     gone, with `remove`)."""
+    state.create(container_id, name, remove=remove, **fields)
+    return launch(spec, container_id)
+
+
+def launch(spec: Spec, container_id: str) -> state.Record:
+    """Fork the supervisor of the container whose state `create` made, and return its state
+    once the container runs (`start`, and `pycontain start` after `pycontain create`)."""
     from pycontain.errors import ProcessError, from_wire
 
-    state.create(container_id, name, remove=remove, **fields)
+    name = state.read(container_id).get("name")
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     for stream in (sys.stdout, sys.stderr):  # or the child could write our buffers again
         stream.flush()

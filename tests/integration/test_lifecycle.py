@@ -210,6 +210,23 @@ def test_a_command_that_is_not_found_fails_run_with_nothing_made():
     assert not os.path.exists(os.path.join(state.root(), "names", "typo"))
 
 
+def test_create_makes_the_state_and_start_starts_it_once():
+    container_id = run_cli("create", "--name", "later", "--", "sh", "-c",
+                           "echo started; exec sleep 60").stdout.strip()
+    record = inspect("later")
+    assert (record["id"], record["status"], record["pid"]) == (container_id, "created", None)
+    assert record["supervisor"] is None and record.get("cgroup") is None  # nothing runs yet
+    assert ps_line(container_id) is None and "Created" in (ps_line(container_id, "-a") or "")
+    done = run_cli("start", "later")
+    assert (done.returncode, done.stdout) == (0, "later\n"), done.stderr
+    record = inspect("later")
+    assert record["status"] == "running" and state.alive(record["container"])
+    until(lambda: run_cli("logs", "later").stdout == "started\n")
+    refused(run_cli("start", "later"), "CONTAINER must be a container that `pycontain create` "
+                                       "made and nothing started yet")
+    assert run_cli("rm", "-f", "later").returncode == 0
+
+
 # --- bad input: refused, nothing made ---------------------------------------------------------
 
 def test_bad_input_is_refused_with_the_flag_named_and_nothing_made(run_dir):

@@ -84,7 +84,8 @@ def _argparse_or_refusal(argv: list[str]) -> dict[str, object] | str:
 
 
 def _cases() -> list[list[str]]:
-    return [["run", *words, "--", "true"] for flag in _options() for words in _words_for(flag)]
+    return [*(["run", *words, "--", "true"] for flag in _options() for words in _words_for(flag)),
+            ["run", "-d", "--", "true"], ["run", "-d", "--rm", "--name", "web", "--", "true"]]
 
 
 @pytest.mark.parametrize("argv", _cases(), ids=" ".join)
