@@ -215,7 +215,9 @@ def _parser() -> argparse.ArgumentParser:
                      description="Print the preflight table; exit 0 only when the lab is ready.")
     cleanup = verbs.add_parser(
         "cleanup", help="remove every pycontain- leftover on this machine",
-        description="Remove every pycontain- mount, directory, network namespace, link and "
+        description="Remove every detached container (running or crashed: its supervisor "
+                    "and processes killed, its run directory in /run/pycontain) and every "
+                    "pycontain- mount, directory, network namespace, link and "
                     "cgroup on this machine, and print what was removed. This is machine-wide: "
                     "it also removes what another user's notebook, another checkout's tests or "
                     "a running container use right now. --orphans removes only what notebooks "
