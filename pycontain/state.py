@@ -55,8 +55,6 @@ ID = re.compile(r"[0-9a-f]{64}")
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 STATE_FILE, LOCK_FILE, NAMES = "state.json", "lock", "names"
 LOGS = {"stdout": "stdout.log", "stderr": "stderr.log"}
-#: the shortest id prefix `find()` accepts, so that a typo of one digit is not a container
-SHORTEST_PREFIX = 1
 
 
 def root() -> str:
@@ -302,7 +300,7 @@ def find(reference: str, parameter: str = "container") -> str:
     except (FileNotFoundError, OSError):
         pass
     matches = [i for i in known if reference and i.startswith(reference.lower())]
-    if len(matches) == 1 and len(reference) >= SHORTEST_PREFIX:
+    if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
         raise SpecError(parameter, "a prefix that only one container's id starts with",
@@ -365,11 +363,11 @@ def remove_files(container_id: str, name: str | None) -> None:
             os.unlink(os.path.join(path, entry))
         except FileNotFoundError:
             pass
-    for stray in os.listdir(path) if os.path.isdir(path) else ():  # a writer's temporary
-        os.unlink(os.path.join(path, stray))
     try:
+        for stray in os.listdir(path):  # a temporary of a writer killed before its rename
+            os.unlink(os.path.join(path, stray))
         os.rmdir(path)
-    except FileNotFoundError:
+    except FileNotFoundError:  # removed meanwhile (the supervisor of a --rm container)
         pass
     if name is not None:
         link = os.path.join(root(), NAMES, name)
@@ -408,7 +406,8 @@ def leftover_containers() -> list[str]:
     names = os.path.join(root(), NAMES)
     if os.path.isdir(names):
         found += [os.path.join(names, n) for n in sorted(os.listdir(names))
-                  if not os.path.isdir(directory(os.readlink(os.path.join(names, n))))]
+                  if os.path.islink(os.path.join(names, n))
+                  and not os.path.isdir(directory(os.readlink(os.path.join(names, n))))]
     return found
 
 
