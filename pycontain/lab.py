@@ -365,14 +365,18 @@ class Kind(namedtuple("Kind", "name find remove")):
 
 def kinds() -> list[Kind]:
     """Every kind of leftover, each found and removed by the concept that makes it, in the
-    order `sweep()` removes them: mounts (children first) before the directories they are in,
-    cgroups deepest first, the bridge's state (the bridge, ip_forward) before its nft table."""
+    order `sweep()` removes them: detached containers first (killed, then what their state
+    records released: cgroup, veth, layer), mounts (children first) before the directories
+    they are in, cgroups deepest first, the bridge's state (the bridge, ip_forward) before its
+    nft table."""
+    from pycontain import state
     from pycontain.cgroups import base
     from pycontain.fs import loop
     from pycontain.namespaces import ipc, mnt, net
     from pycontain.network import bridge, nft
 
-    return [Kind("mount", mnt.leftover_mounts, mnt.remove_mount),
+    return [Kind("container", state.leftover_containers, state.remove_container),
+            Kind("mount", mnt.leftover_mounts, mnt.remove_mount),
             Kind("loop", loop.leftover_loops, loop.remove_loop),  # lesson 16
             Kind("dir", leftover_dirs, remove_dir),
             Kind("netns", net.leftover_netns, net.remove_netns),
@@ -405,7 +409,8 @@ def leftovers() -> list[str]:
     """Everything named `pycontain-…` still on this machine: mounts, temp dirs, netns, links,
     cgroups below this process's own cgroup, and in this IPC namespace SysV segments with a
     pycontain key (0x7063xxxx) and POSIX queues `/pycontain-…` (where /dev/mqueue is mounted);
-    the bridge network's saved state and its nft table `ip pycontain`. One line each, the kind
+    the bridge network's saved state and its nft table `ip pycontain`; detached containers'
+    run directories (`state`) and names left without one. One line each, the kind
     first: `dir /tmp/pycontain-…` (see `kinds()`)."""
     return [f"{kind.name} {target}" for kind in kinds() for target in kind.find()]
 
@@ -416,9 +421,20 @@ def sweep(only: Collection[str] | None = None) -> list[str]:
     what could not be)."""
     remove = {kind.name: kind.remove for kind in kinds()}
     report = []
-    for item in leftovers():
-        if only is not None and item not in only:
-            continue
+    def chosen() -> list[str]:
+        return [item for item in leftovers() if only is None or item in only]
+
+    items = chosen()
+    if any(item.startswith("container ") for item in items):
+        # removing a container releases its cgroup, veth and layer: list the rest afterwards
+        report += _remove([item for item in items if item.startswith("container ")], remove)
+        items = [item for item in chosen() if not item.startswith("container ")]
+    return report + _remove(items, remove)
+
+
+def _remove(items: list[str], remove: dict[str, Callable[[str], object]]) -> list[str]:
+    report = []
+    for item in items:
         name, _, target = item.partition(" ")
         try:
             remove[name](target)

@@ -28,6 +28,8 @@ SELF_LEAF = f"{PREFIX}self"
 IFB_PREFIX = f"{PREFIX}i"
 #: bridged containers' records, the saved ip_forward and their lock (lesson 08)
 NET_STATE = "/run/pycontain-net"
+#: detached containers' run directories, `<root>/<id>/`, and their names, `<root>/names/<name>`
+RUN_DIR = "/run/pycontain"
 #: the bridge's subnet when neither `subnet=` nor $PYCONTAIN_SUBNET says otherwise
 DEFAULT_SUBNET = "10.207.0.0/24"
 #: how long a notebook's live experiment may run at most, in seconds
@@ -40,6 +42,7 @@ ROOTFS_VARIABLE = "PYCONTAIN_ROOTFS"  # a directory: the shared root filesystem 
 SUBNET_VARIABLE = "PYCONTAIN_SUBNET"  # an IPv4 subnet: the bridge's
 DURATION_VARIABLE = "PYCONTAIN_DURATION"  # seconds: the longest live experiment
 DEBUG_VARIABLE = "PYCONTAIN_DEBUG"  # "1": the command prints an internal error's traceback
+RUN_DIR_VARIABLE = "PYCONTAIN_RUN_DIR"  # a directory: detached containers' state lives there
 
 
 def host_allowed() -> bool:
@@ -55,6 +58,11 @@ def cgroup_parent() -> str | None:
 def rootfs_dir() -> str | None:
     """$PYCONTAIN_ROOTFS, or None: then the rootfs lives in a system or per-user cache."""
     return os.environ.get(ROOTFS_VARIABLE) or None
+
+
+def run_dir() -> str:
+    """$PYCONTAIN_RUN_DIR, or /run/pycontain: where detached containers' state lives."""
+    return os.environ.get(RUN_DIR_VARIABLE) or RUN_DIR
 
 
 def subnet() -> str:

@@ -15,7 +15,8 @@ them all: `use()` routes them, `pycontain.testing.RecordingSyscalls` records eac
 See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
 capget(2), capset(2) (lesson 20: the capability sets, version 3, 64 bits); seccomp(2)
 (lesson 21: a filter);
-fork(2), setgroups(2), setresuid(2), setresgid(2) (lesson 09), sigaction(2), close_range(2),
+fork(2), setsid(2) (a detached container's supervisor), setgroups(2), setresuid(2),
+setresgid(2) (lesson 09), sigaction(2), close_range(2),
 execve(2); openat(2), write(2), close(2) (a kernel file, through `kernfs.write_once`);
 shmget(2), shmctl(2), shmat(2), mq_open(3), mq_unlink(3) (lesson 07).
 inotify_init1(2), inotify_add_watch(2) (lesson 14: waiting for cgroup events).
@@ -351,6 +352,14 @@ class Syscalls:
         except OSError as e:
             raise SyscallError("fork", (), e.errno or 0) from None
 
+    def setsid(self) -> None:
+        """setsid(2): a new session and process group, without a controlling terminal: how a
+        detached container's supervisor leaves the command that started it (supervisor.py)."""
+        try:
+            os.setsid()
+        except OSError as e:
+            raise SyscallError("setsid", (), e.errno or 0) from None
+
     def setgroups(self, groups: list[int]) -> None:
         """setgroups(2): set the supplementary groups ([] drops them all)."""
         try:
@@ -471,7 +480,8 @@ LINUX = Syscalls()
 KERNEL_CALLS = (
     "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "capget",
     "capset", "seccomp", "chdir",
-    "chroot", "fork", "setgroups", "setresuid", "setresgid", "sigaction", "close_range", "execve",
+    "chroot", "fork", "setsid", "setgroups", "setresuid", "setresgid", "sigaction", "close_range",
+    "execve",
     "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
     "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch",
 )
@@ -510,6 +520,7 @@ seccomp = LINUX.seccomp
 chdir = LINUX.chdir
 chroot = LINUX.chroot
 fork = LINUX.fork
+setsid = LINUX.setsid
 setgroups = LINUX.setgroups
 setresuid = LINUX.setresuid
 setresgid = LINUX.setresgid

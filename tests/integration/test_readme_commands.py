@@ -45,6 +45,26 @@ def test_pycontain_is_on_a_login_path_and_is_this_checkout():
     assert os.path.realpath(found.stdout.strip()) == str(ROOT / ".venv/bin/pycontain")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_run_directory():
+    """The README's detached containers (`run -d --name ticker`, ...) in a run directory of
+    this module's own, so that another checkout's tests running meanwhile have their own
+    `ticker`; none may be left at the end."""
+    import tempfile
+
+    from pycontain import settings, state
+
+    with pytest.MonkeyPatch.context() as patch:
+        root = tempfile.mkdtemp(prefix="pycontain-run-")
+        patch.setenv(settings.RUN_DIR_VARIABLE, root)
+        yield
+        left = state.leftover_containers()
+        for path in left:
+            state.remove_container(path)
+        subprocess.run(["rm", "-rf", root], check=True)
+    assert not left, f"the README's commands left these containers: {left}"
+
+
 @pytest.mark.parametrize("line", [c for c in readme_commands()
                                   if not any(skip in c for skip in NOT_HERE)])
 def test_a_readme_command_works_as_written(line):

@@ -24,8 +24,9 @@ LAYERS = {
                                           "settings", "helper", "tracing", "testing",
                                           "workloads", "sizes", "undo"},
     "one concept per package": {"namespaces", "cgroups", "fs", "network", "security"},
-    "safety: preflight and sweep": {"lab"},
-    "the container: spec, first process, runtime": {"spec", "init", "runtime"},
+    "safety: preflight, sweep, detached containers' state": {"lab", "state"},
+    "the container: spec, first process, runtime, supervisor": {"spec", "init", "runtime",
+                                                                "supervisor"},
     "observing and attacking it": {"observe", "audit"},
     "exercises and the front door": {"checks", "course", "cli", "__main__"},
 }

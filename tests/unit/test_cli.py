@@ -84,7 +84,8 @@ def _argparse_or_refusal(argv: list[str]) -> dict[str, object] | str:
 
 
 def _cases() -> list[list[str]]:
-    return [["run", *words, "--", "true"] for flag in _options() for words in _words_for(flag)]
+    return [*(["run", *words, "--", "true"] for flag in _options() for words in _words_for(flag)),
+            ["run", "-d", "--", "true"], ["run", "-d", "--rm", "--name", "web", "--", "true"]]
 
 
 @pytest.mark.parametrize("argv", _cases(), ids=" ".join)
@@ -179,15 +180,17 @@ def test_a_warning_is_one_line_on_the_command_line(monkeypatch, capsys):
 
 
 def test_every_flag_sets_a_parameter_of_spec():
-    """A parameter of its signature, or a field of Limits (Spec's `**limit_fields`)."""
+    """A parameter of its signature, or a field of Limits (Spec's `**limit_fields`), or one of
+    the lifecycle's (`run -d --name`, `logs --tail`, ...)."""
     parameters = set(inspect.signature(Spec).parameters) - {"limit_fields"} | set(FIELDS)
     for parameter in FLAG_OF:
-        assert parameter.partition("[")[0] in parameters | {"command"}, parameter
+        assert parameter.partition("[")[0] in parameters | {"command"} | set(
+            cli.LIFECYCLE_PARAMETERS), parameter
 
 
 def _typo(flag: str) -> str:
     """`--hostname` -> `--hsotname`: two letters swapped, not an abbreviation argparse takes."""
-    i = next(i for i in range(3, len(flag) - 1) if flag[i] != flag[i + 1])
+    i = next((i for i in range(3, len(flag) - 1) if flag[i] != flag[i + 1]), 2)  # --rm: --mr
     return flag[:i] + flag[i + 1] + flag[i] + flag[i + 2:]
 
 

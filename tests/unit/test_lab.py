@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pycontain import cgroups, lab, procfs, settings
+from pycontain import cgroups, lab, procfs, settings, state
 from pycontain.errors import PreflightError
 from pycontain.namespaces import ipc, mnt, net
 from pycontain.network import bridge, nft
@@ -164,7 +164,8 @@ def test_a_new_lab_removes_the_dirs_of_a_dead_labs_process_only():
 
 def test_the_kinds_in_the_order_sweep_removes_them():
     assert [kind.name for kind in lab.kinds()] == [
-        "mount", "loop", "dir", "netns", "link", "cgroup", "shm", "mqueue", "netstate", "nft"]
+        "container", "mount", "loop", "dir", "netns", "link", "cgroup", "shm", "mqueue",
+        "netstate", "nft"]
     assert set(KIND_TESTS) == {kind.name for kind in lab.kinds()}  # each kind is tested below
 
 
@@ -286,7 +287,22 @@ def loop_kind(tmp_path, monkeypatch):
     assert ran == [("losetup", "--detach", "/dev/loop0")]
 
 
-KIND_TESTS = {"mount": mount_kind, "loop": loop_kind, "dir": dir_kind, "netns": netns_kind,
+def container_kind(tmp_path, monkeypatch):
+    monkeypatch.setenv(settings.RUN_DIR_VARIABLE, str(tmp_path))
+    gone = {"pid": 1, "start_time": -1, "boot_id": state.boot_id()}  # never this pid 1
+    state.create("a" * 64, "web")
+    state.update("a" * 64, supervisor=gone)
+    os.symlink("b" * 64, tmp_path / "names" / "stale")  # its container is gone
+    assert state.leftover_containers() == [f"{tmp_path}/{'a' * 64}", f"{tmp_path}/names/stale"]
+    for path in state.leftover_containers():
+        state.remove_container(path)
+    assert state.leftover_containers() == [] and os.listdir(tmp_path / "names") == []
+    with pytest.raises(ValueError, match="not a container's run directory"):
+        state.remove_container(str(tmp_path / "names"))
+
+
+KIND_TESTS = {"container": container_kind, "mount": mount_kind, "loop": loop_kind,
+              "dir": dir_kind, "netns": netns_kind,
               "link": link_kind,
               "cgroup": cgroup_kind, "shm": shm_kind, "mqueue": mqueue_kind,
               "netstate": netstate_kind, "nft": nft_kind}
@@ -295,6 +311,21 @@ KIND_TESTS = {"mount": mount_kind, "loop": loop_kind, "dir": dir_kind, "netns": 
 @pytest.mark.parametrize("kind", KIND_TESTS)
 def test_each_kind_of_leftover_is_found_and_removed(kind, tmp_path, monkeypatch):
     KIND_TESTS[kind](tmp_path, monkeypatch)
+
+
+def test_sweep_lists_the_rest_again_once_the_containers_are_removed(monkeypatch):
+    """A container's removal releases its cgroup and layer itself: the sweep must not then
+    report them as leftovers it could not remove."""
+    left = {"container": ["/run/pycontain/c"], "dir": ["/tmp/pycontain-layer-c"]}
+
+    def remove_container(path):
+        left["container"].remove(path)
+        left["dir"].clear()  # released with it
+
+    monkeypatch.setattr(lab, "kinds", lambda: [
+        lab.Kind("container", lambda: list(left["container"]), remove_container),
+        lab.Kind("dir", lambda: list(left["dir"]), lambda path: 1 / 0)])
+    assert lab.sweep() == ["removed container /run/pycontain/c"]
 
 
 def test_sweep_removes_each_item_with_its_kind_and_reports_failures(monkeypatch):
