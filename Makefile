@@ -90,7 +90,15 @@ lab: $(VENV)/.lab
 	exec $(VENV)/bin/jupyter lab --allow-root --no-browser --ip=$(HOST) --port=$(PORT) \
 	  --ServerApp.root_dir=$$root --ServerApp.log_level=WARN --LabApp.log_level=WARN
 
-test: $(VENV)/.dev debs path
+# nbgrader, for tests/lessons/test_nbgrader.py only, in an environment of its own: installed
+# beside JupyterLab, its server extensions would start (and complain) in every `make lab`.
+NBGRADER := $(VENV)/nbgrader
+$(NBGRADER)/bin/python: | $(VENV)/bin/activate
+	@echo "installing nbgrader into $(NBGRADER)"
+	@$(PYTHON) -m venv $(NBGRADER)
+	@$(call QUIETLY,nbgrader,$(NBGRADER)/bin/python -m pip install 'nbgrader>=0.9')
+
+test: $(VENV)/.dev debs path $(NBGRADER)/bin/python
 	$(VENV)/bin/pycontain rootfs >/dev/null
 	$(PY) -m pytest tests pycontain --nbval-lax notebooks/solutions
 
