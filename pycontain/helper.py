@@ -82,12 +82,12 @@ def in_fresh_process(func: Callable[..., Any], *args: Any, timeout_s: float = 60
     return answer(done.stdout, done.returncode, done.stderr, func.__qualname__)
 
 
-def start(func: Callable[..., Any], *args: Any,
-          timeout_s: float = 60.0) -> tuple[subprocess.Popen[str], Any]:
+def start(func: Callable[..., Any], *args: Any, timeout_s: float = 60.0,
+          prefix: Sequence[str] = ()) -> tuple[subprocess.Popen[str], Any]:
     """Like `in_fresh_process`, but the helper stays alive after `func` returned (in whatever
-    namespaces `func` left it) until `stop(helper)`; it dies with the caller, too.
-    Returns (the helper, the result)."""
-    process = subprocess.Popen(argv(func, *args, hold=True), stdin=subprocess.PIPE,
+    namespaces `func` left it, with whatever it started) until `stop(helper)`; it dies with
+    the caller, too. Returns (the helper, the result)."""
+    process = subprocess.Popen([*prefix, *argv(func, *args, hold=True)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], timeout_s)

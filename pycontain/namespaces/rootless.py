@@ -43,56 +43,70 @@ def own_maps(uid_map: object = None, gid_map: object = None
         checked.append(lines)
     return checked[0], checked[1]
 
-_ROOTLESS = """
-import json
-from pycontain.runtime import spawn_forked
-command = "exec 2>&1; " + {command!r} + "; echo pycontain-ready; exec sleep 60"
-# forked, as the `pycontain` command does: no second interpreter to exec (this one is
-# single-threaded); the container writes to our stdout, we report on stderr
-with spawn_forked(["sh", "-c", command], user_namespace=True) as box:
-    print(json.dumps({{"pid": box.pid}}), file=sys.stderr, flush=True)
-    sys.stdin.readline()  # the container lives until the caller has looked at it
-"""
-
-
 def both_sides(command: str = "id", uid: int = user.OVERFLOW_ID,
                gid: int | None = None) -> dict[str, Any]:
     """A rootless run: as unprivileged `uid` (setpriv(1)), start a container with a user
     namespace and the shell `command`; return what it said and how the host sees it.
 
-    The caller must be root (to become `uid`); the container is made by `uid` alone, with the
-    only maps it may write itself: `0 <uid> 1` and `0 <gid> 1`, after `deny` in setgroups.
+    The caller must be root (to become `uid`); the container is made by `uid` alone, in a
+    helper (`pycontain.helper`) that holds it while the host looks, with the only maps it may
+    write itself: `0 <uid> 1` and `0 <gid> 1`, after `deny` in setgroups.
     """
-    import json
-    import subprocess
-
-    from pycontain import fresh_python
+    from pycontain import helper
 
     gid = uid if gid is None else gid
-    with subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-                           *fresh_python(_ROOTLESS.format(command=command))],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True) as process:
-        out, err, stdin = process.stdout, process.stderr, process.stdin
-        assert out is not None and err is not None and stdin is not None
-        try:
-            said = []
-            while (line := out.readline()) not in ("", "pycontain-ready\n"):
-                said.append(line.rstrip("\n"))
-            report = err.readline()
-            if not line or not report.startswith("{"):
-                raise ProcessError(f"the rootless run failed: {report}{err.read()}",
-                                   hint="the error above comes from the unprivileged process; "
-                                        "`pycontain doctor` says whether user namespaces are "
-                                        "enabled (lesson 09)")
-            pid = json.loads(report)["pid"]
-            seen = {"inside": said, "outside (/proc/<pid>/status)": user.outside_ids(pid),
-                    "uid_map": user.map_text(user.read_map(pid, "uid")).strip(),
-                    "gid_map": user.map_text(user.read_map(pid, "gid")).strip(), "pid": pid}
-            stdin.write("\n")
-            stdin.flush()
-            process.wait(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    return seen
+    as_uid = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+    try:
+        holder, started = helper.start(_hold_container, command, prefix=as_uid)
+    except ProcessError as e:
+        e.add_note("the rootless run failed in the unprivileged process; `pycontain doctor` "
+                   "says whether user namespaces are enabled (lesson 09)")
+        raise
+    try:
+        pid = started["pid"]
+        return {"inside": started["said"], "outside (/proc/<pid>/status)": user.outside_ids(pid),
+                "uid_map": user.map_text(user.read_map(pid, "uid")).strip(),
+                "gid_map": user.map_text(user.read_map(pid, "gid")).strip(), "pid": pid}
+    finally:
+        helper.stop(holder)  # the container dies with it (PDEATHSIG), and is reaped by init:
+        _wait_gone(started["pid"])  # the caller sees it gone, as after Container.wait()
+
+
+def _wait_gone(pid: int, timeout_s: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+_READY = "pycontain-ready"
+
+
+def _hold_container(command: str) -> dict[str, Any]:
+    """In the unprivileged helper: start the container, read what it says up to the mark that
+    it is done, and leave it running for the caller to look at.
+
+    The container is forked, as the `pycontain` command makes it (this helper is
+    single-threaded): an unprivileged user may not be able to start the interpreter again from
+    here. A fork shares this process's stdout, where the helper's answer goes, so the container
+    gets a pipe as its stdout instead, for the time of the fork."""
+    from pycontain.runtime import spawn_forked
+
+    read_end, write_end = os.pipe()
+    ours = os.dup(1)
+    os.dup2(write_end, 1)
+    try:
+        box = spawn_forked(["sh", "-c", f"exec 2>&1; {command}; echo {_READY}; exec sleep 60"],
+                           user_namespace=True)
+    finally:
+        os.dup2(ours, 1)
+        os.close(ours)
+        os.close(write_end)
+    said = []
+    with os.fdopen(read_end) as container_out:
+        while (line := container_out.readline()) not in ("", f"{_READY}\n"):
+            said.append(line.rstrip("\n"))
+    if not line:
+        raise ProcessError(f"the rootless container ended before it was done: {said}")
+    return {"pid": box.pid, "said": said}
