@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Mapping, Sequence
 
+from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
@@ -134,13 +135,19 @@ def copy_up_cost(measured: Mapping[str, Sequence[float]]) -> Picture:
             label="first write: the file is copied up into upper")
     ax.plot(sizes, measured["second_ms"], "s-", color="tab:blue",
             label="second write: the file is in upper already")
-    ax.set_xlabel("size of the lower file (MiB)")
-    ax.set_ylabel("open + write 1 byte + close (ms)")
+    _costs_axes(ax, "size of the lower file (MiB)", "open + write 1 byte + close (ms)",
+                "The cost of copy-up grows with the file, however small the write")
+    return fig
+
+
+def _costs_axes(ax: Axes, xlabel: str, ylabel: str, title: str) -> None:
+    """The axes of a cost plot: from zero, a light grid, the legend top left."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
-    ax.set_title("The cost of copy-up grows with the file, however small the write")
-    return fig
+    ax.set_title(title)
 
 
 def limit_label(file: str, value_bytes: float) -> str:
@@ -283,10 +290,6 @@ def filter_cost(measured: Mapping[str, Mapping[int, float]]) -> Picture:
     for colour, (label, costs) in zip(OTHER_COLOURS, measured.items(), strict=False):
         stacked = sorted(costs)
         ax.plot(stacked, [costs[n] for n in stacked], "o-", color=colour, label=label)
-    ax.set_xlabel("filters stacked")
-    ax.set_ylabel("one getpid(2) (ns)")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    ax.set_title("What stacked filters add to each getpid(2)")
+    _costs_axes(ax, "filters stacked", "one getpid(2) (ns)",
+                "What stacked filters add to each getpid(2)")
     return fig
