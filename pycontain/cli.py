@@ -410,7 +410,7 @@ def _exec(args: argparse.Namespace | SimpleNamespace) -> int:
         return nsenter.wait(nsenter.start(record, wire, stdio))
     master, slave = terminal.open_pty()
     try:
-        pid = nsenter.start(record, wire, lambda: terminal.take(slave, args.interactive))
+        pid = nsenter.start(record, wire, lambda: terminal.take(slave))
     finally:
         os.close(slave)
     try:
@@ -633,7 +633,7 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     try:
         container = runtime.spawn_forked(
             spec, container_id=container_id,
-            in_child=lambda: terminal.take(slave, args.interactive))
+            in_child=lambda: terminal.take(slave))
     finally:
         os.close(slave)
     try:

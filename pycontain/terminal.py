@@ -52,18 +52,16 @@ def copy_size(master: int) -> None:
             return
 
 
-def take(slave: int, interactive: bool) -> None:
+def take(slave: int) -> None:
     """In the command's process: a session of its own with the pty as its controlling
-    terminal and as its stdin (without `interactive`, /dev/null), stdout and stderr."""
+    terminal and as its stdin, stdout and stderr. Without `-i` it is still its stdin (so
+    `stty size` works), only nothing is typed into it: `relay` forwards no input."""
     syscalls.setsid()
     syscalls.ioctl(slave, IoctlRequest.TIOCSCTTY, 0)
-    null = os.open(os.devnull, os.O_RDONLY) if not interactive else None
-    os.dup2(slave if null is None else null, 0)
-    os.dup2(slave, 1)
-    os.dup2(slave, 2)
-    for fd in (slave, null):
-        if fd is not None and fd > 2:
-            os.close(fd)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
 
 
 def relay(master: int, interactive: bool) -> None:
