@@ -85,7 +85,9 @@ def prepare(record: state.Record, argv: list[str], *, env: Mapping[str, str] = {
     process = record["process"]
     root = f"/proc/{record['container']['pid']}/root"  # the container's / as the host sees it
     environment = {**process["env"], **env}
-    ids = process["user"]
+    # root of the container's namespace unless told: after setns(CLONE_NEWUSER) this process's
+    # own ids (the host's root) are unmapped there, the overflow id `nobody`, until it sets them
+    ids = process["user"] or [0, 0]
     if user is not None:
         from pycontain.security import identity
 

@@ -203,3 +203,19 @@ def test_run_and_exec_t_give_the_command_a_terminal_of_this_size(web, embedded_r
     os.close(master)
     os.close(slave)
     refused(run_cli("run", "-d", "-t", "--", "true"), "-t must be used only without -d")
+
+
+def test_exec_into_a_user_namespace_is_its_root_with_the_first_processs_sets(embedded_rootfs):
+    container_id = detach("--user-namespace", "--rootfs", embedded_rootfs, "--", "sleep", "300")
+    try:
+        first = inspect(container_id)["pid"]
+        done = run_cli("exec", container_id, "sh", "-c",
+                       "id -u; readlink /proc/self/ns/user; cat /proc/self/status")
+        assert done.returncode == 0, done.stderr
+        uid, user_ns, *status = done.stdout.splitlines()
+        assert (uid, user_ns) == ("0", os.readlink(f"/proc/{first}/ns/user"))
+        with open(f"/proc/{first}/status") as f:
+            assert status_fields("\n".join(status)) == status_fields(f.read())
+        assert "Uid:\t0\t0\t0\t0" in status  # root there, not the overflow id `nobody`
+    finally:
+        run_cli("rm", "-f", container_id)
