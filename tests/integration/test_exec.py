@@ -46,7 +46,7 @@ def test_exec_joins_every_namespace_and_the_cgroup_of_the_first_process(web):
         assert inside[name] == os.readlink(f"/proc/{pid}/ns/{name}"), name
     assert inside["pid"] != os.readlink("/proc/self/ns/pid")  # really another one
     with open(f"/proc/{pid}/cgroup") as f:
-        assert sorted(l for l in lines if l.count(":") == 2 and l[0].isdigit()) == sorted(
+        assert sorted(x for x in lines if x.count(":") == 2 and x[0].isdigit()) == sorted(
             f.read().splitlines())  # the same cgroup on every hierarchy
     assert int(lines[-1]) > 1  # a process of the PID namespace, not its init
 
