@@ -67,6 +67,20 @@ RUN_OPTIONS = {
                        "/proc/keys, ... unmasked and /proc/sys writable (repeatable)"),
     "--name": ("NAME", "name", "with -d: a unique name to find the container by, instead of "
                                "its id (docker's: letters, digits, '_', '.', '-')"),
+    "--env": ("K=V", "env", "-e: set the environment variable K to V in the container, beside "
+                            "PATH, HOME and HOSTNAME (repeatable; K alone: this shell's value "
+                            "of K, left out when it has none)"),
+    "--env-file": ("FILE", "env_file", "read environment variables from FILE: one K=V a line, "
+                                       "# comments, K alone as -e K (repeatable; -e wins)"),
+    "--workdir": ("DIR", "cwd", "-w: the command's working directory, an absolute path inside "
+                                "the container (default /)"),
+    "--user": ("UID[:GID]", "user", "-u: run the command as this user: numbers, or a "
+                                    "name[:group] the container's /etc/passwd (and /etc/group) "
+                                    "knows (default root); it keeps no capability then"),
+    "--volume": ("HOST:CONTAINER[:ro]", "volumes",
+                 "-v: bind the host path HOST (absolute, existing) at CONTAINER (absolute, not "
+                 "over /proc, /sys or /dev) inside the container; :ro read-only (repeatable; "
+                 "needs --rootfs)"),
     "--egress-rate": ("RATE", "egress_rate", "shape what the container sends to RATE, in tc's "
                                              "units: 10mbit, 500kbit, 2mbps (bytes/s) (tbf on "
                                              "an IFB; needs --network bridge)"),
@@ -74,15 +88,21 @@ RUN_OPTIONS = {
                                                "on its veth; needs --network bridge)"),
 }
 #: options that collect a list when given more than once
-RUN_REPEATED = ("--publish", "--cap-add", "--cap-drop", "--security-opt")
+RUN_REPEATED = ("--publish", "--cap-add", "--cap-drop", "--security-opt", "--env", "--env-file",
+                "--volume")
 #: the short spellings of options
-RUN_SHORT = {"--publish": "-p", "--detach": "-d"}
+RUN_SHORT = {"--publish": "-p", "--detach": "-d", "--env": "-e", "--workdir": "-w", "--user": "-u",
+             "--volume": "-v", "--interactive": "-i", "--tty": "-t"}
 #: the options of `pycontain run` that take no value: flag -> (Spec parameter, help). Both
 #: parsers read this too.
 RUN_FLAGS = {
     "--detach": ("detach", "-d: run the container in the background and print its id; a "
                            "supervisor waits for it, keeps its logs and state (`pycontain ps`, "
                            "`logs`, `stop`, `rm`), and gives it a cgroup even without limits"),
+    "--interactive": ("interactive", "-i: keep stdin open; with -t, what you type goes to the "
+                                     "container (without -d)"),
+    "--tty": ("tty", "-t: give the command a pseudo-terminal as its stdin, stdout and stderr, "
+                     "as big as this one (without -d; with -i, stdin must be a terminal)"),
     "--rm": ("rm", "with -d: remove the container's state and logs when it ends (without -d "
                    "a container never leaves any)"),
     "--init": ("init", "run a minimal init as PID 1 that reaps zombies and forwards signals; "
@@ -111,7 +131,8 @@ RUN_FLAGS = {
                      "whatever root outside may, except what its namespaces hide"),
 }
 #: what the flags of the lifecycle set: parameters of `state` and `supervisor`, not of Spec
-LIFECYCLE_PARAMETERS = ("detach", "rm", "name", "container", "tail", "time", "signal")
+LIFECYCLE_PARAMETERS = ("detach", "rm", "name", "container", "tail", "time", "signal",
+                        "env_file", "interactive", "tty")
 #: how an error names each Spec parameter: the flag that sets it (a repeated option by its
 #: short spelling, as it is mostly written: `-p 8080:80`), and the command by its place
 FLAG_OF = {
@@ -123,6 +144,7 @@ FLAG_OF = {
     "seccomp": "--security-opt seccomp",
     # the lifecycle verbs' arguments
     "container": "CONTAINER", "tail": "--tail", "time": "-t", "signal": "-s",
+    "tty": "-t", "interactive": "-i",
 }
 #: how an error of `pycontain grade` names its parameters (course.grade.GradeLimits)
 GRADE_FLAG_OF = {"time_limit_s": "--timeout", "memory_max": "--memory",
@@ -205,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
         verb.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
     _lifecycle_parsers(verbs)
+    _exec_parsers(verbs)
     rootfs = verbs.add_parser("rootfs", help="print the embedded rootfs path, building it first",
                               description="Print the path of the embedded root filesystem, "
                                           "building it offline when missing, and again when "
@@ -329,6 +352,80 @@ def _lifecycle_parsers(verbs: Any) -> None:
                                          "with its supervisor, as `docker start`.")
     for verb in (start, stop, kill, rm, inspect, pause, unpause):
         verb.add_argument("containers", metavar="CONTAINER", nargs="+", help=many)
+
+
+def _exec_parsers(verbs: Any) -> None:
+    """`exec` and `top`: docker's grammar, for a running detached container."""
+    import argparse
+
+    exec_ = verbs.add_parser(
+        "exec", help="run a command in a running container",
+        description="Run CMD inside a running detached container, as `docker exec`: in each of "
+                    "its namespaces (setns(2)) and its cgroup, with its capabilities, "
+                    "no_new_privs and seccomp filter, its environment and working directory.",
+        epilog="exit status: the command's own; 125 when pycontain failed (an unknown, stopped "
+               "or paused container); 126 when the command could not be executed; 127 when it "
+               "was not found; 128+N when it was killed by signal N.\n"
+               "example: pycontain exec -it web sh")
+    exec_.add_argument("-i", "--interactive", action="store_true",
+                       help="keep stdin open (without: /dev/null)")
+    exec_.add_argument("-t", "--tty", action="store_true",
+                       help="a pseudo-terminal for the command, sized as this one")
+    exec_.add_argument("-e", "--env", metavar="K=V", action="append",
+                       help="set an environment variable, added to the container's "
+                            "(repeatable; K alone: this shell's value)")
+    exec_.add_argument("-w", "--workdir", metavar="DIR",
+                       help="the working directory inside the container (default: the "
+                            "container's)")
+    exec_.add_argument("-u", "--user", metavar="UID[:GID]",
+                       help="run as this user: numbers, or a name the container's /etc/passwd "
+                            "knows (default: the container's)")
+    exec_.add_argument("container", metavar="CONTAINER", help="an id, id prefix or name")
+    exec_.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD [ARG...]")
+    top = verbs.add_parser("top", help="list a container's processes",
+                           description="List the processes of a running container as the host "
+                                       "sees them (its cgroup's cgroup.procs), as `docker top`.")
+    top.add_argument("container", metavar="CONTAINER", help="an id, id prefix or name")
+
+
+def _exec(args: argparse.Namespace | SimpleNamespace) -> int:
+    from pycontain import nsenter, terminal
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise SpecError("command", "one or more words after CONTAINER, as in "
+                                   "`pycontain exec web ls /`", "")
+    terminal.require(args.interactive, args.tty)
+    record = nsenter.target(args.container)
+    wire = nsenter.prepare(record, command, env=environment_variables(args.env or []),
+                           cwd=None if args.workdir is None else workdir(args.workdir),
+                           user=args.user)
+    if not args.tty:
+        def stdio() -> None:
+            if not args.interactive:  # docker exec without -i: nothing to read
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.close(null)
+
+        return nsenter.wait(nsenter.start(record, wire, stdio))
+    master, slave = terminal.open_pty()
+    try:
+        pid = nsenter.start(record, wire, lambda: terminal.take(slave))
+    finally:
+        os.close(slave)
+    try:
+        terminal.relay(master, args.interactive)
+    finally:
+        os.close(master)
+    return nsenter.wait(pid)
+
+
+def _top(args: argparse.Namespace | SimpleNamespace) -> int:
+    from pycontain import supervisor
+    from pycontain.observe import top
+
+    print(top.table(supervisor.running(args.container, "show its processes")))
+    return 0
 
 
 def _nearest(word: str, flags: list[str]) -> str:
@@ -506,6 +603,15 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     if args.name is not None and not args.detach:  # --rm is what a foreground run does anyway
         raise SpecError("name", "used only with -d: a container in the foreground leaves no "
                                 "state to find it by", args.name)
+    if args.detach and (args.tty or args.interactive):
+        raise SpecError("tty" if args.tty else "interactive", "used only without -d: a "
+                        "detached container's stdin is /dev/null and its output goes to its "
+                        "logs", "-t" if args.tty else "-i",
+                        hint="`pycontain exec -it CONTAINER sh` opens a terminal in it later")
+    if args.tty:
+        from pycontain import terminal
+
+        terminal.require(args.interactive, args.tty)
     if args.detach and os.geteuid() != 0:
         from pycontain.errors import PreflightError
 
@@ -519,7 +625,22 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     # This process is single-threaded, so init can run in a fork of it instead of a second
     # interpreter that imports pycontain again (DESIGN, "The process model"). runc (the goal)
     # starts `/bin/true` in ~25 ms; a second interpreter alone costs ~20 ms here.
-    return _foreground(runtime.spawn_forked(spec, container_id=container_id))
+    if not args.tty:
+        return _foreground(runtime.spawn_forked(spec, container_id=container_id))
+    from pycontain import terminal
+
+    master, slave = terminal.open_pty()
+    try:
+        container = runtime.spawn_forked(
+            spec, container_id=container_id,
+            in_child=lambda: terminal.take(slave))
+    finally:
+        os.close(slave)
+    try:
+        terminal.relay(master, args.interactive)
+    finally:
+        os.close(master)
+    return _foreground(container)
 
 
 def _spec(args: argparse.Namespace | SimpleNamespace, container_id: str) -> Any:
@@ -543,7 +664,84 @@ def _spec(args: argparse.Namespace | SimpleNamespace, container_id: str) -> Any:
                         **_time_options(args.time_namespace, args.boottime_offset,
                                         args.monotonic_offset),
                         **_security_options(args.privileged, args.cap_add, args.cap_drop,
-                                            args.security_opt, "mnt" in names))
+                                            args.security_opt, "mnt" in names),
+                        **_process_options(args, hostname))
+
+
+def _process_options(args: argparse.Namespace | SimpleNamespace,
+                     hostname: str | None) -> dict[str, Any]:
+    """`-e`, `--env-file`, `-w`, `-u`, `-v` as Spec options (env added to the default one, as
+    Docker's is); none, and nothing imported, when none is given."""
+    options: dict[str, Any] = {}
+    if args.env or args.env_file:
+        from pycontain.spec import default_environment
+
+        options["env"] = {**default_environment(hostname),
+                          **environment(args.env_file or [], args.env or [])}
+    if args.workdir is not None:
+        options["cwd"] = workdir(args.workdir)
+    if args.user is not None:
+        options["user"] = args.user
+    if args.volume:
+        options["volumes"] = args.volume
+    return options
+
+
+def workdir(given: str) -> str:
+    """`-w DIR`: an absolute path inside the container."""
+    if not given.startswith("/"):
+        raise SpecError("cwd", "an absolute path inside the container, such as /srv", given)
+    return given
+
+
+def environment_variables(words: list[str], parameter: str = "env",
+                          host: dict[str, str] | None = None) -> dict[str, str]:
+    """`-e K=V` and `-e K` as docker reads them: K=V sets K (V may hold '='), K alone takes the
+    value K has here, and is left out when it has none.
+
+    >>> environment_variables(["A=1", "B=x=y", "HOME", "NOPE"], host={"HOME": "/root"})
+    {'A': '1', 'B': 'x=y', 'HOME': '/root'}
+    >>> environment_variables(["=1"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pycontain.errors.SpecError: `env` must be K=V or K, a name without spaces before ..., got '=1'
+    """
+    host = dict(os.environ) if host is None else host
+    found = {}
+    for word in words:
+        name, equals, value = word.partition("=")
+        if not name or any(c.isspace() for c in name) or "\0" in word:
+            raise SpecError(parameter, "K=V or K, a name without spaces before any '='", word)
+        if equals:
+            found[name] = value
+        elif name in host:
+            found[name] = host[name]
+    return found
+
+
+def env_file_words(text: str) -> list[str]:
+    """The variables of an env file (docker's --env-file): one K=V or K a line, leading
+    spaces ignored, blank lines and `#` comments skipped, no quotes removed.
+
+    >>> env_file_words("# db\nUSER=app\n\n  PASS='x y'\nHOME\n")
+    ['USER=app', "PASS='x y'", 'HOME']
+    """
+    return [line.lstrip() for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def environment(env_files: list[str], words: list[str]) -> dict[str, str]:
+    """What `--env-file FILE...` and `-e K=V...` set, the files first, `-e` winning."""
+    found: dict[str, str] = {}
+    for path in env_files:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpecError("env_file", "a readable file of K=V lines", path,
+                            hint=getattr(e, "strerror", None) or str(e)) from None
+        found.update(environment_variables(env_file_words(text), "env_file"))
+    return {**found, **environment_variables(words)}
 
 
 def _foreground(container: Any) -> int:
@@ -806,7 +1004,8 @@ DOING = {"run": "running the container", "rootfs": "preparing the embedded rootf
          "ps": "listing containers", "logs": "reading the container's logs",
          "stop": "stopping containers", "kill": "signalling containers",
          "rm": "removing containers", "inspect": "reading containers' state",
-         "pause": "pausing containers", "unpause": "unpausing containers"}
+         "pause": "pausing containers", "unpause": "unpausing containers",
+         "exec": "running a command in the container", "top": "listing its processes"}
 
 
 def _internal_error(exc: BaseException, doing: str) -> int:
@@ -847,7 +1046,8 @@ def main(argv: list[str] | None = None) -> None:
         verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup,
                 "grade": _grade, "create": _create, "start": _start, "ps": _ps, "logs": _logs,
                 "stop": _stop, "kill": _kill, "rm": _rm,
-                "inspect": _inspect, "pause": _pause, "unpause": _pause}[args.verb]
+                "inspect": _inspect, "pause": _pause, "unpause": _pause,
+                "exec": _exec, "top": _top}[args.verb]
         code = verb(args)
     except PycontainError as exc:
         flags = GRADE_FLAG_OF if getattr(args, "verb", "") == "grade" else FLAG_OF

@@ -160,6 +160,10 @@ def import_what_follows(spec: InitSpec, channel: Channel) -> None:
         from pycontain.security import capabilities  # noqa: F401
     if spec["seccomp"] is not None:
         from pycontain.security import seccomp  # noqa: F401
+    if spec["volumes"]:
+        from pycontain.fs import volumes  # noqa: F401
+    if spec["user"] is not None:
+        from pycontain.security import identity  # noqa: F401
 
 
 def enter_user_namespace(spec: InitSpec, channel: Channel) -> None:
@@ -254,6 +258,17 @@ def mount_overlay(spec: InitSpec, channel: Channel) -> None:
                          overlay["work"], volatile=overlay["volatile"])
 
 
+def bind_volumes(spec: InitSpec, channel: Channel) -> None:
+    """Bind each volume's host path into the root, before pivot_root puts the host out of
+    reach; `enter_rootfs` binds the root recursively, so they come along (`-v`, lesson 05)."""
+    if not spec["volumes"] or not spec["rootfs"]:
+        return
+    from pycontain.fs import volumes
+
+    volumes.mount(spec["volumes"], spec["overlay"]["merged"] if spec["overlay"] else
+                  spec["rootfs"])
+
+
 def enter_rootfs(spec: InitSpec, channel: Channel) -> None:
     """Make the rootfs (or the overlay over it) `/`: bind it, pivot_root(2) into it, detach the
     old root (lesson 05); with a PID namespace mount its own /proc there."""
@@ -331,6 +346,17 @@ def drop_bounding_set(spec: InitSpec, channel: Channel) -> None:
     from pycontain.security import capabilities
 
     capabilities.drop_bounding(chosen["keep"], chosen["last_cap"])
+
+
+def change_user(spec: InitSpec, channel: Channel) -> None:
+    """`-u UID[:GID]`: become that user, keeping the permitted set for the capset(2) that
+    follows (PR_SET_KEEPCAPS, as runc); the execve(2) then gives a non-root user none of it
+    (security.identity, lesson 20)."""
+    if spec["user"] is None:
+        return
+    from pycontain.security import identity
+
+    identity.switch(*spec["user"])
 
 
 def set_capabilities(spec: InitSpec, channel: Channel) -> None:
@@ -421,6 +447,7 @@ STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
     (fork_into_namespaces, 3),
     (apply_hostname, 2),
     (mount_overlay, 6),
+    (bind_volumes, 5),  # before pivot_root: the host's paths are still in reach
     (enter_rootfs, 5),  # pivot_root, then the old root detached
     (mount_proc, 3),
     (mask_paths, 20),  # on the /proc just mounted
@@ -433,6 +460,7 @@ STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
     # CAP_SYS_ADMIN.
     (filter_while_privileged, 21),  # only without no_new_privs
     (drop_bounding_set, 20),  # first, while CAP_SETPCAP is held
+    (change_user, 20),  # keep-caps, set*id(2): the sets are chosen for the new user next
     (set_capabilities, 20),  # capset(2), then the ambient set cleared
     (set_no_new_privs, 20),
     (filter_system_calls, 21),  # with no_new_privs

@@ -272,7 +272,7 @@ def spawn(argv: Collection[str] | Spec, *, stdin: Any = DEVNULL, stdout: Any = P
 
 
 def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = None,
-                 **options: Any) -> Container:
+                 in_child: Callable[[], None] | None = None, **options: Any) -> Container:
     """`spawn`, for a single-threaded caller only: init runs in a fork of this process.
 
     The `pycontain` command uses it (DESIGN, "The process model": a single-threaded CLI process
@@ -281,6 +281,7 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
     errors are those of `spawn`. Never call it from a multi-threaded process such as a Jupyter
     kernel: a fork there copies locks other threads hold, and the child can deadlock.
     The container shares this process's stdin, stdout and stderr; output is not captured.
+    `in_child()` runs in the child before init starts (a terminal: `terminal.take`).
     """
     spec = argv if isinstance(argv, Spec) else Spec(argv, **options)
 
@@ -294,6 +295,8 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
             try:
                 os.close(spec_w)  # so that init sees EOF on the spec pipe if we die, as in spawn
                 os.close(report_r)
+                if in_child is not None:
+                    in_child()
                 init.main([str(spec_r), str(report_w)])
             finally:
                 os._exit(EXIT_RUNTIME_ERROR)  # never return into the caller's code

@@ -55,11 +55,48 @@ if TYPE_CHECKING:
         masked_paths: list[str]
         readonly_paths: list[str]
         cgroup_view: dict[str, str]  # filled by the runtime: Cgroup.view() when asked for
+        volumes: list[list[object]]  # [source, target, read_only] binds (fs.volumes)
+        user: list[int] | None  # [uid, gid] the command runs as; None: root
 
 #: the namespaces `init` can build so far
 SUPPORTED_NAMESPACES = frozenset({"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"})
 #: what a container gets unless told otherwise: cgroup and time are opt-in, as in Docker
 DEFAULT_NAMESPACES = frozenset({"ipc", "mnt", "net", "pid", "uts"})
+
+
+def default_environment(hostname: str | None) -> dict[str, str]:
+    """The environment a command starts with when none is given (`docker run`'s, which `-e`
+    adds to).
+
+    >>> default_environment("box")  # doctest: +NORMALIZE_WHITESPACE
+    {'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME': '/root',
+     'HOSTNAME': 'box'}
+    """
+    env = {"PATH": rootfs_module.CONTAINER_PATH, "HOME": "/root"}
+    if hostname:
+        env["HOSTNAME"] = hostname
+    return env
+
+
+def _user(given: str | tuple[int, int] | None, root: str | None,
+          id_maps: tuple[tuple[tuple[int, int, int], ...], ...] | None) -> tuple[int, int] | None:
+    """Spec's `user` as (uid, gid), checked against the rootfs and the user namespace's map."""
+    if given is None:
+        return None
+    from pycontain.security import identity
+
+    if isinstance(given, tuple) and len(given) == 2 and all(
+            isinstance(i, int) and i >= 0 for i in given):
+        ids = (given[0], given[1])
+    else:
+        ids = identity.resolve(given, root or "/")  # type: ignore[arg-type]
+    if id_maps:
+        for kind, value, lines in (("uid", ids[0], id_maps[0]), ("gid", ids[1], id_maps[1])):
+            if not any(inside <= value < inside + count for inside, _, count in lines):
+                raise SpecError("user", f"a {kind} the user namespace maps", given,
+                                hint=f"its map covers {lines}: {kind} {value} would be "
+                                     "nobody (lesson 09)")
+    return ids
 
 
 def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) -> Limits | None:
@@ -183,6 +220,11 @@ class Spec:
             the container keeps the host's filesystem view.
         env: the command's environment; default: PATH, HOME and HOSTNAME only.
         cwd: working directory inside the container.
+        user: who the command runs as: "UID[:GID]", a name[:group] the rootfs's /etc/passwd
+            knows, or (uid, gid); default root (`docker run -u`; security.identity).
+        volumes: bind mounts of host paths, `["/srv/data:/data:ro"]` (`docker run -v`;
+            fs.volumes): the host path absolute and existing, the container path absolute,
+            inside the rootfs, not over /proc, /sys or /dev. Need a rootfs.
         init: put a minimal init in front of the command, like `docker run --init`: PID 1 then
             reaps orphans and forwards signals, and the command runs as PID 2; needs pid.
         read_only: make the rootfs read-only, like `docker run --read-only` (/tmp stays
@@ -241,7 +283,7 @@ class Spec:
                  "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
                  "network", "publish", "subnet", "rates", "trace", "capabilities",
                  "no_new_privs", "seccomp", "masked_paths", "readonly_paths", "cgroup_view",
-                 "executable")
+                 "volumes", "user", "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -267,6 +309,8 @@ class Spec:
     masked_paths: tuple[str, ...]
     readonly_paths: tuple[str, ...]
     cgroup_view: bool
+    volumes: tuple[tuple[str, str, bool], ...]
+    user: tuple[int, int] | None
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
@@ -285,7 +329,8 @@ class Spec:
                  trace: bool = False, capabilities: Collection[str] | str | None = None,
                  no_new_privs: bool = False, seccomp: object = None,
                  masked_paths: Collection[str] = (), readonly_paths: Collection[str] = (),
-                 cgroup_view: bool = False,
+                 cgroup_view: bool = False, volumes: Collection[Any] = (),
+                 user: str | tuple[int, int] | None = None,
                  **limit_fields: str | float | None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
@@ -370,6 +415,12 @@ class Spec:
             from pycontain.security import seccomp as seccomp_module
 
             program = seccomp_module.choose(seccomp, kept)
+        binds: tuple[tuple[str, str, bool], ...] = ()
+        if volumes:  # else stay cheap
+            from pycontain.fs import volumes as volumes_module
+
+            binds = tuple(tuple(v) for v in volumes_module.validate(volumes, root))  # type: ignore[misc]
+        ids = _user(user, root, id_maps)
         search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
         overlay, lowers = _writable_layer(overlay, layers, root)
         chosen_limits = _limits(limits, limit_fields)
@@ -405,6 +456,8 @@ class Spec:
         set_(self, "masked_paths", hidden)
         set_(self, "readonly_paths", frozen)
         set_(self, "cgroup_view", cgroup_view)
+        set_(self, "volumes", binds)
+        set_(self, "user", ids)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -432,10 +485,7 @@ class Spec:
         """The environment the command starts with."""
         if self.env is not None:
             return dict(self.env)
-        env = {"PATH": rootfs_module.CONTAINER_PATH, "HOME": "/root"}
-        if self.hostname:
-            env["HOSTNAME"] = self.hostname
-        return env
+        return default_environment(self.hostname)
 
     def to_wire(self) -> InitSpec:
         """What init receives (`init.setup`): every key present, so init never guesses."""
@@ -448,7 +498,9 @@ class Spec:
                 "sync_before_exec": False, "trace": self.trace,
                 "capabilities": self._capabilities_wire(), "no_new_privs": self.no_new_privs,
                 "seccomp": self.seccomp, "masked_paths": list(self.masked_paths),
-                "readonly_paths": list(self.readonly_paths), "cgroup_view": {}}
+                "readonly_paths": list(self.readonly_paths), "cgroup_view": {},
+                "volumes": [list(v) for v in self.volumes],
+                "user": None if self.user is None else list(self.user)}
 
     def _capabilities_wire(self) -> CapabilitiesWire | None:
         if self.capabilities is None:

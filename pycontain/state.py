@@ -9,7 +9,8 @@ known about it lives in files, not in a process's memory: `/run/pycontain/<id>/`
   container's first process with its start time, the supervisor's pid with its start time,
   the boot it ran in, the created / started / finished times, the exit status and its reason,
   the spec as given, the rootfs and writable layer, the cgroup directories, the network
-  attachment (veth, address, published ports);
+  attachment (veth, address, published ports), and what `pycontain exec` takes on of the spec
+  (`process`: env, cwd, user, capabilities, no_new_privs, the seccomp filter; `nsenter`);
 - `lock`, flock(2)ed by whoever changes the state (the supervisor, `pause`, `rm`);
 - `stdout.log` and `stderr.log`, what the container wrote.
 

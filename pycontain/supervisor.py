@@ -32,7 +32,7 @@ import signal
 import sys
 import time
 
-from pycontain import state, syscalls
+from pycontain import nsenter, state, syscalls
 from pycontain.errors import EXIT_RUNTIME_ERROR, PycontainError, SpecError, exit_status
 
 TYPE_CHECKING = False
@@ -132,7 +132,8 @@ def _supervise(spec: Spec, container_id: str, report_w: int) -> None:
             return
         signal.signal(signal.SIGTERM, lambda signum, _frame: container.signal(signum))
         state.update(container_id, status="running", started=time.time(), pid=container.pid,
-                     container=state.process(container.pid), **_resources(container))
+                     container=state.process(container.pid), **_resources(container),
+                     process=nsenter.recorded(spec.to_wire()))  # for `pycontain exec`
         os.write(report_w, json.dumps({"started": container.pid}).encode() + b"\n")
         os.close(report_w)
         result = container.wait()  # releases the layer, the cgroup and the network

@@ -15,7 +15,8 @@ them all: `use()` routes them, `pycontain.testing.RecordingSyscalls` records eac
 See also: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2), sethostname(2), prctl(2);
 capget(2), capset(2) (lesson 20: the capability sets, version 3, 64 bits); seccomp(2)
 (lesson 21: a filter);
-fork(2), setsid(2) (a detached container's supervisor), setgroups(2), setresuid(2),
+fork(2), setsid(2) (a detached container's supervisor), ioctl(2) (a terminal for
+`pycontain exec -t`, tty_ioctl(4)), setgroups(2), setresuid(2),
 setresgid(2) (lesson 09), sigaction(2), close_range(2),
 execve(2); openat(2), write(2), close(2) (a kernel file, through `kernfs.write_once`);
 shmget(2), shmctl(2), shmat(2), mq_open(3), mq_unlink(3) (lesson 07).
@@ -84,8 +85,10 @@ class PrctlOption(enum.IntEnum):
     PR_GET_PDEATHSIG = 2
     PR_GET_DUMPABLE = 3
     PR_SET_DUMPABLE = 4
+    PR_SET_KEEPCAPS = 8
     PR_CAPBSET_READ = 23
     PR_CAPBSET_DROP = 24
+    PR_SET_CHILD_SUBREAPER = 36
     PR_SET_NO_NEW_PRIVS = 38
     PR_GET_NO_NEW_PRIVS = 39
     PR_CAP_AMBIENT = 47
@@ -135,6 +138,14 @@ class InotifyFlag(enum.IntFlag):
     IN_IGNORED = 0x00008000
     IN_NONBLOCK = os.O_NONBLOCK
     IN_CLOEXEC = os.O_CLOEXEC
+
+
+class IoctlRequest(enum.IntEnum):
+    """The terminal ioctl(2) requests pycontain makes, from <asm/ioctls.h> (tty_ioctl(4))."""
+
+    TIOCSCTTY = 0x540E  # make the terminal the caller's controlling terminal
+    TIOCGWINSZ = 0x5413  # read its window size (struct winsize)
+    TIOCSWINSZ = 0x5414  # set it: the process in front gets SIGWINCH
 
 
 class RenameFlag(enum.IntFlag):
@@ -360,6 +371,17 @@ class Syscalls:
         except OSError as e:
             raise SyscallError("setsid", (), e.errno or 0) from None
 
+    def ioctl(self, fd: int, request: IoctlRequest | int, arg: bytes | int = 0) -> bytes | int:
+        """ioctl(2) on a terminal: `arg` an int, or the bytes of the struct the request reads
+        or fills (returned filled)."""
+        import fcntl
+
+        try:
+            result: bytes | int = fcntl.ioctl(fd, int(request), arg)
+        except OSError as e:
+            raise SyscallError("ioctl", (fd, IoctlRequest(request), arg), e.errno or 0) from None
+        return result
+
     def setgroups(self, groups: list[int]) -> None:
         """setgroups(2): set the supplementary groups ([] drops them all)."""
         try:
@@ -480,7 +502,8 @@ LINUX = Syscalls()
 KERNEL_CALLS = (
     "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "capget",
     "capset", "seccomp", "chdir",
-    "chroot", "fork", "setsid", "setgroups", "setresuid", "setresgid", "sigaction", "close_range",
+    "chroot", "fork", "setsid", "ioctl", "setgroups", "setresuid", "setresgid", "sigaction",
+    "close_range",
     "execve",
     "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
     "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch",
@@ -521,6 +544,7 @@ chdir = LINUX.chdir
 chroot = LINUX.chroot
 fork = LINUX.fork
 setsid = LINUX.setsid
+ioctl = LINUX.ioctl
 setgroups = LINUX.setgroups
 setresuid = LINUX.setresuid
 setresgid = LINUX.setresgid

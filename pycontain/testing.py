@@ -27,7 +27,7 @@ from pycontain.errors import SyscallError
 #: goes on as the child would (the container); a descriptor is one no real file has
 RESULTS: dict[str, object] = {"fork": 0, "prctl": 0, "capget": (0, 0, 0), "openat": 1 << 20,
                               "shmget": 0, "shmat": 0, "mq_open": 1 << 20, "inotify_init1": 1 << 20,
-                              "inotify_add_watch": 1}
+                              "inotify_add_watch": 1, "ioctl": 0}
 
 
 class RecordingSyscalls(syscalls.Syscalls):
@@ -83,7 +83,7 @@ def init_spec(**changes: Any) -> dict[str, Any]:
         "root_switch": "pivot_root", "env": {}, "parent_pid": os.getppid(), "time_offsets": {},
         "overlay": None, "sync_before_exec": False, "trace": False, "capabilities": None,
         "no_new_privs": False, "seccomp": None, "masked_paths": [], "readonly_paths": [],
-        "cgroup_view": {}}
+        "cgroup_view": {}, "volumes": [], "user": None}
     unknown = set(changes) - set(wire)
     if unknown:
         raise TypeError(f"init_spec() got keys init does not read: {sorted(unknown)}")

@@ -22,11 +22,11 @@ PACKAGE = Path(pycontain.__file__).parent
 LAYERS = {
     "the kernel boundary and the names": {"", "errors", "syscalls", "kernfs", "procfs",
                                           "settings", "helper", "tracing", "testing",
-                                          "workloads", "sizes", "undo"},
+                                          "workloads", "sizes", "undo", "terminal"},
     "one concept per package": {"namespaces", "cgroups", "fs", "network", "security"},
     "safety: preflight, sweep, detached containers' state": {"lab", "state"},
     "the container: spec, first process, runtime, supervisor": {"spec", "init", "runtime",
-                                                                "supervisor"},
+                                                                "supervisor", "nsenter"},
     "observing and attacking it": {"observe", "audit"},
     "exercises and the front door": {"checks", "course", "cli", "__main__"},
 }

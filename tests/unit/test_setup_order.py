@@ -119,11 +119,12 @@ def variants(names: list[str], tmp_path) -> list[dict[str, object]]:
     A recorded rootfs.enter still makes its directories, so each rootfs is a fresh one."""
     options: dict[str, object] = {"sync_before_exec": True, "no_new_privs": True,
                                   "capabilities": {"keep": KEPT, "last_cap": 40},
-                                  "seccomp": FILTER}
+                                  "seccomp": FILTER, "user": [1000, 1000]}
     if "uts" in names:
         options["hostname"] = "box"
     if "mnt" in names:
         options["rootfs"] = "ROOT"
+        options["volumes"] = [["/srv", "/data", True]]
         options["masked_paths"] = ["/proc/keys", "/sys/firmware", "/proc/no-such-file"]
         options["readonly_paths"] = ["/proc/sys"]
     if "time" in names:
@@ -177,7 +178,8 @@ def check_order(wire: dict[str, object], calls: list[tuple[str, tuple[object, ..
         assert calls[userns[0] + 1:userns[0] + 3] == [("setresgid", (0, 0, 0)),
                                                      ("setresuid", (0, 0, 0))]
         if os.geteuid() == 0:
-            assert where(calls, "setgroups") == [first_unshare - 1]
+            assert [i for i in where(calls, "setgroups") if i < first_unshare] == [
+                    first_unshare - 1]
     mounts = where(calls, "mount")
     if "mnt" in names:
         private = where(calls, "mount", lambda a: a[1] == "/" and a[3] == MountFlag.MS_REC
@@ -245,9 +247,10 @@ def check_order(wire: dict[str, object], calls: list[tuple[str, tuple[object, ..
 
 def check_security_order(wire: dict[str, object], calls: list[tuple[str, tuple[object, ...]]],
                          last_setup: int) -> None:
-    """Lesson 20, last before the exec: the bounding set first, then capset and the ambient
-    set, then no_new_privs; no change of uid after them (so no keep-caps is needed), and
-    `--init`'s PID 1 forks only after them, keeping no more than the command."""
+    """Lesson 20, last before the exec: the bounding set first, then `-u`'s change of user
+    (with keep-caps, so that capset may still choose the sets), then capset and the ambient
+    set, then no_new_privs; no other change of uid after them, and `--init`'s PID 1 forks
+    only after them, keeping no more than the command."""
     drops = where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_CAPBSET_DROP)
     capsets = where(calls, "capset")
     ambient = where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_CAP_AMBIENT)
@@ -264,8 +267,18 @@ def check_security_order(wire: dict[str, object], calls: list[tuple[str, tuple[o
                                                    CapAmbient.PR_CAP_AMBIENT_CLEAR_ALL, 0)]
         assert last_setup < drops[0] and drops[-1] < capsets[0] < ambient[0]
         assert drops == list(range(drops[0], drops[-1] + 1))  # nothing in between
-        changes = where(calls, "setresuid") + where(calls, "setresgid")
-        assert all(change < drops[0] for change in changes)
+        to_root = where(calls, "setresuid", lambda a: a == (0, 0, 0)) + where(
+            calls, "setresgid", lambda a: a == (0, 0, 0))
+        assert all(change < drops[0] for change in to_root)
+        to_user = where(calls, "setresuid", lambda a: a != (0, 0, 0))
+        if wire["user"] is None:
+            assert to_user == []
+        else:
+            keepcaps = where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_SET_KEEPCAPS)
+            uid, gid = wire["user"]  # type: ignore[misc]
+            assert [calls[i][1] for i in to_user] == [(uid, uid, uid)]
+            group = where(calls, "setresgid", lambda a: a == (gid, gid, gid))
+            assert drops[-1] < keepcaps[0] < group[0] < to_user[0] < capsets[0]
         dumpable = where(calls, "prctl", lambda a: a[0] == PrctlOption.PR_SET_DUMPABLE)
         assert all(i < drops[0] for i in dumpable)
     if wire["no_new_privs"]:

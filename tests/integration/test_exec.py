@@ -1,0 +1,221 @@
+"""`pycontain exec` and `top` on the real kernel, and run's -e, --env-file, -w, -u, -v, -t
+(pycontain.nsenter, fs.volumes, security.identity, terminal, observe.top).
+
+The containers live in a run directory of this test's own (test_lifecycle's fixture); waits
+are on events (a file appears, a state changes), never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from .conftest import PYCONTAIN, run_cli
+from .test_lifecycle import detach, inspect, refused, run_dir, until  # noqa: F401 (fixture)
+
+SECURITY = ("CapEff", "CapBnd", "CapPrm", "NoNewPrivs", "Seccomp")
+
+
+def status_fields(text: str) -> dict[str, str]:
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())
+            if k in SECURITY}
+
+
+@pytest.fixture
+def web(embedded_rootfs):
+    """A running detached container with a rootfs, its own cgroup and every namespace."""
+    container_id = detach("--name", "web", "--rootfs", embedded_rootfs, "--pids-limit", "50",
+                          "--", "sleep", "300")
+    yield inspect(container_id)
+    run_cli("rm", "-f", container_id)
+
+
+def test_exec_joins_every_namespace_and_the_cgroup_of_the_first_process(web):
+    pid = web["pid"]
+    done = run_cli("exec", "web", "--", "sh", "-c",
+                   "for n in /proc/self/ns/*; do echo ${n##*/} $(readlink $n); done; "
+                   "cat /proc/self/cgroup; echo $$")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    inside = dict(line.split(" ", 1) for line in lines if " " in line and ":[" in line)
+    for name in ("ipc", "mnt", "net", "pid", "uts", "cgroup", "user", "time"):
+        assert inside[name] == os.readlink(f"/proc/{pid}/ns/{name}"), name
+    assert inside["pid"] != os.readlink("/proc/self/ns/pid")  # really another one
+    with open(f"/proc/{pid}/cgroup") as f:
+        assert sorted(x for x in lines if x.count(":") == 2 and x[0].isdigit()) == sorted(
+            f.read().splitlines())  # the same cgroup on every hierarchy
+    assert int(lines[-1]) > 1  # a process of the PID namespace, not its init
+
+
+def test_the_exec_process_has_the_containers_capabilities_no_new_privs_and_filter(web):
+    with open(f"/proc/{web['pid']}/status") as f:
+        first = status_fields(f.read())
+    assert first["Seccomp"] == "2" and first["NoNewPrivs"] == "1"  # pycontain run's defaults
+    done = run_cli("exec", "web", "cat", "/proc/self/status")
+    assert done.returncode == 0, done.stderr
+    assert status_fields(done.stdout) == first
+    mine = status_fields(open("/proc/self/status").read())
+    assert mine["CapBnd"] != first["CapBnd"]  # the test's own are not what it shows
+
+
+def test_exec_takes_w_e_u_and_exits_as_its_command(web):
+    done = run_cli("exec", "-w", "/tmp", "-e", "GREETING=hi", "-u", "nobody", "web",
+                   "sh", "-c", "pwd; echo $GREETING $HOSTNAME; id -u; exit 7")
+    assert done.returncode == 7, done.stderr
+    assert done.stdout.split() == ["/tmp", "hi", web["id"][:12], "65534"]
+    assert run_cli("exec", "web", "sh", "-c", "kill -9 $$").returncode == 137
+    refused_127 = run_cli("exec", "web", "nosuch")
+    assert refused_127.returncode == 127 and "got 'nosuch'" in refused_127.stderr
+    assert run_cli("exec", "web", "cat").stdout == ""  # without -i stdin is /dev/null
+    piped = subprocess.run([*PYCONTAIN, "exec", "-i", "web", "cat"], input="typed\n",
+                           capture_output=True, text=True, timeout=60)
+    assert (piped.returncode, piped.stdout) == (0, "typed\n")
+
+
+def test_exec_is_refused_for_a_stopped_paused_or_unknown_container(web, embedded_rootfs):
+    refused(run_cli("exec", "nosuch", "true"), "CONTAINER must be the id, an id prefix or "
+                                               "the name of a container")
+    assert run_cli("pause", "web").returncode == 0
+    refused(run_cli("exec", "web", "true"), "CONTAINER must be a running container, not a "
+                                            "paused one, got 'web'\n  hint: its processes are "
+                                            "frozen: `pycontain unpause web` first")
+    assert run_cli("unpause", "web").returncode == 0
+    assert run_cli("stop", "-t", "0", "web").returncode == 0
+    refused(run_cli("exec", "web", "true"), "CONTAINER must be a running container, got 'web'"
+                                            "\n  hint: it is exited")
+    refused(run_cli("exec", "web"), "the command after -- must be one or more words")
+    done = subprocess.run([*PYCONTAIN, "exec", "-it", "web", "sh"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    refused(done, "the input device is not a TTY")
+
+
+def top_pids(reference: str) -> list[int]:
+    done = run_cli("top", reference)
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split() == ["PID", "USER", "TIME", "CMD"]
+    return [int(r.split()[0]) for r in rows]
+
+
+def test_top_lists_the_containers_processes_and_an_exec_among_them(web, tmp_path):
+    assert top_pids("web") == [web["pid"]]
+    background = subprocess.Popen([*PYCONTAIN, "exec", "web", "sleep", "301"])
+    try:
+        rows = until(lambda: (r := run_cli("top", "web").stdout.splitlines()) and len(r) == 3
+                     and r)
+        assert [r.split()[3:] for r in rows[1:]] == [["sleep", "300"], ["sleep", "301"]]
+        assert rows[2].split()[0] != str(background.pid)  # the exec'd one, not the command
+        assert all(r.split()[1] == "root" for r in rows[1:])
+    finally:
+        assert run_cli("stop", "-t", "0", "web").returncode == 0
+        assert background.wait(timeout=30) == 137  # its pid namespace's init was killed
+    refused(run_cli("top", "web"), "CONTAINER must be a running container")
+
+
+def test_run_takes_e_env_file_w_and_u(embedded_rootfs, tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("# the database\nUSER_NAME=app\nBOTH=file\n\n")
+    done = run_cli("run", "--rootfs", embedded_rootfs, "--env-file", str(env_file),
+                   "-e", "BOTH=flag", "-e", "EMPTY=", "-w", "/etc", "-u", "1000:1001",
+                   "--", "sh", "-c", 'pwd; echo "$USER_NAME $BOTH [$EMPTY] $PATH"; id -u; '
+                   "id -g; grep CapEff /proc/self/status")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "/etc", "app flag [] /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "1000", "1001", "CapEff:\t0000000000000000"]  # a user other than root keeps none
+    named = run_cli("run", "--rootfs", embedded_rootfs, "-u", "nobody", "--", "id", "-un")
+    assert (named.returncode, named.stdout) == (0, "nobody\n"), named.stderr
+    refused(run_cli("run", "--rootfs", embedded_rootfs, "-u", "ghost", "--", "true"),
+            "-u must be UID[:GID] as numbers, or a name[:group] the container's /etc/passwd")
+    refused(run_cli("run", "-w", "etc", "--", "true"), "-w must be an absolute path")
+    refused(run_cli("run", "-e", "A B=1", "--", "true"), "-e must be K=V or K")
+    refused(run_cli("run", "--env-file", str(tmp_path / "none"), "--", "true"),
+            "--env-file must be a readable file of K=V lines")
+
+
+def test_a_volume_is_visible_and_ro_refuses_writes(embedded_rootfs, tmp_path):
+    shared = tempfile.mkdtemp(prefix="pycontain-volume-")
+    try:
+        with open(f"{shared}/from-host", "w") as f:
+            f.write("hello\n")
+        done = run_cli("run", "--rootfs", embedded_rootfs, "-v", f"{shared}:/data",
+                       "-v", f"{shared}:/frozen:ro", "--", "sh", "-c",
+                       "cat /data/from-host; echo back > /data/from-container; "
+                       "echo no > /frozen/x || echo refused")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "hello\nrefused\n"
+        assert "Read-only file system" in done.stderr
+        assert sorted(os.listdir(shared)) == ["from-container", "from-host"]
+        with open(f"{shared}/from-container") as f:
+            assert f.read() == "back\n"
+        # the mount point went with the container's throw-away layer; the image is unchanged
+        assert not os.path.exists(f"{embedded_rootfs}/data")
+        with open("/proc/self/mountinfo") as f:
+            assert shared not in f.read()  # nothing mounted on the host
+    finally:
+        for name in os.listdir(shared):
+            os.unlink(f"{shared}/{name}")
+        os.rmdir(shared)
+
+
+def test_bad_volumes_are_refused_with_the_flag_named(embedded_rootfs, tmp_path):
+    for given, message in (
+            ("data:/data", "-v must be an absolute host path (HOST in HOST:CONTAINER), got "
+                           "'data:/data'"),
+            (f"{tmp_path}/none:/data", "-v must be a host path that exists"),
+            (f"{tmp_path}:data", "-v must be an absolute container path other than /"),
+            (f"{tmp_path}:/proc/sys", "-v must be a container path not over /proc, /sys or "
+                                      "/dev"),
+            (f"{tmp_path}:/dev", "-v must be a container path not over /proc"),
+            (f"{tmp_path}", "-v must be HOST:CONTAINER or HOST:CONTAINER:ro"),
+            (f"{tmp_path}:/data:rx", "-v must be HOST:CONTAINER or HOST:CONTAINER:ro")):
+        refused(run_cli("run", "--rootfs", embedded_rootfs, "-v", given, "--", "true"),
+                message)
+    refused(run_cli("run", "-v", f"{tmp_path}:/data", "--", "true"), "-v /data needs --rootfs")
+
+
+def test_run_and_exec_t_give_the_command_a_terminal_of_this_size(web, embedded_rootfs):
+    # A pty of our own stands in for the user's terminal: stdin, stdout and stderr on it.
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 77, 0, 0))
+    program = ("import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))")
+    for words in (["run", "-t", "--rootfs", embedded_rootfs, "--"],
+                  ["exec", "-t", "web"]):
+        process = subprocess.Popen([sys.executable, "-c", program, *PYCONTAIN, *words, "sh",
+                                    "-c", "stty size; [ -t 0 ] && [ -t 1 ] && echo tty; echo end"],
+                                   stdin=slave, stdout=slave, stderr=slave)
+        output = b""
+        while b"end" not in output:  # what the command wrote, through pycontain, to our pty
+            assert select.select([master], [], [], 30)[0], output
+            output += os.read(master, 4096)
+        assert process.wait(timeout=60) == 0, output
+        lines = output.decode().replace("\r", "").splitlines()
+        assert lines[:3] == ["33 77", "tty", "end"], lines  # the window size copied
+    os.close(master)
+    os.close(slave)
+    refused(run_cli("run", "-d", "-t", "--", "true"), "-t must be used only without -d")
+
+
+def test_exec_into_a_user_namespace_is_its_root_with_the_first_processs_sets(embedded_rootfs):
+    container_id = detach("--user-namespace", "--rootfs", embedded_rootfs, "--", "sleep", "300")
+    try:
+        first = inspect(container_id)["pid"]
+        done = run_cli("exec", container_id, "sh", "-c",
+                       "id -u; readlink /proc/self/ns/user; cat /proc/self/status")
+        assert done.returncode == 0, done.stderr
+        uid, user_ns, *status = done.stdout.splitlines()
+        assert (uid, user_ns) == ("0", os.readlink(f"/proc/{first}/ns/user"))
+        with open(f"/proc/{first}/status") as f:
+            assert status_fields("\n".join(status)) == status_fields(f.read())
+        assert "Uid:\t0\t0\t0\t0" in status  # root there, not the overflow id `nobody`
+    finally:
+        run_cli("rm", "-f", container_id)
