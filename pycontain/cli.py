@@ -723,7 +723,7 @@ def env_file_words(text: str) -> list[str]:
     """The variables of an env file (docker's --env-file): one K=V or K a line, leading
     spaces ignored, blank lines and `#` comments skipped, no quotes removed.
 
-    >>> env_file_words("# db\nUSER=app\n\n  PASS='x y'\nHOME\n")
+    >>> env_file_words("# db\\nUSER=app\\n\\n  PASS='x y'\\nHOME\\n")
     ['USER=app', "PASS='x y'", 'HOME']
     """
     return [line.lstrip() for line in text.splitlines()
