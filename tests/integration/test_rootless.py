@@ -13,7 +13,7 @@ import socket
 import pytest
 
 from pycontain import lab, procfs
-from pycontain.namespaces import rootless
+from pycontain.observe import both_sides
 
 UID, GID = 65534, 65533
 
@@ -38,7 +38,7 @@ def nobody(cli, *args):
 
 def test_rootless_root_inside_is_the_caller_outside(secret):
     host_name = socket.gethostname()
-    seen = rootless.both_sides(
+    seen = both_sides.rootless(
         f"id -u; id -g; hostname rootless-box && hostname; cat {secret}; stat -c %u {secret}",
         uid=UID, gid=GID)
     assert seen["inside"] == ["0", "0", "rootless-box", f"cat: {secret}: Permission denied",
