@@ -13,12 +13,13 @@ SHARD = Path(__file__).parents[2] / "tools" / "cgroup2-guest" / "shard.py"
 
 
 def lane(monkeypatch, claims: Path, order: str):
+    """The plugin as one guest loads it: its environment set before the import."""
+    monkeypatch.setenv("PYCONTAIN_SHARD_DIR", str(claims))
+    monkeypatch.setenv("PYCONTAIN_SHARD_ORDER", order)
     spec = importlib.util.spec_from_file_location(f"shard_{order}", SHARD)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.setenv("PYCONTAIN_SHARD_DIR", str(claims))
-    monkeypatch.setenv("PYCONTAIN_SHARD_ORDER", order)
     return module
 
 
@@ -62,6 +63,34 @@ def test_two_lanes_run_every_file_once_and_whole(monkeypatch, tmp_path, first_st
         files = {n.split("::")[0] for n in ran[name]}
         other = {n.split("::")[0] for n in everything if n not in ran[name]}
         assert not files & other
+
+
+def run_file(module, tests: list[SimpleNamespace], *, crash_after: int | None = None) -> list[str]:
+    """Set up and tear down `tests` as pytest does, the next item given; stop short to crash."""
+    ran = []
+    for n, item in enumerate(tests):
+        if crash_after is not None and n == crash_after:
+            break
+        try:
+            module.pytest_runtest_setup(item)
+        except pytest.skip.Exception:
+            continue
+        ran.append(item.nodeid)
+        module.pytest_runtest_teardown(item, tests[n + 1] if n + 1 < len(tests) else None)
+    return ran
+
+
+def test_a_crashed_guests_unfinished_file_runs_again_in_its_next_guest(monkeypatch, tmp_path):
+    tests = items("tests/a.py::t1", "tests/a.py::t2", "tests/b.py::t1")
+    first = lane(monkeypatch, tmp_path, "forward")
+    assert run_file(first, tests, crash_after=1) == ["tests/a.py::t1"]  # crashed inside a.py
+    other = lane(monkeypatch, tmp_path, "reverse")
+    assert run_file(other, tests[:2]) == []  # the other lane never takes it
+    again = lane(monkeypatch, tmp_path, "forward")  # the next guest of the crashed lane
+    assert run_file(again, tests) == [t.nodeid for t in tests]  # a.py again, whole; then b.py
+    assert run_file(lane(monkeypatch, tmp_path, "forward"), tests) == []  # done: never again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tests%a.py", "tests%b.py"]
+    assert all((p / "done").exists() for p in tmp_path.iterdir())
 
 
 def test_without_a_share_nothing_changes(monkeypatch):

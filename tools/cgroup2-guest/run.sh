@@ -10,6 +10,7 @@
 # Usage: tools/cgroup2-guest/run.sh [PYTEST ARGS...]     (default: tests/integration)
 #        tools/cgroup2-guest/run.sh --run SCRIPT [ARGS...]  (a script instead: bench/*.py on v2)
 #        tools/cgroup2-guest/run.sh --image              (build the cached image if needed, only)
+# Exit status: the tests', or 3 when the guest gave none (it crashed or timed out).
 # Environment: PYCONTAIN_VM_CACHE (default /var/cache/pycontain/cgroup2-guest),
 #              PYCONTAIN_VM_TIMEOUT seconds for the guest run (default 2700),
 #              PYCONTAIN_VM_REBUILD=1 to rebuild the cached image,
@@ -105,7 +106,7 @@ qemu_pid=
 status=$(cat "$results/status" 2>/dev/null || sed -n 's/^cgroup2-guest-status: \([0-9]*\).*/\1/p' "$results/console" | tail -n1)
 if [[ -z $status ]]; then
   log "the guest reported no exit status (crashed or timed out after $((SECONDS - start)) s)"
-  exit 1
+  exit 3  # lanes.sh boots a crashed lane once more
 fi
 log "guest exit status $status after $((SECONDS - start)) s"
 exit "$status"

@@ -9,6 +9,11 @@ wherever their speeds take them and each file runs exactly once, whole: a notebo
 order in one kernel, a module's fixtures once. Without `PYCONTAIN_SHARD_DIR` the plugin does
 nothing.
 
+A claim records who made it (the order) and, once the file's last test is torn down, that it is
+done. A guest that crashed (TCG emulation has panicked a guest kernel on its own, mid-test) is
+booted again by lanes.sh with the same order: it takes back its own claims that are not done,
+so the file that was running when it crashed runs again, whole, and nothing runs twice.
+
     >>> claim_name("notebooks/solutions/08-net.ipynb")
     'notebooks%solutions%08-net.ipynb'
 """
@@ -20,6 +25,8 @@ import os
 import pytest
 
 _decided: dict[str, bool] = {}
+#: this guest's end of the list, which also names its claims ("forward" or "reverse")
+_ORDER = os.environ.get("PYCONTAIN_SHARD_ORDER", "forward")
 
 
 def claim_name(path: str) -> str:
@@ -37,7 +44,7 @@ def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ANN201 (a pyt
     for item in items:
         files.setdefault(_file(item), []).append(item)
     order = list(files)
-    if os.environ.get("PYCONTAIN_SHARD_ORDER") == "reverse":
+    if _ORDER == "reverse":
         order.reverse()
     items[:] = [item for name in order for item in files[name]]
 
@@ -52,10 +59,31 @@ def pytest_runtest_setup(item):  # noqa: ANN001, ANN201 (a pytest hook)
         return
     name = _file(item)
     if name not in _decided:
+        claim = os.path.join(where, claim_name(name))
         try:
-            os.mkdir(os.path.join(where, claim_name(name)))
+            os.mkdir(claim)
             _decided[name] = True
-        except FileExistsError:
-            _decided[name] = False
+        except FileExistsError:  # the other guest's, or ours from before a crash
+            _decided[name] = _read(claim, "by") == _ORDER and not _read(claim, "done")
+        if _decided[name]:
+            with open(os.path.join(claim, "by"), "w") as f:
+                f.write(_ORDER)
     if not _decided[name]:
         pytest.skip("run by the other guest")
+
+
+def pytest_runtest_teardown(item, nextitem):  # noqa: ANN001, ANN201 (a pytest hook)
+    """After the last test of a file this guest ran: mark its claim done."""
+    where = os.environ.get("PYCONTAIN_SHARD_DIR")
+    name = _file(item)
+    if where and _decided.get(name) and (nextitem is None or _file(nextitem) != name):
+        with open(os.path.join(where, claim_name(name), "done"), "w") as f:
+            f.write("done")
+
+
+def _read(claim: str, what: str) -> str:
+    try:
+        with open(os.path.join(claim, what)) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
