@@ -32,9 +32,10 @@ def entries(path: str) -> list[list[str]]:
     """The colon-separated fields of each line of a passwd(5) or group(5) file; none if absent.
 
     >>> import tempfile, pathlib
-    >>> f = pathlib.Path(tempfile.mkdtemp(prefix="pycontain-")) / "passwd"
-    >>> _ = f.write_text("root:x:0:0:root:/root:/bin/sh\\n# a comment\\n\\n")
-    >>> entries(str(f))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     f = pathlib.Path(d) / "passwd"
+    ...     _ = f.write_text("root:x:0:0:root:/root:/bin/sh\\n# a comment\\n\\n")
+    ...     entries(str(f))
     [['root', 'x', '0', '0', 'root', '/root', '/bin/sh']]
     """
     try:
