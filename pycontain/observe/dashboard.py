@@ -38,6 +38,7 @@ class Dashboard:
         self.limits: dict[str, float] = {}
         self.marks: list[tuple[float, str]] = []
         self.last: list[stats.Usage] = []
+        self.host_bytes = stats.host_memory_bytes()
 
     def run(self, seconds: float, on_sample: Callable[[Dashboard], None] | None = None
             ) -> Dashboard:
@@ -62,7 +63,8 @@ class Dashboard:
             for field, _, _ in PANELS:
                 value = getattr(u, field)
                 columns[field].append(math.nan if value is None else value)
-            if u.memory_limit_bytes is not None:
+            # a limit of its own, not the machine's memory that stats shows for "max"
+            if u.memory_limit_bytes is not None and u.memory_limit_bytes < self.host_bytes:
                 self.limits[name] = u.memory_limit_bytes
         for columns in self.series.values():  # a container that ended: a gap from now on
             for values in columns.values():
@@ -85,7 +87,7 @@ class Dashboard:
                 ax.plot(self.times_s, [v / scale for v in columns[field]], label=name,
                         color=colours[name], linewidth=2)
                 limit = self.limits.get(name)
-                if field == "memory_bytes" and limit is not None and limit < (1 << 40):
+                if field == "memory_bytes" and limit is not None:
                     ax.axhline(limit / scale, color=colours[name], linestyle="--",
                                linewidth=1, alpha=0.7)
             for when, text in self.marks:

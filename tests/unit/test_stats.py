@@ -103,3 +103,19 @@ def test_history_tells_only_what_the_state_kept():
 def test_a_time_that_is_none_of_the_forms_is_refused_naming_the_flag(given):
     with pytest.raises(SpecError, match="`since` must be seconds since the epoch"):
         container_events.parse_time(given, "since", 0.0)
+
+
+def test_the_dashboard_marks_an_oom_kill_and_draws_only_real_limits():
+    from pycontain.observe import dashboard
+
+    board = dashboard.Dashboard(["a", "b"], hz=4)
+    host = board.host_bytes
+    for i, kills in enumerate((0, 0, 1, 1)):
+        board._add(i / 4, [Usage("a" * 64, "hungry", 1.0, 1 << 20, 32 << 20, 3.0, None, None,
+                                 None, None, 2, kills, None),
+                           Usage("b" * 64, "free", 1.0, 1 << 20, host, 0.0, None, None, None,
+                                 None, 1, 0, None)])
+    assert board.marks == [(0.5, "hungry: OOM kill")] and board.oom_kills()["hungry"] == 1
+    assert board.limits == {"hungry": 32 << 20}  # "max" shows the machine's: no line for it
+    assert board.series["free"]["pids"] == [1, 1, 1, 1]
+    assert board._repr_png_().startswith(b"\x89PNG")
