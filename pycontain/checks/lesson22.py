@@ -50,6 +50,20 @@ def _inspect(name: str) -> dict[str, object]:
     return dict(record)
 
 
+def _running(name: str) -> dict[str, object]:
+    """The state of the container `name`, or a CheckFailed saying how it ended."""
+    record = _inspect(name)
+    if record["status"] != "running":
+        errors = "".join(text for stream, text in _logs(name) if stream == "stderr")
+        why = ("a detached server must stay in the foreground inside, as the container's "
+               "first process: without -f, busybox httpd goes to the background and the "
+               "container ends") if record.get("exit_code") == 0 else "that says why"
+        raise CheckFailed(f"the container {name!r} is {record['status']} "
+                          f"({record.get('reason')}); what it wrote to stderr: "
+                          f"{errors.strip()[-300:]!r}: {why}")
+    return record
+
+
 def _remove(name: str) -> None:
     try:
         supervisor.rm(name, force=True)
@@ -66,28 +80,29 @@ def check_web_server(start_web_server: Callable[[str, int], object], name: str =
     except SpecError as e:
         raise CheckFailed(f"the embedded rootfs cannot serve a page: {format_error(e)}") from e
     _remove(name)  # what an earlier attempt of this check left
+    given: object = None
     try:
         given = attempt(f"start_web_server({name!r}, {port})", start_web_server, name, port,
                         returns=str, instead="return the id that `pycontain run -d` prints "
                                              "(its stdout, stripped)")
+        assert isinstance(given, str)
         expect(bool(given.strip()), "start_web_server returned an empty id: did "
                                     "`pycontain run -d` fail? Its stderr says why")
-        record = _inspect(name)
+        record = _running(name)
         expect(str(record["id"]).startswith(given.strip()),
                f"start_web_server returned {given.strip()[:12]!r}, but the container called "
                f"{name!r} is {str(record['id'])[:12]}")
-        if record["status"] != "running":
-            errors = "".join(text for stream, text in _logs(name) if stream == "stderr")
-            raise CheckFailed(f"the container {name!r} is {record['status']} "
-                              f"({record.get('reason')}); what it wrote to stderr: "
-                              f"{errors.strip()[-300:]!r}. A detached web server must stay in "
-                              "the foreground inside (httpd -f)")
         expect(state.alive(record.get("supervisor")),  # type: ignore[arg-type]
                "the container has no supervisor: start it detached (-d)")
         cgroup = state.cgroup_of(record)
         expect(cgroup is not None, "the container has no cgroup (start it with -d)")
         assert cgroup is not None
-        memory_max = cgroup.read("memory.max")
+        try:
+            memory_max = cgroup.read("memory.max")
+        except (PycontainError, OSError):  # its cgroup went: the container has just ended
+            state.wait_gone(record.get("supervisor"), DEADLINE_S)  # type: ignore[arg-type]
+            _running(name)  # until its supervisor has recorded how
+            raise
         expect(memory_max != "max", "the container's memory.max is max: nothing limits its "
                                     "memory; which flag of `pycontain run` sets memory.max? "
                                     "(lesson 14)")
@@ -106,10 +121,16 @@ def check_web_server(start_web_server: Callable[[str, int], object], name: str =
                "listens on 80")
         gateway = next(ipaddress.ip_network(network["subnet"]).hosts())
         page = _fetch(f"http://{gateway}:{port}/")
+        if not page:  # a server that ended answers nothing: say so, not "no page"
+            if not state.alive(record.get("container")):  # type: ignore[arg-type]
+                state.wait_gone(record.get("supervisor"), DEADLINE_S)  # type: ignore[arg-type]
+            _running(name)
         expect(bool(page), f"nothing answered http://{gateway}:{port}/: does the container "
                            "run busybox's `httpd -f -p 80 -h DIR`, with an index.html in DIR?")
     finally:
         _remove(name)
+        if isinstance(given, str) and state.ID.fullmatch(given.strip()):
+            _remove(given.strip())  # a container without the name: removed by its id
     return Passed(f"{name} ({str(record['id'])[:12]}) ran detached with memory.max "
                   f"{memory_max} and answered through host port {port}: "
                   f"{page.strip()[:40]!r}; removed again")
