@@ -41,19 +41,33 @@ def streaming(*args: str) -> subprocess.Popen[str]:
 
 def read_until(process: subprocess.Popen[str], wanted, timeout_s: float = DEADLINE_S
                ) -> list[str]:
-    """The lines `process` prints until one satisfies `wanted` (a timeout fails the test)."""
+    """The lines `process` prints until one satisfies `wanted` (a timeout fails the test).
+
+    Read with os.read, not readline: a file object may hold a second line in its buffer that
+    select(2) on the pipe no longer sees (create and start, printed at once)."""
     assert process.stdout is not None
+    fd = process.stdout.fileno()
+    unread = UNREAD.setdefault(process.pid, bytearray())
     lines: list[str] = []
     deadline = time.monotonic() + timeout_s
-    while not (lines and wanted(lines[-1])):
+    while True:
+        while b"\n" in unread:
+            line, _, rest = bytes(unread).partition(b"\n")
+            unread[:] = rest
+            lines.append(line.decode())
+            if wanted(lines[-1]):
+                return lines
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"timed out; printed so far: {lines}"
-        ready, _, _ = select.select([process.stdout], [], [], remaining)
+        ready, _, _ = select.select([fd], [], [], remaining)
         if ready:
-            line = process.stdout.readline()
-            assert line, f"ended before the line came: {lines} {process.stderr.read()}"
-            lines.append(line.rstrip("\n"))
-    return lines
+            data = os.read(fd, 65536)
+            assert data, f"ended before the line came: {lines}"
+            unread += data
+
+
+#: what a streaming process printed that read_until has not handed out yet, by pid
+UNREAD: dict[int, bytearray] = {}
 
 
 def interrupt(process: subprocess.Popen[str]) -> int:
