@@ -139,3 +139,4 @@ bench: $(VENV)/.dev debs
 	$(PY) bench/cpu_accuracy.py
 	$(PY) bench/io_accuracy.py
 	$(PY) bench/net_accuracy.py
+	$(PY) bench/stats_overhead.py

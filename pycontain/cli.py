@@ -132,7 +132,7 @@ RUN_FLAGS = {
 }
 #: what the flags of the lifecycle set: parameters of `state` and `supervisor`, not of Spec
 LIFECYCLE_PARAMETERS = ("detach", "rm", "name", "container", "tail", "time", "signal",
-                        "env_file", "interactive", "tty")
+                        "env_file", "interactive", "tty", "since", "until")
 #: how an error names each Spec parameter: the flag that sets it (a repeated option by its
 #: short spelling, as it is mostly written: `-p 8080:80`), and the command by its place
 FLAG_OF = {
@@ -145,6 +145,7 @@ FLAG_OF = {
     # the lifecycle verbs' arguments
     "container": "CONTAINER", "tail": "--tail", "time": "-t", "signal": "-s",
     "tty": "-t", "interactive": "-i",
+    "since": "--since", "until": "--until",
 }
 #: how an error of `pycontain grade` names its parameters (course.grade.GradeLimits)
 GRADE_FLAG_OF = {"time_limit_s": "--timeout", "memory_max": "--memory",
@@ -352,6 +353,27 @@ def _lifecycle_parsers(verbs: Any) -> None:
                                          "with its supervisor, as `docker start`.")
     for verb in (start, stop, kill, rm, inspect, pause, unpause):
         verb.add_argument("containers", metavar="CONTAINER", nargs="+", help=many)
+    stats = verbs.add_parser("stats", help="show containers' resource usage, live",
+                             description="Show each running detached container's CPU, "
+                                         "memory, network, block I/O and process count, read "
+                                         "from its cgroup and veth and refreshed every second, "
+                                         "as `docker stats`; OOM kills and CPU throttling are "
+                                         "printed below the table as they happen.")
+    stats.add_argument("--no-stream", action="store_true",
+                       help="print one sample and exit (two readings 0.5 s apart)")
+    stats.add_argument("--format", choices=("table", "json"), default="table",
+                       help="a table (default), or a JSON list per sample")
+    stats.add_argument("containers", metavar="CONTAINER", nargs="*",
+                       help="ids, id prefixes or names (default: every running one)")
+    events = verbs.add_parser("events", help="print containers' events as they happen",
+                              description="Print a line for every create, start, pause, "
+                                          "unpause, oom, die and destroy of a detached "
+                                          "container, as `docker events`, until interrupted "
+                                          "or --until.")
+    events.add_argument("--since", metavar="TIME",
+                        help="also what happened since TIME (seconds since the epoch, 10m "
+                             "ago, or 2026-01-31T10:00:00): create, start, die")
+    events.add_argument("--until", metavar="TIME", help="stop at TIME (same forms)")
 
 
 def _exec_parsers(verbs: Any) -> None:
@@ -964,6 +986,50 @@ def _inspect(args: argparse.Namespace | SimpleNamespace) -> int:
     return 0
 
 
+def _stats(args: argparse.Namespace | SimpleNamespace) -> int:
+    import json
+    import time
+
+    from pycontain.observe import stats
+
+    def show(usages: list[Any]) -> None:
+        if args.format == "json":
+            print(json.dumps(stats.to_json(usages)), flush=True)
+        else:
+            print(stats.table(usages), flush=True)
+
+    if args.no_stream:
+        show(stats.sample(args.containers))
+        return 0
+    clear = "\x1b[2J\x1b[H" if sys.stdout.isatty() and args.format == "table" else ""
+    with stats.Sampler(args.containers) as sampler:
+        sampler.read()
+        previous: list[Any] = []
+        due = time.monotonic()
+        while True:
+            due += 1.0  # once a second, on a fixed clock
+            time.sleep(max(0.0, due - time.monotonic()))
+            usages = sampler.next()
+            print(clear, end="")
+            show(usages)
+            for line in stats.changes(previous, usages):
+                print(f"pycontain: {line}", flush=True)
+            previous = usages
+
+
+def _events(args: argparse.Namespace | SimpleNamespace) -> int:
+    import time
+
+    from pycontain.observe import container_events
+
+    now = time.time()
+    since, until = (None if given is None else container_events.parse_time(given, name, now)
+                    for name, given in (("since", args.since), ("until", args.until)))
+    for event in container_events.stream(since, until):
+        print(event.line(), flush=True)
+    return 0
+
+
 def _rootfs(args: argparse.Namespace | SimpleNamespace) -> int:
     from pycontain.fs import rootfs
 
@@ -1005,7 +1071,8 @@ DOING = {"run": "running the container", "rootfs": "preparing the embedded rootf
          "stop": "stopping containers", "kill": "signalling containers",
          "rm": "removing containers", "inspect": "reading containers' state",
          "pause": "pausing containers", "unpause": "unpausing containers",
-         "exec": "running a command in the container", "top": "listing its processes"}
+         "exec": "running a command in the container", "top": "listing its processes",
+         "stats": "reading containers' usage", "events": "watching containers"}
 
 
 def _internal_error(exc: BaseException, doing: str) -> int:
@@ -1047,7 +1114,7 @@ def main(argv: list[str] | None = None) -> None:
                 "grade": _grade, "create": _create, "start": _start, "ps": _ps, "logs": _logs,
                 "stop": _stop, "kill": _kill, "rm": _rm,
                 "inspect": _inspect, "pause": _pause, "unpause": _pause,
-                "exec": _exec, "top": _top}[args.verb]
+                "exec": _exec, "top": _top, "stats": _stats, "events": _events}[args.verb]
         code = verb(args)
     except PycontainError as exc:
         flags = GRADE_FLAG_OF if getattr(args, "verb", "") == "grade" else FLAG_OF

@@ -138,7 +138,8 @@ def _supervise(spec: Spec, container_id: str, report_w: int) -> None:
         os.close(report_w)
         result = container.wait()  # releases the layer, the cgroup and the network
         state.update(container_id, status="exited", finished=time.time(),
-                     exit_code=result.status, signal=result.signal, reason=result.reason)
+                     exit_code=result.status, signal=result.signal, reason=result.reason,
+                     oom_kills=result.oom_kills)
         if record.get("remove"):
             state.remove_files(container_id, record.get("name"))
         code = 0

@@ -185,11 +185,25 @@ class Monitor:
         self._fds: list[int | None] = []
         self.started_at = 0.0  # time.monotonic() of the first tick
 
+    def open(self) -> Monitor:
+        """Open the files, for `sample()` on the caller's own clock, without the thread
+        (`observe.stats` reads many containers' files once a second); `close()` closes them.
+        A missing file raises FileNotFoundError here."""
+        self._fds = [os.open(p.path, os.O_RDONLY | os.O_CLOEXEC) for p in self.probes]
+        return self
+
+    def close(self) -> None:
+        """Close the files `open()` opened (a running monitor closes its own when stopped)."""
+        for fd in self._fds:
+            if fd is not None:
+                os.close(fd)
+        self._fds = [None] * len(self.probes)
+
     def start(self) -> Monitor:
         """Open the files and start sampling. A missing file raises FileNotFoundError here."""
         if self._thread is not None:
             raise RuntimeError("a Monitor starts once; make a new one to sample again")
-        self._fds = [os.open(p.path, os.O_RDONLY | os.O_CLOEXEC) for p in self.probes]
+        self.open()
         self._thread = threading.Thread(target=self._run, name="pycontain-monitor", daemon=True)
         self.started_at = time.monotonic()
         self._thread.start()
@@ -246,10 +260,7 @@ class Monitor:
                 self.missed += max(0, behind - tick - 1)
                 tick = max(tick + 1, behind)
         finally:
-            for fd in self._fds:
-                if fd is not None:
-                    os.close(fd)
-            self._fds = [None] * len(self.probes)
+            self.close()
             with self._new:
                 self._new.notify_all()
 
