@@ -12,6 +12,15 @@ mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
   echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 done
+# Keep the kernel from patching its own text during the tests. Whenever the number of cpuset
+# cgroups goes from 0 to 1 or back, the kernel flips a static key (cpusets_enabled, read in
+# every page allocation) by writing an int3 over the instruction first; under TCG a vCPU has
+# then executed that int3 after the patch was complete, a kernel panic ("Oops: int3" in
+# __alloc_pages) at the same test every run. One cgroup kept for the whole run (the root's
+# children have a cpuset) holds the key on; clsact on lo does the same for tc's ingress and
+# egress keys (lesson 17's qdiscs come and go).
+mkdir -p /sys/fs/cgroup/guest-static-keys
+tc qdisc add dev lo clsact 2>/dev/null
 # PYCONTAIN_VM_CGROUP=delegated (on the host) runs the tests like the lab VM's Jupyter: a systemd
 # service with Delegate=yes and DelegateSubgroup=, its processes in a subgroup, the service's own
 # cgroup pycontain's to use. The default runs them in the root cgroup.
