@@ -40,9 +40,10 @@ class Dashboard:
         self.last: list[stats.Usage] = []
         self.host_bytes = stats.host_memory_bytes()
 
-    def run(self, seconds: float, on_sample: Callable[[Dashboard], None] | None = None
-            ) -> Dashboard:
-        """Sample for `seconds`, calling `on_sample(self)` after each sample; return self."""
+    def run(self, seconds: float, on_sample: Callable[[Dashboard], None] | None = None,
+            until: Callable[[Dashboard], bool] | None = None) -> Dashboard:
+        """Sample for `seconds`, or until `until(self)` says enough was seen, calling
+        `on_sample(self)` after each sample; return self."""
         with stats.Sampler(self.references) as sampler:
             sampler.read()
             started = due = time.monotonic()
@@ -52,6 +53,8 @@ class Dashboard:
                 self._add(time.monotonic() - started, sampler.next())
                 if on_sample is not None:
                     on_sample(self)
+                if until is not None and until(self):
+                    break
         return self
 
     def _add(self, when_s: float, usages: list[stats.Usage]) -> None:
@@ -111,13 +114,15 @@ class Dashboard:
         return stats.table(self.last)
 
 
-def watch(board: Dashboard, seconds: float) -> Any:
-    """Run `board` for `seconds`, redrawn live in JupyterLab (a button watches again, on a fresh
-    dashboard of the same containers); headless, or without ipywidgets, `board` itself."""
+def watch(board: Dashboard, seconds: float,
+          until: Callable[[Dashboard], bool] | None = None) -> Any:
+    """Run `board` for `seconds` (or until `until(board)`), redrawn live in JupyterLab (a button
+    watches again, on a fresh dashboard of the same containers); headless, or without
+    ipywidgets, `board` itself."""
     try:
         import ipywidgets  # noqa: F401  (only whether it is there)
     except ImportError:  # the plain function
-        return board.run(seconds)
+        return board.run(seconds, until=until)
     from pycontain.observe import widgets
 
     every = max(1, round(1 / board.period_s))  # redraw once a second: a PNG costs more
@@ -129,7 +134,7 @@ def watch(board: Dashboard, seconds: float) -> Any:
                 draw(partial)
 
         fresh = next(boards, None) or Dashboard(board.references, 1 / board.period_s)
-        done = fresh.run(seconds, on_sample)
+        done = fresh.run(seconds, on_sample, until)
         kills = ", ".join(f"{name} {count}" for name, count in done.oom_kills().items())
         return done, f"{len(done.times_s)} samples in {seconds:g} s; OOM kills in all: {kills}"
 
