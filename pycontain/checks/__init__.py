@@ -149,3 +149,20 @@ def expect_closed(practice: Any, box: Any, what: str, stop: str) -> None:
     expect(not any(os.path.isdir(d) for d in dirs),
            "the container's cgroup is still there: stop the container with probe.stop(box), "
            "which waits for it; waiting removes the cgroup")
+
+
+def fetch(url: str, timeout_s: float = 10.0) -> str:
+    """GET `url`, retrying while the server inside starts; '' when it never answers."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                return str(answer.read().decode(errors="replace"))
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                return ""
+            time.sleep(0.2)

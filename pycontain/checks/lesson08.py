@@ -8,31 +8,15 @@ veth goes too.
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 
-from pycontain.checks import CheckFailed, Passed, attempt, expect
+from pycontain.checks import CheckFailed, Passed, attempt, expect, fetch
 from pycontain.errors import SpecError, format_error
 from pycontain.fs import rootfs
 from pycontain.lab import Lab
 from pycontain.namespaces import net
 from pycontain.network import nft
 from pycontain.runtime import Container
-
-
-def _fetch(url: str, timeout_s: float = 10.0) -> str:
-    """GET `url`, retrying while the server inside starts; '' when it never answers."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return str(answer.read().decode(errors="replace"))
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                return ""
-            time.sleep(0.2)
 
 
 def _tidy(box: object) -> None:
@@ -66,7 +50,7 @@ def check_published(publish_page: Callable[[Lab, int], object], port: int) -> Pa
                f"the nft table has no rule '{rule}': publish the port with "
                f"publish=['{port}:80']")
         gateway = next(box.network.subnet.hosts())
-        page = _fetch(f"http://{gateway}:{port}/")
+        page = fetch(f"http://{gateway}:{port}/")
         expect(bool(page), f"nothing answered http://{gateway}:{port}/: does the container "
                            "run a web server on port 80 (busybox `httpd -f -p 80 -h DIR`) "
                            "with an index.html in DIR?")

@@ -14,30 +14,14 @@ import ipaddress
 import json
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 
 from pycontain import state, supervisor
-from pycontain.checks import CheckFailed, Passed, attempt, expect
+from pycontain.checks import CheckFailed, Passed, attempt, expect, fetch
 from pycontain.errors import PycontainError, SpecError, format_error
 from pycontain.fs import rootfs
 
 DEADLINE_S = 10.0
-
-
-def _fetch(url: str, timeout_s: float = DEADLINE_S) -> str:
-    """GET `url`, retrying while the server inside starts; '' when it never answers."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return str(answer.read().decode(errors="replace"))
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                return ""
-            time.sleep(0.2)
 
 
 def _inspect(name: str) -> dict[str, object]:
@@ -120,7 +104,7 @@ def check_web_server(start_web_server: Callable[[str, int], object], name: str =
                f"{next(p[1] for p in published if p[0] == port)}, but busybox httpd -p 80 "
                "listens on 80")
         gateway = next(ipaddress.ip_network(network["subnet"]).hosts())
-        page = _fetch(f"http://{gateway}:{port}/")
+        page = fetch(f"http://{gateway}:{port}/")
         if not page:  # a server that ended answers nothing: say so, not "no page"
             if not state.alive(record.get("container")):  # type: ignore[arg-type]
                 state.wait_gone(record.get("supervisor"), DEADLINE_S)  # type: ignore[arg-type]
