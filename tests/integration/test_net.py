@@ -26,7 +26,7 @@ import pytest
 
 import pycontain
 from pycontain import lab, settings
-from pycontain.checks import CheckFailed, lesson08
+from pycontain.checks import CheckFailed, fetch, lesson08
 from pycontain.errors import SpecError, SyscallError
 from pycontain.fs import rootfs
 from pycontain.namespaces import net
@@ -338,7 +338,7 @@ def test_the_readme_web_server_serves_the_rootfs_page(embedded_rootfs):
         url = url.replace("10.207.0.1", str(gateway))
     with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) as cli:
         try:
-            page = lesson08._fetch(url, timeout_s=30)
+            page = fetch(url, timeout_s=30)
         finally:
             _wait_until_catching(cli.pid, signal.SIGINT)
             cli.send_signal(signal.SIGINT)  # Ctrl-C twice, as a user ends it
