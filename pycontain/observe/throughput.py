@@ -94,11 +94,14 @@ def figure(runs: list[Throughput], title: str = "") -> Any:
 
 def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: float = 0.1,
             on_sample: Callable[[Throughput], None] | None = None,
-            start: Callable[[list[str]], runtime.Container] | None = None) -> Throughput:
+            start: Callable[[list[str]], runtime.Container] | None = None,
+            on_end: Callable[[runtime.Container], None] | None = None) -> Throughput:
     """Count what a container on the bridge sends to the host for `seconds`, every `every_s`.
 
     `start(argv)` starts the sender's container (a check passes the learner's function);
     by default `pycontain.spawn(argv, network="bridge", egress_rate=egress_rate)`.
+    `on_end(box)` is called once the receiver has counted everything, while the sender's
+    container and its veth still exist: the moment to read the veth's final counters.
 
     Raises:
         SpecError: `egress_rate` is not a rate in tc's units; nothing was started.
@@ -127,6 +130,8 @@ def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: fl
                 run.bytes_.append(count)
                 if on_sample is not None:
                     on_sample(run)
+        if on_end is not None:
+            on_end(box)
         run.result = box.wait(timeout_s=30)
         if run.result.status != 0 or receiver.wait(timeout=30) != 0:
             raise ProcessError(f"the sender {run.result.reason} ({run.result.stderr.strip()}); "

@@ -68,6 +68,22 @@ def test_an_egress_rate_limits_what_the_container_sends_and_its_ifb_goes_with_it
     assert not [line for line in lab.leftovers() if "link" in line]
 
 
+def test_on_end_reads_the_veth_after_the_receiver_counted_everything():
+    """Lesson 17 reads the veth's counter at this moment: it holds every byte the receiver
+    got, plus headers, and the veth is still there (the container goes after it)."""
+    seen: list[tuple[str, int]] = []
+
+    def on_end(box: pycontain.Container) -> None:
+        assert box.network is not None
+        with open(f"/sys/class/net/{box.network.veth}/statistics/rx_bytes") as f:
+            seen.append((box.network.veth, int(f.read())))
+
+    run = throughput.measure("20mbit", seconds=1.0, on_end=on_end)
+    [(veth, on_the_veth)] = seen
+    assert on_the_veth > run.total_bytes > 0
+    assert not os.path.exists(f"/sys/class/net/{veth}")  # gone with the container, after
+
+
 def test_an_ingress_rate_limits_what_the_container_receives():
     box = pycontain.spawn(workloads.receive_argv(5201, 0.1, 30), network="bridge",
                           ingress_rate="5mbit")

@@ -62,5 +62,9 @@ if [[ -n $unfinished ]]; then  # claimed by a guest that crashed, and never fini
   echo "cgroup2-guest: files that never finished: $unfinished"
   status=1
 fi
+echo "cgroup2-guest: the slowest files, in seconds (where the guest's time goes):"
+for claim in "$claims"/*/; do
+  if [[ -e $claim/done ]]; then echo "$(cat "$claim/done") $(basename "$claim" | sed 's/%/\//g')"; fi
+done | sort -rn | sed -n '1,15s/^/  /p'
 echo "cgroup2-guest: two lanes done in $((SECONDS - start)) s, $ran files shared between them, status $status"
 exit "$status"

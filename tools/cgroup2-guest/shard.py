@@ -10,7 +10,7 @@ order in one kernel, a module's fixtures once. Without `PYCONTAIN_SHARD_DIR` the
 nothing.
 
 A claim records who made it (the order) and, once the file's last test is torn down, that it is
-done. A guest that crashed (TCG emulation has panicked a guest kernel on its own, mid-test) is
+done and how many seconds it took. A guest that crashed (TCG emulation has panicked a guest kernel on its own, mid-test) is
 booted again by lanes.sh with the same order: it takes back its own claims that are not done,
 so the file that was running when it crashed runs again, whole, and nothing runs twice.
 
@@ -21,10 +21,12 @@ so the file that was running when it crashed runs again, whole, and nothing runs
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
 _decided: dict[str, bool] = {}
+_started: dict[str, float] = {}  # when this guest claimed a file (time.monotonic())
 #: this guest's end of the list, which also names its claims ("forward" or "reverse")
 _ORDER = os.environ.get("PYCONTAIN_SHARD_ORDER", "forward")
 
@@ -68,17 +70,19 @@ def pytest_runtest_setup(item):  # noqa: ANN001, ANN201 (a pytest hook)
         if _decided[name]:
             with open(os.path.join(claim, "by"), "w") as f:
                 f.write(_ORDER)
+            _started[name] = time.monotonic()
     if not _decided[name]:
         pytest.skip("run by the other guest")
 
 
 def pytest_runtest_teardown(item, nextitem):  # noqa: ANN001, ANN201 (a pytest hook)
-    """After the last test of a file this guest ran: mark its claim done."""
+    """After the last test of a file this guest ran: mark its claim done, with the seconds it
+    took (lanes.sh prints the slowest files: where the guest's time goes)."""
     where = os.environ.get("PYCONTAIN_SHARD_DIR")
     name = _file(item)
     if where and _decided.get(name) and (nextitem is None or _file(nextitem) != name):
         with open(os.path.join(where, claim_name(name), "done"), "w") as f:
-            f.write("done")
+            f.write(f"{time.monotonic() - _started.get(name, time.monotonic()):.0f}")
 
 
 def _read(claim: str, what: str) -> str:
