@@ -138,17 +138,18 @@ def test_the_writer_writes_what_it_says_in_blocks_and_ends(tmp_path, direct):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("write", "/tmp/x", "--size", "1G"), "size <="),
-    (("write", "/tmp/x", "--size", "1M", "--block", "2M"), "block <= size"),
-    (("write", "/tmp/x", "--size", "1M", "--block", "1000", "--direct"), "O_DIRECT needs"),
-    (("write", "/tmp/x", "--size", "1M", "--hold", "1000"), "`hold` must be"),
-    (("write", "/tmp/x", "--size", "lots"), "`--size` must be a size in bytes"),
+    (("--size", "1G"), "size <="),
+    (("--size", "1M", "--block", "2M"), "block <= size"),
+    (("--size", "1M", "--block", "1000", "--direct"), "O_DIRECT needs"),
+    (("--size", "1M", "--hold", "1000"), "`hold` must be"),
+    (("--size", "lots"), "`--size` must be a size in bytes"),
 ])
-def test_the_writer_refuses_bad_input_before_it_writes(args, message):
-    out = subprocess.run([sys.executable, "-m", "pycontain.workloads", *args],
+def test_the_writer_refuses_bad_input_before_it_writes(args, message, tmp_path):
+    target = tmp_path / "x"
+    out = subprocess.run([sys.executable, "-m", "pycontain.workloads", "write", str(target), *args],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and message in out.stderr and out.stdout == ""
-    assert not os.path.exists("/tmp/x")
+    assert not target.exists()
 
 
 def test_getpids_stacks_the_filter_it_is_given_and_times_getpid():

@@ -10,9 +10,10 @@ order in one kernel, a module's fixtures once. Without `PYCONTAIN_SHARD_DIR` the
 nothing.
 
 A claim records who made it (the order) and, once the file's last test is torn down, that it is
-done and how many seconds it took. A guest that crashed (TCG emulation has panicked a guest kernel on its own, mid-test) is
-booted again by lanes.sh with the same order: it takes back its own claims that are not done,
-so the file that was running when it crashed runs again, whole, and nothing runs twice.
+done and how many seconds it took. A guest that crashed (TCG emulation has panicked a guest
+kernel on its own, mid-test) is booted again by lanes.sh with the same order: it takes back its
+own claims that are not done, so the file that was running when it crashed runs again, whole,
+and nothing runs twice.
 
     >>> claim_name("notebooks/solutions/08-net.ipynb")
     'notebooks%solutions%08-net.ipynb'
