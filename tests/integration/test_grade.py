@@ -71,8 +71,11 @@ def graded():
         shutil.copy(SOLUTION, folder / "solved" / LESSON)
         shutil.copy(LEARNER, folder / "unsolved" / LESSON)
         _with_cell_before_check("while True:\n    pass", folder / "hanging" / LESSON)
-        _with_cell_before_check("import os\n\nwhile True:\n    os.fork()",
-                                folder / "forkbomb" / LESSON)
+        # every child sleeps rather than forking on: the bomb fills pids.max and then the
+        # parent's fork fails, at once even on a slow machine (children that fork on, as
+        # ipykernel's forked children do, spin until the time limit: "not run", 120 s later)
+        _with_cell_before_check("import os, time\n\nwhile True:\n    if os.fork() == 0:\n"
+                                "        time.sleep(600)", folder / "forkbomb" / LESSON)
         _edited(folder / "edited" / LESSON)
         yield [_grade(folder, ["hanging"], timeout_s=8),
                _grade(folder, ["solved", "unsolved", "forkbomb", "edited"], timeout_s=120)]
