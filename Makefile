@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8888
 # Debian packages the lessons and tests use (installed with apt-get when missing); the last
-# brings podman's seccomp profile, /usr/share/containers/seccomp.json (lesson 21)
-DEBS := busybox-static iproute2 nftables golang-github-containers-common
+# brings podman's seccomp profile, /usr/share/containers/seccomp.json (lesson 21); rsync copies the
+# lab VM's notebooks (vagrant/provision.sh --sync-notebooks, tests/unit/test_provision.py)
+DEBS := busybox-static iproute2 nftables golang-github-containers-common rsync
 
-.PHONY: help path lab test test-cgroup2 test-vagrant offline-bundle notebooks lint cleanup bench rootfs debs
+.PHONY: help path lab test test-cgroup2 test-vagrant offline-bundle notebooks release lint cleanup bench rootfs debs
 
 help:
 	@echo "make lab        set up everything and start JupyterLab on http://$(HOST):$(PORT)"
@@ -18,6 +19,7 @@ help:
 	@echo "make test-vagrant  bring the lab VM up for real (vagrant + libvirt, offline) and check it"
 	@echo "make offline-bundle  the .debs and wheels to provision the lab VM without network (USB)"
 	@echo "make notebooks  regenerate notebooks/ from lessons/"
+	@echo "make release    dist/: a learner archive (no solutions) and an instructor archive"
 	@echo "make lint       ruff and mypy"
 	@echo "make cleanup    remove every pycontain- leftover"
 	@echo "make bench      start-up time against runc, crun, bwrap, unshare; monitor overhead; cpu accuracy"
@@ -125,6 +127,11 @@ offline-bundle: $(VENV)/bin/activate
 
 notebooks: $(VENV)/.dev
 	$(PY) tools/notebooks.py build
+
+# Two archives in dist/, versioned (tools/release.py): the learner's, with no solution in it, and
+# the instructor's (solutions, the guide, the grader). The standard library only: no venv.
+release:
+	$(PYTHON) tools/release.py --out dist
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check pycontain tests tools bench

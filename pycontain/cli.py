@@ -281,7 +281,18 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--sweep", action="store_true",
                        help="after each submission remove every new pycontain- leftover it "
                             "left (a netns, a link): on a machine used only for grading")
+    verbs.add_parser("progress", help="show which lessons' exercises pass on this machine",
+                     description="List every lesson with how many of its exercises passed "
+                                 "when their checks last ran here (in a notebook, or in the "
+                                 "lesson's check cells), the next lesson to take, and its time.")
     return parser
+
+
+def _progress(args: argparse.Namespace | SimpleNamespace) -> int:
+    from pycontain.course import progress
+
+    print(progress.table())
+    return 0
 
 
 def _grade(args: argparse.Namespace | SimpleNamespace) -> int:
@@ -1065,7 +1076,8 @@ def _cleanup(args: argparse.Namespace | SimpleNamespace) -> int:
 #: what each verb is doing, for the report of an internal error
 DOING = {"run": "running the container", "rootfs": "preparing the embedded rootfs",
          "doctor": "checking this machine", "cleanup": "removing pycontain- leftovers",
-         "grade": "grading notebooks", "create": "creating the container",
+         "grade": "grading notebooks", "progress": "reading the progress",
+         "create": "creating the container",
          "start": "starting containers",
          "ps": "listing containers", "logs": "reading the container's logs",
          "stop": "stopping containers", "kill": "signalling containers",
@@ -1112,6 +1124,7 @@ def main(argv: list[str] | None = None) -> None:
         doing = DOING[args.verb]
         verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup,
                 "grade": _grade, "create": _create, "start": _start, "ps": _ps, "logs": _logs,
+                "progress": _progress,
                 "stop": _stop, "kill": _kill, "rm": _rm,
                 "inspect": _inspect, "pause": _pause, "unpause": _pause,
                 "exec": _exec, "top": _top, "stats": _stats, "events": _events}[args.verb]

@@ -135,6 +135,22 @@ def preflight() -> list[Check]:
     return checks
 
 
+def fixes() -> list[tuple[str, str]]:
+    """Every (line, fix) the preflight table can print, in its order: the instructor guide's
+    "when something goes wrong" table (tools/guide.py). The rootfs line has a fix per state,
+    whatever state this machine's is in."""
+    from pycontain.fs.embedded import Status
+
+    found = []
+    for check in preflight():
+        if check.name == "embedded rootfs":
+            for state in ("missing", "stale", "foreign"):
+                found.append((check.name, _rootfs_check(Status(state, "")).fix))
+        else:
+            found.append((check.name, check.fix))
+    return found
+
+
 def _rootfs_check(found: Any) -> Check:
     """The embedded rootfs line. Missing only warns: lessons 00-04 never need it and `make lab`
     builds it. Stale fails: lessons 05 and 08 would break on it in ways that name neither the

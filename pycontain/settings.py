@@ -34,6 +34,8 @@ RUN_DIR = "/run/pycontain"
 DEFAULT_SUBNET = "10.207.0.0/24"
 #: how long a notebook's live experiment may run at most, in seconds
 DEFAULT_DURATION_S = 20.0
+#: the last result of every check run on this machine (`pycontain progress`, course.progress)
+PROGRESS_FILE = "/var/lib/pycontain/progress.json"
 
 # The environment variables, each with what it changes.
 ALLOW_HOST_VARIABLE = "PYCONTAIN_ALLOW_HOST"  # "1": run the lessons outside the lab VM
@@ -43,6 +45,7 @@ SUBNET_VARIABLE = "PYCONTAIN_SUBNET"  # an IPv4 subnet: the bridge's
 DURATION_VARIABLE = "PYCONTAIN_DURATION"  # seconds: the longest live experiment
 DEBUG_VARIABLE = "PYCONTAIN_DEBUG"  # "1": the command prints an internal error's traceback
 RUN_DIR_VARIABLE = "PYCONTAIN_RUN_DIR"  # a directory: detached containers' state lives there
+PROGRESS_VARIABLE = "PYCONTAIN_PROGRESS"  # a file: where check results are recorded
 
 
 def host_allowed() -> bool:
@@ -63,6 +66,11 @@ def rootfs_dir() -> str | None:
 def run_dir() -> str:
     """$PYCONTAIN_RUN_DIR, or /run/pycontain: where detached containers' state lives."""
     return os.environ.get(RUN_DIR_VARIABLE) or RUN_DIR
+
+
+def progress_file() -> str:
+    """Where the checks record their results: $PYCONTAIN_PROGRESS, else PROGRESS_FILE."""
+    return os.environ.get(PROGRESS_VARIABLE) or PROGRESS_FILE
 
 
 def subnet() -> str:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
-from pycontain import lab
+from pycontain import lab, settings
+
+# The notebooks the tests run record their checks' results (course.progress): into a file of
+# the session's own, never this machine's progress. Set before any kernel starts: they inherit it.
+_PROGRESS_DIR = tempfile.mkdtemp(prefix="progress-of-tests-")
+os.environ[settings.PROGRESS_VARIABLE] = os.path.join(_PROGRESS_DIR, "progress.json")
+atexit.register(shutil.rmtree, _PROGRESS_DIR, True)
 
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 

@@ -11,7 +11,8 @@
 #   - a copy of the project in $PYCONTAIN_HOME (/opt/pycontain) with its venv and
 #     `pip install -e '.[lab]'` (offline: from the bundle's wheels);
 #   - the lab marker lab.preflight() looks for, and the embedded rootfs (`pycontain rootfs`);
-#   - the learner's copy of the notebooks ($PYCONTAIN_WORKSPACE), never overwritten afterwards;
+#   - the learner's copy of the notebooks ($PYCONTAIN_WORKSPACE), never overwritten afterwards,
+#     and for an instructor (PYCONTAIN_INSTRUCTOR=1) the solutions in its solutions/ folder;
 #   - JupyterLab as the systemd service jupyterlab.service: root, Delegate=yes, its processes in a
 #     `supervisor` subgroup (DelegateSubgroup=, systemd >= 254; older systemd: the service moves
 #     itself), so pycontain owns the service's cgroup (PYCONTAIN_CGROUP_PARENT, lesson 12);
@@ -20,10 +21,13 @@
 # Usage: provision.sh                  set up (or check) the lab
 #        provision.sh --digest         print a digest of the managed state
 #        provision.sh --print-debs     the Debian packages the lab needs (make offline-bundle)
+#        provision.sh --sync-notebooks only copy the notebooks Jupyter serves into the workspace
 # Environment: PYCONTAIN_SRC (default: the checkout this script is in), PYCONTAIN_HOME,
 #   PYCONTAIN_WORKSPACE, PYCONTAIN_BUNDLE (a bundle directory; default: $PYCONTAIN_SRC/vagrant/bundle
 #   when it exists), PYCONTAIN_OFFLINE=1 (refuse the network even without a bundle),
-#   PYCONTAIN_LISTEN (Jupyter's address in the guest: 0.0.0.0 for Vagrant, 127.0.0.1 elsewhere).
+#   PYCONTAIN_LISTEN (Jupyter's address in the guest: 0.0.0.0 for Vagrant, 127.0.0.1 elsewhere),
+#   PYCONTAIN_INSTRUCTOR=1 (an instructor's VM: Jupyter serves the solutions too, in
+#   solutions/ beside the exercises; 0, the default, removes that folder again).
 # See also: systemd.resource-control(5) (Delegate=), vagrant/README.md.
 set -euo pipefail
 
@@ -64,7 +68,44 @@ digest() {
   } | sha256sum | cut -d' ' -f1
 }
 if [[ ${1:-} == --digest ]]; then digest; exit 0; fi
-[[ $# == 0 ]] || fail "unknown argument '$1' (accepted: --digest, --print-debs, or none)"
+
+# What Jupyter serves ($workspace): the learner notebooks of $home/notebooks, new lessons added,
+# a notebook the learner has never overwritten (reset: vagrant/README.md). The solutions stay in
+# $home/notebooks/solutions, out of Jupyter's reach, unless this is an instructor's VM
+# (PYCONTAIN_INSTRUCTOR=1): then they are served too, in $workspace/solutions, kept up to date
+# with the checkout (an instructor's edits there are overwritten), and removed again by a
+# provision with PYCONTAIN_INSTRUCTOR=0.
+instructor=${PYCONTAIN_INSTRUCTOR:-0}
+instructor_ok() {
+  [[ $instructor == 0 || $instructor == 1 ]] \
+    || fail "PYCONTAIN_INSTRUCTOR=$instructor is not 0 or 1: 1 serves the solutions too (an instructor's VM), 0 (the default) the exercises only"
+}
+sync_notebooks() {
+  local out
+  instructor_ok
+  [[ -d $home/notebooks ]] || fail "no notebooks in $home/notebooks: is $src a pycontain checkout or release?"
+  mkdir -p "$workspace"
+  out=$(rsync -a --ignore-existing --itemize-changes --exclude=.ipynb_checkpoints \
+    --exclude=/solutions "$home/notebooks/" "$workspace/")
+  [[ -z $out ]] || changed+=(notebooks)
+  if [[ $instructor == 1 ]]; then
+    [[ -d $home/notebooks/solutions ]] \
+      || fail "PYCONTAIN_INSTRUCTOR=1, but $home/notebooks/solutions does not exist: provision from the instructor release or a checkout, not the learner release"
+    out=$(rsync -a --delete --itemize-changes --exclude=.ipynb_checkpoints \
+      "$home/notebooks/solutions/" "$workspace/solutions/")
+    [[ -z $out ]] || changed+=(solutions)
+  elif [[ -e $workspace/solutions ]]; then
+    rm -rf "$workspace/solutions"
+    changed+=(solutions)
+  fi
+}
+if [[ ${1:-} == --sync-notebooks ]]; then
+  sync_notebooks
+  say "serving in $workspace: $(cd "$workspace" && ls -d -- * 2>/dev/null | tr '\n' ' ')"
+  exit 0
+fi
+[[ $# == 0 ]] || fail "unknown argument '$1' (accepted: --digest, --print-debs, --sync-notebooks, or none)"
+instructor_ok  # before anything is made
 
 # --- is this a machine we can make the lab on? ---------------------------------------------------
 [[ $(id -u) == 0 ]] || fail "run as root (Vagrant and cloud-init do; by hand: sudo $0)"
@@ -199,12 +240,7 @@ record=/var/lib/pycontain/rootfs/etc/pycontain-rootfs.json
 before=$(cat "$record" 2>/dev/null || true)
 "$venv/bin/pycontain" rootfs >/dev/null
 [[ $(cat "$record" 2>/dev/null) == "$before" ]] || changed+=(rootfs)
-mkdir -p "$workspace"
-# New lessons are added; a notebook the learner has is never overwritten (reset: vagrant/README.md).
-# The solutions stay in $home/notebooks/solutions, for the instructor (lessons/instructor/).
-out=$(rsync -a --ignore-existing --itemize-changes --exclude=.ipynb_checkpoints \
-  --exclude=/solutions "$home/notebooks/" "$workspace/")
-[[ -z $out ]] || changed+=(notebooks)
+sync_notebooks  # the learner's notebooks, and the solutions for an instructor
 
 # --- the token and the Jupyter service ----------------------------------------------------------
 umask 077

@@ -7,7 +7,8 @@ One module per lesson: `pycontain.checks.lesson02` holds the checks of lesson 02
 In a notebook a `CheckFailed` shows its message only, as "❌ Not yet: …", not a traceback through
 this package that buries it; the traceback is one click away below it, and `%tb` prints it. It is
 still an *error* output, so "Run All" stops there and graders (nbval, nbclient) see the failure.
-Importing this package installs that display, as every check cell imports its lesson's checks.
+Importing this package installs that display, as every check cell imports its lesson's checks,
+and records each check cell's result after it ran (`course.progress`, `pycontain progress`).
 """
 
 from __future__ import annotations
@@ -72,7 +73,12 @@ def _install_display() -> None:
 
     shell = get_ipython()
     if shell is not None:
+        from pycontain.course import progress
+
         shell.set_custom_exc((CheckFailed,), _show_check_failed)
+        # every check cell runs here: its result is the learner's progress (course.progress)
+        if progress.record_cell not in shell.events.callbacks["post_run_cell"]:
+            shell.events.register("post_run_cell", progress.record_cell)
 
 
 _install_display()

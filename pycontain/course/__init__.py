@@ -5,7 +5,8 @@
 - `score`: pure scoring of an executed notebook against the pristine learner build;
 - `runner`: the program that executes one notebook headless, inside a pycontain container;
 - `grade`: the grader, one container per notebook, with limits on memory, processes and time;
-- `report`: the four outputs: a terminal table, JSON, JUnit XML, Gradescope's results.json.
+- `report`: the four outputs: a terminal table, JSON, JUnit XML, Gradescope's results.json;
+- `progress`: what a self-learner has done: each check's last result on this machine.
 
-`pycontain grade SUBMISSION...` (cli.py) is the front door.
+`pycontain grade SUBMISSION...` and `pycontain progress` (cli.py) are the front doors.
 """

@@ -182,7 +182,9 @@ def _run(notebook: Path, out: Path, scratch: Path, limits: GradeLimits
 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch),
            "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"), "IPYTHONDIR": str(scratch / "ipython"),
-           "MPLBACKEND": "agg"}
+           "MPLBACKEND": "agg",
+           # a student's check results are theirs, not this machine's progress (course.progress)
+           settings.PROGRESS_VARIABLE: str(scratch / "progress.json")}
     # PYTHONPATH: where this process found pycontain and nbclient, when not in its venv (the
     # v2 test guest); the runner and the notebook's kernel must find them there too
     for name in (settings.ALLOW_HOST_VARIABLE, settings.ROOTFS_VARIABLE,

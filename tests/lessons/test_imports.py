@@ -10,7 +10,8 @@ pycontain is mapped to the module it reaches:
     pycontain.X / pycontain.X.Y        -> the longest module prefix, or _EXPORTS[X]
 
 Always allowed: `pycontain` itself, `observe.display` (`show`), the `checks` package
-(CheckFailed) and the lesson's own `checks.lessonNN`. A submodule counts as introduced with
+(CheckFailed), `course.progress` (lesson 00's table of the course) and the lesson's own
+`checks.lessonNN`. A submodule counts as introduced with
 its package unless some lesson introduces it by name (then it waits for that lesson); a
 package counts as introduced as soon as any module inside it is.
 """
@@ -29,7 +30,7 @@ import pycontain
 
 from .lessonlib import LESSONS, ROOT, front_matter, lesson_params, number_of, read
 
-ALWAYS = {"observe.display", "checks"}
+ALWAYS = {"observe.display", "checks", "course.progress"}  # progress: lesson 00's first cell
 
 
 def is_module(dotted: str) -> bool:

@@ -6,10 +6,12 @@ a check that fails is a defect too: the learner would meet an error before the e
 check shows its message and nothing else (no traceback through pycontain/checks/), still as an
 error output so that "Run All" stops there; and no stub shows `Ellipsis`. The
 SOLUTION build is run by `pytest --nbval-lax notebooks/solutions` (`make test`), not here.
+Each learner run is also scored as `pycontain grade` scores it: zero points, every lesson.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -18,6 +20,7 @@ import pytest
 from nbclient import NotebookClient
 
 from pycontain import lab
+from pycontain.course.score import score
 
 from .lessonlib import builder, lesson_params
 
@@ -32,9 +35,11 @@ pytestmark = [
 ]
 
 
-def errors_by_cell(path) -> list[tuple[int, nbformat.NotebookNode, nbformat.NotebookNode | None]]:
-    """Execute the notebook at `path` as a learner would; (index, cell, error output or None)."""
-    nb = nbformat.read(path, as_version=4)
+def errors_by_cell(path, nb: nbformat.NotebookNode | None = None
+                   ) -> list[tuple[int, nbformat.NotebookNode, nbformat.NotebookNode | None]]:
+    """Execute the notebook at `path` (into `nb`, when given) as a learner would; (index, cell,
+    error output or None)."""
+    nb = nb if nb is not None else nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
@@ -63,7 +68,8 @@ def test_every_check_fails_and_nothing_else(lesson):
     path = lesson.learner
     assert path.exists(), f"{path.name} is missing: run `make notebooks`"
     problems = []
-    for index, cell, error in errors_by_cell(path):
+    executed = nbformat.read(path, as_version=4)
+    for index, cell, error in errors_by_cell(path, executed):
         where = f"cell {index} ({cell.source.strip().splitlines()[0][:60]!r})"
         raised = f"{error.ename}: {error.evalue}" if error else ""
         if builder.is_check(cell):
@@ -78,3 +84,7 @@ def test_every_check_fails_and_nothing_else(lesson):
         if any(shown(o).strip() == "Ellipsis" for o in cell.outputs):
             problems.append(f"{where}: shows Ellipsis (a stub's bare `...`)")
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
+    # grading this run, as `pycontain grade` scores it, gives zero: the issue's proof that an
+    # unsolved notebook earns nothing, from the run CI makes anyway (no second execution)
+    graded = score(json.loads(nbformat.writes(executed)), json.loads(path.read_text()))
+    assert graded and sum(e.earned for e in graded) == 0, [(e.check, e.state) for e in graded]

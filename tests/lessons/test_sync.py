@@ -88,6 +88,11 @@ def test_front_matter_is_complete(lesson):
     assert all(isinstance(minutes[k], int) and minutes[k] >= 0
                for k in ("teaching", "exercises"))
     assert isinstance(meta.get("objectives"), list) and meta["objectives"], "objectives: [...]"
+    keypoints = meta.get("keypoints")
+    assert isinstance(keypoints, list) and 2 <= len(keypoints) <= 4 and all(
+        isinstance(k, str) and k.strip() for k in keypoints), (
+        "keypoints: [...], two to four sentences a learner takes away (the instructor guide "
+        "lists them; the Carpentries' keypoints)")
     assert isinstance(meta.get("prerequisites"), list), "prerequisites: [...] (may be empty)"
     adds = meta.get("adds")
     assert isinstance(adds, list), "adds: [module, ...] (the pycontain modules it introduces)"
