@@ -43,6 +43,7 @@ SUBNET_VARIABLE = "PYCONTAIN_SUBNET"  # an IPv4 subnet: the bridge's
 DURATION_VARIABLE = "PYCONTAIN_DURATION"  # seconds: the longest live experiment
 DEBUG_VARIABLE = "PYCONTAIN_DEBUG"  # "1": the command prints an internal error's traceback
 RUN_DIR_VARIABLE = "PYCONTAIN_RUN_DIR"  # a directory: detached containers' state lives there
+HINTS_VARIABLE = "PYCONTAIN_HINTS_FILE"  # a file: which exercise hints a learner has opened
 
 
 def host_allowed() -> bool:
@@ -58,6 +59,12 @@ def cgroup_parent() -> str | None:
 def rootfs_dir() -> str | None:
     """$PYCONTAIN_ROOTFS, or None: then the rootfs lives in a system or per-user cache."""
     return os.environ.get(ROOTFS_VARIABLE) or None
+
+
+def hints_file() -> str:
+    """Where the hints a learner opened are counted (`checks.hints.used()` reads it)."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.environ.get(HINTS_VARIABLE) or os.path.join(state, "pycontain", "hints.json")
 
 
 def run_dir() -> str:
