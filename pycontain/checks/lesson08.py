@@ -50,9 +50,10 @@ def _judge_published(box: object, port: int) -> tuple[str, str]:
     expect(isinstance(box, Container), f"{box!r} is not a container: return the one you "
                                        "started with pycontain.spawn(...)")
     assert isinstance(box, Container)
-    expect(box.running, f"the container published on {port} has ended already "
-                        f"({box.wait().reason}): keep its web server running in the "
-                        "foreground (busybox httpd's -f)")
+    if not box.running:  # the message waits for it: only once it has ended
+        raise CheckFailed(f"the container published on {port} has ended already "
+                          f"({box.wait().reason}): keep its web server running in the "
+                          "foreground (busybox httpd's -f)")
     expect(box.spec.network == "bridge" and box.network is not None,
            "the container has no network but its own loopback: which `network=` puts it on "
            "the bridge? (the section \"Put containers on a bridge\")")
@@ -63,15 +64,12 @@ def _judge_published(box: object, port: int) -> tuple[str, str]:
            "the container's port 80 (see `publish=` in \"Go out through NAT\")")
     gateway = next(box.network.subnet.hosts())
     page = fetch(f"http://{gateway}:{port}/")
-    expect(bool(page), f"nothing answered http://{gateway}:{port}/, although the DNAT rule is "
-                       "there: does the container run a web server on port 80 (busybox "
-                       "`httpd -f -p 80 -h DIR`) with an index.html in DIR? Its stderr: "
-                       f"{_stderr_so_far(box)}")
+    if not page:
+        ended = "" if box.running else f" It has ended: {box.wait().stderr[-200:]!r}"
+        raise CheckFailed(f"nothing answered http://{gateway}:{port}/, although the DNAT rule "
+                          "is there: does the container run a web server on port 80 (busybox "
+                          f"`httpd -f -p 80 -h DIR`) with an index.html in DIR?{ended}")
     return page, str(box.network.veth)
-
-
-def _stderr_so_far(box: Container) -> str:
-    return "(not read while it runs)" if box.running else repr(box.wait().stderr[-200:])
 
 
 def _closed(practice: Lab, boxes: list[Container], veths: list[str]) -> None:
