@@ -2,14 +2,15 @@
 
 Every check is declared with `checks.exercise.exercise(hints=..., answers=...)`: `answers` are
 the library functions that solve it (none when the answer is a use of the public API, as in
-lesson 08: then the lesson's own demos must teach the idea without being the answer). In the LEARNER build no cell may show one of them, or
-anything whose source holds one (its module, its class), through `pycontain.show(...)` or
-printed source (`inspect.getsource`): the library's version appears in the check's success
-output only (`checks.Passed`), and in the solution build. Names in a cell are resolved the way
-the notebook would: by running the lesson's own import statements.
+lesson 08: then the lesson's own demos must teach the idea without being the answer). In the
+LEARNER build no cell may show one of them, or anything whose source holds one (its module, its
+class), through `pycontain.show(...)` or printed source (`inspect.getsource`): the library's
+version appears in the check's success output only (`checks.Passed`), and in the solution build.
+Names in a cell are resolved the way the notebook would: by running the lesson's own import
+statements.
 
-The hints must not hold a line of the lesson's solution either, and each exercise must offer
-its hints in the notebook, in a cell before its solution cell.
+The hints must not hold a line of the lesson's solution either, and each exercise must offer its
+hints in the notebook, in a cell before its solution cell.
 """
 
 from __future__ import annotations
