@@ -99,7 +99,12 @@ class Hints:
                 button.description = f"Show hint {opened[0] + 1}"
 
         button.on_click(next_hint)
-        display(ipywidgets.VBox([button, shown]))
+        view = ipywidgets.VBox([button, shown])
+        # the widget where JupyterLab draws it; where nothing draws widgets (nbconvert, a
+        # terminal), the sentence that says how to open the hints instead of the widget's repr
+        bundle = dict(view._repr_mimebundle_() or {})
+        bundle["text/plain"] = repr(self)
+        display(bundle, raw=True)
 
 
 class Hint(str):
@@ -107,6 +112,9 @@ class Hint(str):
 
     def __new__(cls, number: int, of: int, text: str) -> Hint:
         return super().__new__(cls, f"Hint {number} of {of}: {text}")
+
+    def __repr__(self) -> str:  # headless, the hint as words, not a quoted string
+        return f"💡 {self}"
 
     def _repr_markdown_(self) -> str:
         return f"💡 {self}"
