@@ -214,6 +214,7 @@ class Container:
         # is killed, rmdir depth-first), the veth (with the last container, the bridge and NAT);
         # each even when one before it failed.
         self.undo.close()
+        _UNWAITED.pop(self, None)
         return self.result
 
     def _cgroup_report(self) -> tuple[int, int | None]:
@@ -411,7 +412,19 @@ def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
     container.layer = layer
     container.cgroup = cgroup
     container.network = network
+    _UNWAITED[container] = None
     return container
+
+
+#: every container this process started and has not waited for yet, held here so that what it
+#: made (cgroup, veth, layer) can still be released when the code that started it lost it: a
+#: check whose learner's function raised after spawn (`checks.release_started`)
+_UNWAITED: dict[Container, None] = {}  # a set that keeps the order they started in
+
+
+def unwaited() -> list[Container]:
+    """The containers this process started and has not waited for, oldest first."""
+    return list(_UNWAITED)
 
 
 def _cgroup_for(limits: Limits, on_created: Callable[[int], None] | None, undo: UndoStack

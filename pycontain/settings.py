@@ -46,6 +46,7 @@ DURATION_VARIABLE = "PYCONTAIN_DURATION"  # seconds: the longest live experiment
 DEBUG_VARIABLE = "PYCONTAIN_DEBUG"  # "1": the command prints an internal error's traceback
 RUN_DIR_VARIABLE = "PYCONTAIN_RUN_DIR"  # a directory: detached containers' state lives there
 PROGRESS_VARIABLE = "PYCONTAIN_PROGRESS"  # a file: where check results are recorded
+HINTS_VARIABLE = "PYCONTAIN_HINTS_FILE"  # a file: which exercise hints a learner has opened
 
 
 def host_allowed() -> bool:
@@ -61,6 +62,14 @@ def cgroup_parent() -> str | None:
 def rootfs_dir() -> str | None:
     """$PYCONTAIN_ROOTFS, or None: then the rootfs lives in a system or per-user cache."""
     return os.environ.get(ROOTFS_VARIABLE) or None
+
+
+def hints_file() -> str:
+    """Where the hints a learner opened are counted (`checks.exercise.hints_used()` reads it):
+    $PYCONTAIN_HINTS_FILE, else `hints.json` next to the progress file (a test session's or a
+    graded submission's own progress file takes its hints along)."""
+    return os.environ.get(HINTS_VARIABLE) or os.path.join(os.path.dirname(progress_file()),
+                                                          "hints.json")
 
 
 def run_dir() -> str:

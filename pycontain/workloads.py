@@ -29,6 +29,8 @@ own hard caps, so that they end by themselves even with no cgroup around them (D
   bytes per interval, `0.100 125000`, and in all from its first byte to its last.
 - `write` (lesson 16): writes a file in blocks, with O_DIRECT or buffered then fsync(2), up to
   `size_bytes`, printing `T BYTES` after each block, so that a plot shows its rate under io.max.
+- `thread_bomb` (lesson 13's stretch): threads instead of processes, up to `max_threads`, in one
+  process: pids.max counts tasks, so it holds them too.
 - `getpids` (lesson 21): installs a seccomp filter `stacked` times over (no_new_privs first,
   so no privilege is needed), then calls getpid(2) in a loop for `seconds` and prints how long
   each call took: every installed filter runs on every system call.
@@ -153,6 +155,35 @@ def fork_bomb(max_processes: int, seconds: float, *, out: TextIO = sys.stdout) -
     if seed > 0:
         os.waitpid(seed, 0)
     print(f"done: {born} processes at most, fork refused {sum(refused.values())} times",
+          file=out, flush=True)
+    return 0
+
+
+def thread_bomb(max_threads: int, seconds: float, *, out: TextIO = sys.stdout) -> int:
+    """Start threads for `seconds`, never more than `max_threads` in all (this one included),
+    each sleeping until the end; one process, many tasks (lesson 13's stretch). Return 0.
+
+    Prints `done: N threads at most, thread start refused K times` at the end: a refused
+    start is clone(2) failing with EAGAIN, which Python raises as RuntimeError.
+    """
+    import threading
+
+    if not 1 < max_threads <= FORK_CEILING or not 0 < seconds <= TIME_CEILING_S:
+        raise ValueError(f"need 1 < max <= {FORK_CEILING} and 0 < seconds <= "
+                         f"{TIME_CEILING_S:g}; got {max_threads} and {seconds}")
+    deadline = time.monotonic() + seconds
+    done = threading.Event()
+    started = refused = 0
+    while time.monotonic() < deadline:
+        if started < max_threads - 1:
+            try:
+                threading.Thread(target=done.wait, args=(seconds,), daemon=True).start()
+                started += 1
+            except RuntimeError:  # "can't start new thread": clone(2) said EAGAIN
+                refused += 1
+        time.sleep(0.005)
+    done.set()
+    print(f"done: {started + 1} threads at most, thread start refused {refused} times",
           file=out, flush=True)
     return 0
 
@@ -337,6 +368,12 @@ def hog_argv(step: str | int = "4M", every_s: float = 0.1, max_size: str | int =
 def fork_bomb_argv(max_processes: int = 200, seconds: float = 5.0) -> list[str]:
     """The command that runs `fork_bomb` in a container (no rootfs: it needs the host's Python)."""
     return fresh_python(_MAIN, "fork-bomb", "--max", str(max_processes),
+                        "--seconds", str(seconds))
+
+
+def thread_bomb_argv(max_threads: int = 200, seconds: float = 5.0) -> list[str]:
+    """The command that runs `thread_bomb` in a container (no rootfs: the host's Python)."""
+    return fresh_python(_MAIN, "thread-bomb", "--max", str(max_threads),
                         "--seconds", str(seconds))
 
 
@@ -702,6 +739,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     b = commands.add_parser("fork-bomb", help="fork and fork again, up to a cap")
     b.add_argument("--max", type=int, default=200, help="processes in all, never exceeded (200)")
     b.add_argument("--seconds", type=float, default=5.0, help="how long it lasts (5)")
+    t = commands.add_parser("thread-bomb", help="start threads, up to a cap, in one process")
+    t.add_argument("--max", type=int, default=200, help="threads in all, never exceeded (200)")
+    t.add_argument("--seconds", type=float, default=5.0, help="how long it lasts (5)")
     c = commands.add_parser("counter", help="count every few ms into a file, for a while")
     c.add_argument("path", help="the file the count is written to")
     c.add_argument("--every", type=float, default=0.01, help="seconds between counts (0.01)")
@@ -762,6 +802,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         int(parse_size(args.max, "--max", unlimited=False)))
         elif args.command == "receive":
             code = receive(args.port, args.every, args.seconds)
+        elif args.command == "thread-bomb":
+            code = thread_bomb(args.max, args.seconds)
         elif args.command == "getpids":
             code = getpids(args.seconds, bytes.fromhex(args.filter), args.stack)
         else:

@@ -85,10 +85,29 @@ _install_display()
 
 
 class Passed(str):
-    """A check's success message; shows with a tick in a notebook."""
+    """A check's success message; shows with a tick in a notebook, followed by the library's
+    own answer to the exercise (`answers`, declared with `checks.exercise`): only now, once the
+    learner's own has passed, may it be shown."""
+
+    answers: tuple[Any, ...] = ()
+
+    def __new__(cls, message: str, answers: Sequence[Any] = ()) -> Passed:
+        passed = super().__new__(cls, message)
+        passed.answers = tuple(answers)
+        return passed
 
     def _repr_markdown_(self) -> str:
-        return f"✅ {self}"
+        if not self.answers:
+            return f"✅ {self}"
+        from pycontain.observe.display import show
+
+        shown = "\n\n".join(show(answer)._repr_markdown_() for answer in self.answers)
+        return f"✅ {self}\n\n{ANSWER_HEADING}\n\n{shown}"
+
+
+#: what separates a success message from the library's answer after it (the grader keeps the
+#: message only, `course.score`)
+ANSWER_HEADING = "Compare yours with the library's:"
 
 
 def expect(condition: bool, message: str) -> None:
@@ -106,15 +125,36 @@ def attempt(shown: str, func: Callable[..., Any], *args: Any, returns: type | No
     """Call the learner's `func(*args)` (written `shown` in messages) and hand back its value.
 
     Whatever it raises becomes a `CheckFailed` that names the call; with `returns`, a value of
-    another type fails with `instead`, which says what to return.
+    another type fails with `instead`, which says what to return. Either way the containers it
+    started are stopped first (`release_started`), and the message says so: a learner's
+    exception must not leave a container, its cgroup or its place on the bridge behind.
     """
+    from pycontain import runtime
+
+    before = set(runtime.unwaited())
     try:
         value = func(*args)
     except Exception as e:
-        raise CheckFailed(f"{shown} raised {type(e).__name__}: {e}") from e
-    if returns is not None:
-        expect(isinstance(value, returns), f"{shown} returned {value!r}; {instead}")
+        raise CheckFailed(f"{shown} raised {type(e).__name__}: {e}"
+                          f"{release_started(before)}") from e
+    if returns is not None and not isinstance(value, returns):
+        raise CheckFailed(f"{shown} returned {value!r}; {instead}{release_started(before)}")
     return value
+
+
+def release_started(before: set[Any]) -> str:
+    """Stop and wait for every container started since `before` (`runtime.unwaited()` then),
+    which releases its cgroup, veth and layer; say what was stopped ('' when nothing was)."""
+    from pycontain import runtime
+
+    stopped = [box for box in runtime.unwaited() if box not in before]
+    for box in stopped:
+        box.kill()
+        box.wait()
+    if not stopped:
+        return ""
+    return (f" (the check stopped the {len(stopped)} container(s) it had started, "
+            f"{', '.join(str(b.pid) for b in stopped)}, and released what they held)")
 
 
 def output_lines(result: Any, argv: Sequence[str], count: int, fix: str) -> list[str]:

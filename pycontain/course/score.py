@@ -94,7 +94,9 @@ def _outcome(cell: dict[str, Any], stopped: str) -> tuple[str, str]:
             f"{error['ename']}: {evalue}"
     if cell.get("execution_count") is None:
         return NOT_RUN, f"not run: {stopped or 'the notebook stopped before this cell'}"
-    # a check returns `checks.Passed`, shown as Markdown "✅ message"
+    # a check returns `checks.Passed`, shown as Markdown "✅ message", then a blank line and the
+    # library's answer to compare with (`checks.exercise`): the message is the first paragraph
     shown = [cells.source_text(o.get("data", {}).get("text/markdown", "")) for o in outputs
              if o["output_type"] == "execute_result"]
-    return PASSED, ANSI.sub("", "".join(shown)).strip().removeprefix("✅").strip()
+    message = ANSI.sub("", "".join(shown)).strip().split("\n\n")[0]
+    return PASSED, message.removeprefix("✅").strip()

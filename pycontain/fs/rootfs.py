@@ -209,12 +209,7 @@ def enter(rootfs: str, *, mount_proc: bool, own_net: bool = False, read_only: bo
         syscalls.mount(None, root, None,
                        MountFlag.MS_REMOUNT | MountFlag.MS_BIND | MountFlag.MS_RDONLY)
     if switch == "pivot_root":
-        # pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves
-        # only the new root. No put_old directory is needed inside the image (runc does this).
-        syscalls.chdir(root)
-        syscalls.pivot_root(".", ".")
-        syscalls.umount2(".", UmountFlag.MNT_DETACH)
-        syscalls.chdir("/")
+        pivot(root)
     elif switch == "chroot":  # what NOT to do: the old root stays in the namespace (lesson 05)
         syscalls.chdir(root)
         syscalls.chroot(".")
@@ -226,6 +221,18 @@ def enter(rootfs: str, *, mount_proc: bool, own_net: bool = False, read_only: bo
 
 
 _NOSUID_NODEV_NOEXEC = MountFlag.MS_NOSUID | MountFlag.MS_NODEV | MountFlag.MS_NOEXEC
+
+
+def pivot(root: str) -> None:
+    """Make `root`, a mount point, the root of the mount namespace for good (lesson 05).
+
+    pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
+    the new root. No put_old directory is needed inside the image (runc does this).
+    """
+    syscalls.chdir(root)
+    syscalls.pivot_root(".", ".")
+    syscalls.umount2(".", UmountFlag.MNT_DETACH)
+    syscalls.chdir("/")
 
 
 def mount_dev(dev: str) -> None:

@@ -144,6 +144,12 @@ def forwarding_on() -> None:
     write_once(str(IP_FORWARD), "1\n")  # a kernel file: one write(2), no O_CREAT
 
 
+def forwarding_baseline() -> str:
+    """ip_forward as it was before pycontain turned it on: the saved value while pycontain holds
+    it (a bridge is up, or a dead notebook left one), else the kernel's; what clean-up restores."""
+    return (SAVED if SAVED.exists() else IP_FORWARD).read_text().strip()
+
+
 def forwarding_restore() -> str | None:
     """Put ip_forward back to the saved value; return it (None: nothing was saved)."""
     if not SAVED.exists():

@@ -124,7 +124,7 @@ def propagation_toggle(base: str, kind: str = "shared") -> Any:
 
 # --- lesson 14: a memory hog under memory.max and memory.high, watched live --------------------
 
-@dataclass
+@dataclass(repr=False)
 class MemoryRun:
     """What `memory_experiment` saw: samples of memory.current, the limits, the kernel's
     counters (memory.events; v1: memory.oom_control and memory.failcnt), the container's
@@ -143,6 +143,16 @@ class MemoryRun:
     @property
     def peak_bytes(self) -> float:
         return max((v for v in self.current if v == v), default=0.0)
+
+    def __repr__(self) -> str:
+        """What a notebook without images shows: a sentence, not the samples (issue 18)."""
+        from pycontain.workloads import mib
+
+        ending = self.result.reason if self.result else "still running"
+        limits = ", ".join(f"{self.files.get(k, k)} {mib(v)}" for k, v in self.limits.items())
+        return (f"<a memory hog, {ending}: {len(self.times_s)} samples, peak "
+                f"{mib(self.peak_bytes)}, {limits or 'no limits'}; memory.events "
+                f"{self.memory_events}>")
 
     def figure(self) -> Any:
         from pycontain.observe import plot

@@ -101,3 +101,39 @@ def test_the_exercise_check_fails_without_it(limits, message):
     with pytest.raises(CheckFailed, match=message):
         lesson14.check_keep_under_high(limits)
 
+
+
+@pytest.mark.skipif(V2, reason="the v1 wrong turn: a v2-only knob")
+def test_on_v1_memory_high_is_named_as_what_v1_lacks():
+    with pytest.raises(CheckFailed, match="cgroup v1, which has no memory.high") as info:
+        lesson14.check_keep_under_high(Limits(memory_max="128M", memory_high="40M"))
+    assert "memory.high do the holding back" not in str(info.value)
+
+
+@pytest.mark.skipif(V2, reason="the v1 OOM message")
+def test_on_v1_an_oom_kill_points_to_the_peak_not_to_memory_high():
+    with pytest.raises(CheckFailed, match="measure the peak") as info:
+        lesson14.check_keep_under_high(Limits(memory_max="24M"))
+    assert "memory.high" not in str(info.value).split("memory.events")[-1]
+
+
+def test_the_stretch_wants_a_tighter_hold():
+    if V2:
+        tight, loose = Limits(memory_max="128M", memory_high="56M"), \
+            Limits(memory_max="128M", memory_high="256M")
+        wrong = "never held the hog back"
+    else:
+        peak = max(pycontain.run(workloads.hog_argv(*lesson14.TRY_HOG), namespaces={"pid", "mnt"},
+                                 memory_max="256M", timeout_s=60).memory_peak_bytes
+                   for _ in range(2))
+        tight, loose = Limits(memory_max=peak + 4 * MiB), Limits(memory_max=peak + 14 * MiB)
+        wrong = "unused above its peak"
+    print("\n" + lesson14.check_finish_in_time(tight))
+    with pytest.raises(CheckFailed, match=wrong):
+        lesson14.check_finish_in_time(loose)
+
+
+def test_a_memory_run_shows_a_sentence_not_its_samples():
+    run = widgets.memory_experiment("32M", duration_s=30)
+    assert repr(run).startswith("<a memory hog, killed by the OOM killer")
+    assert "times_s" not in repr(run) and len(repr(run)) < 400

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import pycontain
-from pycontain import lab, settings
+from pycontain import lab, runtime, settings
 from pycontain.checks import CheckFailed, fetch, lesson08
 from pycontain.errors import SpecError, SyscallError
 from pycontain.fs import rootfs
@@ -315,6 +315,57 @@ def test_the_check_fails_each_mistake(embedded_rootfs, mistake):
 
     with pytest.raises(CheckFailed):
         lesson08.check_published(publish_page, free_port())
+
+
+@needs_nft
+def test_a_learner_function_that_raises_after_spawn_leaves_nothing(embedded_rootfs):
+    """The issue-18 leak: the container, its veth and the bridge outlived the raise."""
+    forwarding, links = nft.forwarding_baseline(), {link["name"] for link in net.links()}
+
+    def publish_page(practice, port):
+        pycontain.spawn(WEB, rootfs=embedded_rootfs, network="bridge", publish=[f"{port}:80"])
+        raise RuntimeError("oops, after spawn")
+
+    with pytest.raises(CheckFailed, match="raised RuntimeError.*the check stopped the 1 "):
+        lesson08.check_published(publish_page, free_port())
+    assert runtime.unwaited() == []  # stopped and waited for: its veth and cgroup released
+    assert {link["name"] for link in net.links()} <= links  # no veth, no bridge of its own
+    assert nft.forwarding_baseline() == forwarding
+
+
+@needs_nft
+def test_the_check_names_a_container_that_ended(embedded_rootfs):
+    def publish_page(practice, port):  # the server is not in the foreground: the container ends
+        box = pycontain.spawn(["true"], rootfs=embedded_rootfs, network="bridge",
+                              publish=[f"{port}:80"])
+        box.wait()
+        return box
+
+    with pytest.raises(CheckFailed, match="has ended already"):
+        lesson08.check_published(publish_page, free_port())
+
+
+@needs_nft
+def test_the_stretch_wants_two_servers_that_name_their_ports(embedded_rootfs):
+    def serve(port, text):
+        return ["sh", "-c", f"mkdir -p /tmp/www && echo {text} > /tmp/www/index.html && "
+                            "exec httpd -f -p 80 -h /tmp/www"]
+
+    def publish_two(practice, first, second, same=False):
+        boxes = []
+        for port in (first, second):
+            box = pycontain.spawn(serve(port, "same" if same else f"port {port}"),
+                                  rootfs=embedded_rootfs, network="bridge",
+                                  publish=[f"{port}:80"])
+            practice.defer(lambda box=box: (box.kill(), box.wait()), "stop it")
+            boxes.append(box)
+        return tuple(boxes)
+
+    assert "two servers" in lesson08.check_two_published(publish_two, free_port(), free_port())
+    with pytest.raises(CheckFailed, match="should name its own port"):
+        lesson08.check_two_published(lambda p, a, b: publish_two(p, a, b, same=True),
+                                     free_port(), free_port())
+    assert runtime.unwaited() == []
 
 
 def readme_web_server() -> tuple[list[str], str]:

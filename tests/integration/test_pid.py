@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import time
 
@@ -224,6 +225,10 @@ def stub(child):
     ...  # YOUR CODE HERE
 
 
+def raises(child):
+    raise ValueError("not yet")
+
+
 def waits_for_its_child_only(child):
     return os.waitpid(child, 0)[1]
 
@@ -245,15 +250,44 @@ def test_the_check_passes_a_reaping_loop():
 
 @pytest.mark.parametrize("tiny_init,teaching", [
     (stub, "returned None"),
-    (waits_for_its_child_only, "os.waitpid(-1, 0) in a loop"),
+    (waits_for_its_child_only, "Which children does your wait ask for?"),
     (returns_the_first_status, "before its child"),
-    (returns_the_exit_code, "return the wait status"),
+    (returns_the_exit_code, "the harness wants the wait status"),
+    (raises, "raised ValueError: not yet"),
 ])
-def test_the_check_fails_with_a_teaching_message(tiny_init, teaching):
+def test_the_check_fails_with_a_diagnosis_not_the_solution(tiny_init, teaching):
     started = time.monotonic()
-    with pytest.raises(CheckFailed, match=teaching.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(CheckFailed, match=re.escape(teaching)) as info:
         lesson03.check_tiny_init(tiny_init)
     assert time.monotonic() - started < 60  # bounded, never a hang (generous: the v2 guest is slow)
+    assert "waitpid(-1" not in str(info.value)  # where to look, never the loop to write
+
+
+def test_the_success_output_shows_the_librarys_loop_only_then():
+    passed = lesson03.check_tiny_init(reaps_all)
+    assert "def reap_until" in passed._repr_markdown_()
+    assert "def reap_until" not in str(passed)  # what the grader records: the message only
+
+
+def forwards_sigterm(child):
+    signal.signal(signal.SIGTERM, lambda signum, _: os.kill(child, signum))
+    while True:
+        ended, status = os.waitpid(-1, 0)
+        if ended == child:
+            return status
+
+
+def test_the_stretch_passes_an_init_that_forwards_sigterm():
+    assert "exited 3" in lesson03.check_forwarding_init(forwards_sigterm)
+
+
+@pytest.mark.parametrize("forwarding_init,teaching", [
+    (reaps_all, "went no further"),  # the Try-it's answer, without a handler
+    (stub, "before its child"),
+])
+def test_the_stretch_names_the_signal_that_went_nowhere(forwarding_init, teaching):
+    with pytest.raises(CheckFailed, match=teaching):
+        lesson03.check_forwarding_init(forwarding_init)
 
 
 def test_the_check_says_when_it_cannot_read_the_source():

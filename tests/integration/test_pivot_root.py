@@ -14,7 +14,7 @@ from pycontain.audit import escape
 from pycontain.checks import CheckFailed, lesson05
 from pycontain.errors import SpecError
 from pycontain.fs import rootfs
-from pycontain.syscalls import UmountFlag
+from pycontain.syscalls import MountFlag, UmountFlag
 
 pytestmark = pytest.mark.skipif(rootfs.find_busybox() is None,
                                 reason="the escape needs the busybox rootfs (busybox-static)")
@@ -153,6 +153,52 @@ def test_the_lesson_check_passes_only_for_pivot_root_and_detach():
                         (pivot_only, "old root are still"), (lambda root: None, "no system calls")):
         with pytest.raises(CheckFailed, match=says):
             lesson05.check_pivot_into(wrong)
+
+
+def pivots_with_os_chdir(root):  # the wrong turn: os.chdir is not recorded
+    os.chdir(root)
+    syscalls.pivot_root(".", ".")
+    syscalls.umount2(".", UmountFlag.MNT_DETACH)
+    syscalls.chdir("/")
+
+
+def raises_after_a_call(root):
+    syscalls.chdir(root)
+    raise ValueError("not yet")
+
+
+@pytest.mark.parametrize("wrong,says", [
+    (pivots_with_os_chdir, "changed the working directory of this notebook's own process"),
+    (chroot_and_chdir, "Which call changes the root of the whole mount namespace?"),
+    (pivot_only, "which call takes a mount out of the namespace"),
+    (raises_after_a_call, "raised ValueError: not yet"),
+])
+def test_the_check_names_the_wrong_turn_not_the_calls(wrong, says):
+    cwd, mounts, left = os.getcwd(), host_mounts(), lab.leftovers()
+    with pytest.raises(CheckFailed) as info:
+        lesson05.check_pivot_into(wrong)
+    assert says in str(info.value)
+    assert "pivot_root('.', '.')" not in str(info.value)  # a diagnosis, not the solution
+    assert os.getcwd() == cwd  # an os.chdir in the learner's function is undone
+    assert host_mounts() == mounts and lab.leftovers() == left
+
+
+def test_the_success_output_shows_the_librarys_pivot():
+    passed = lesson05.check_pivot_into(pivot_and_detach)
+    assert "def pivot(" in passed._repr_markdown_() and "def pivot(" not in passed
+
+
+def read_only_pivot(root):
+    syscalls.mount(None, root, None, MountFlag.MS_REMOUNT | MountFlag.MS_BIND | MountFlag.MS_RDONLY)
+    pivot_and_detach(root)
+
+
+def test_the_stretch_wants_a_read_only_root_and_a_writable_tmp(embedded_rootfs):
+    image = sorted(os.listdir(embedded_rootfs))
+    assert "read-only" in lesson05.check_read_only_pivot(read_only_pivot)
+    with pytest.raises(CheckFailed, match="still writable"):
+        lesson05.check_read_only_pivot(pivot_and_detach)
+    assert sorted(os.listdir(embedded_rootfs)) == image  # /etc/x was removed from the image
 
 
 def test_nothing_is_left_behind(embedded_rootfs, marker):
