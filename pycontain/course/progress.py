@@ -107,17 +107,22 @@ def next_lesson(progress: list[LessonProgress]) -> LessonProgress | None:
     return next((p for p in progress if not p.done), None)
 
 
-def table(notebooks: Path | None = None, results: dict[str, dict[str, Any]] | None = None
-          ) -> str:
-    """The progress table as text: one line per lesson, then the next lesson and its time."""
+def table(notebooks: Path | None = None, results: dict[str, dict[str, Any]] | None = None,
+          hints: dict[str, int] | None = None) -> str:
+    """The progress table as text: one line per lesson (with the hints opened for its
+    exercises, `checks.exercise.hints_used()`), then the next lesson and its time."""
+    from pycontain.checks import exercise
+
     progress = lessons(notebooks, results)
     results = load() if results is None else results
-    lines = [f"{'lesson':<42} {'exercises':<16} minutes"]
+    hints = exercise.hints_used() if hints is None else hints
+    lines = [f"{'lesson':<42} {'exercises':<16} {'hints':<6} minutes"]
     for p in progress:
         tried = [c for c in p.checks if c in results]
         mark = "done" if p.done else f"{len(p.passed)}/{len(p.checks)}" + (
             "" if tried else " (not tried)")
-        lines.append(f"{p.number:02d} {p.title:<39} {mark:<16} {p.minutes}")
+        opened = sum(hints.get(c, 0) for c in p.checks)
+        lines.append(f"{p.number:02d} {p.title:<39} {mark:<16} {opened or '':<6} {p.minutes}")
         for check in p.checks:
             if check in results and not results[check]["passed"]:
                 lines.append(f"     not yet: {check.split('.')[1]}")

@@ -20,6 +20,8 @@ def test_the_next_lesson_is_the_first_whose_exercises_do_not_all_pass(tmp_path):
     table = progress.table(results=results)
     assert f"next: lesson 01, {now[1].title} ({now[1].minutes} min)" in table
     assert "00 Set up the lab" in table and "done" in table.split("\n")[1]
+    with_hints = progress.table(results=results, hints={everything[1].checks[0]: 2})
+    assert with_hints.split("\n")[2].split()[-2:] == ["2", str(now[1].minutes)]
     progress.record(everything[1].checks[0], True, path=store)  # the last run wins
     assert progress.lessons(results=progress.load(store))[1].done
 
