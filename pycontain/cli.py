@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import _signal as signal  # `signal` without its enums (~1 ms at every start), as init does
 import atexit
 import os
-import signal
 import sys
 from types import SimpleNamespace
 
@@ -978,6 +978,8 @@ def _signal_number(given: str) -> int:
     >>> _signal_number("term"), _signal_number("SIGHUP"), _signal_number("9")
     (15, 1, 9)
     """
+    import signal  # the enums, for their names
+
     if given.isdigit() and int(given) in {s.value for s in signal.Signals}:
         return int(given)
     name = given.upper()

@@ -11,9 +11,9 @@ See also: unshare(1), runc(8), docker-run(1) (whose exit statuses 125/126/127 we
 
 from __future__ import annotations
 
+import _signal as signal  # `signal` without its enums: the `pycontain` command pays for them
 import errno
 import os
-import signal
 import sys
 from collections import namedtuple
 from collections.abc import Callable, Collection
@@ -104,7 +104,9 @@ class Result(namedtuple("Result", "argv pid exit_code signal stdout stderr timed
 
 def _ending(result: Result) -> str:
     if result.signal is not None:
-        why = f"killed by signal {result.signal} ({signal.Signals(result.signal).name})"
+        import signal as signals  # the enum, for the name
+
+        why = f"killed by signal {result.signal} ({signals.Signals(result.signal).name})"
         return why + (" after the time-out" if result.timed_out else "")
     return f"exited {result.exit_code}"
 
