@@ -274,8 +274,12 @@ def current(record: Record) -> Record:
         return record  # `pycontain create`: nobody watches it until `start`
     gone = record.get("supervisor") or {}
     rebooted = gone.get("boot_id") not in (None, boot_id())
-    crashed = "the machine rebooted" if rebooted else "its supervisor was killed"
+    starting = record["status"] == "created"  # the command, or the supervisor, in setup
+    crashed = ("the machine rebooted" if rebooted else
+               "killed while starting it" if starting else "its supervisor was killed")
     why = ("the machine rebooted" if rebooted else
+           f"the process starting it (pid {gone.get('pid')}) was killed before it ran"
+           if starting else
            f"its supervisor (pid {gone.get('pid')}) ended without recording how the container "
            f"ended: it was killed")
     return {**record, "status": "exited", "crashed": crashed,

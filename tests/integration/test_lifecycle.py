@@ -412,6 +412,8 @@ def test_sigkill_at_each_step_leaves_what_cleanup_removes_and_ps_tells_the_truth
     elif container_id is not None:
         line = ps_line(container_id, "-a") or ""
         assert "Exited (" in line and "Up " not in line, every.stdout
+        setup = step in SETUP and step != "supervisor:running"  # which: starting, or watching
+        assert ("killed while starting it" in line) == setup, (step, line)
         assert inspect(container_id)["status"] == "exited"
 
     # `pycontain cleanup` removes every container: what the crash left goes with it
