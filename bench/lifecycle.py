@@ -205,8 +205,9 @@ def main() -> int:
     first, last = (statistics.median(looped["pycontain"][s]) for s in
                    (slice(0, args.loop // 10 or 1), slice(-(args.loop // 10 or 1), None)))
     print(f"  pycontain's last tenth / first tenth: {last / first:.2f}x (linear: about 1.00)")
-    print("  left at the end: " + (", ".join(left + containers) if left or containers
-                                   else "nothing (no run directory, cgroup, link, dir, mount)"))
+    print("  left in its run directory: " + (", ".join(containers) or "nothing"))
+    print("  new on the machine since the start (anyone's: another user's work shows here too): "
+          + (", ".join(left) or "nothing (no cgroup, link, netns, mount, dir)"))
     return 0
 
 
