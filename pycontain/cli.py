@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import _signal as signal  # `signal` without its enums (~1 ms at every start), as init does
 import atexit
 import os
-import signal
 import sys
 from types import SimpleNamespace
 
@@ -528,6 +528,62 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
     return SimpleNamespace(verb="run", **options, command=argv[end + 1:])
 
 
+#: the lifecycle verbs the quick parser reads (`_quick_verb_args`), as argparse declares them:
+#: verb -> (flags without a value: spellings -> dest, options with one: spellings -> (dest,
+#: repeated), the positionals: their dests, the last one taking every word left)
+QUICK_VERBS: dict[str, tuple[dict[str, str], dict[str, tuple[str, bool]], tuple[str, ...]]] = {
+    "exec": ({"-i": "interactive", "--interactive": "interactive", "-t": "tty", "--tty": "tty"},
+             {"-e": ("env", True), "--env": ("env", True), "-w": ("workdir", False),
+              "--workdir": ("workdir", False), "-u": ("user", False), "--user": ("user", False)},
+             ("container", "command")),
+    "rm": ({"-f": "force", "--force": "force"}, {}, ("containers",)),
+}
+
+
+def _quick_verb_args(argv: list[str]) -> SimpleNamespace | None:
+    """`exec` and `rm` as argparse would read them, without argparse: importing it and
+    building every verb's parser costs more than runc takes to exec a process. Only the plain
+    forms (`exec -i -e K=V ID CMD...`, `rm -f ID...`); anything else (help, `-it`, a flag
+    after the containers, a word it does not know) is None, left to argparse
+    (tests/unit/test_cli.py feeds both the same words).
+
+    >>> vars(_quick_verb_args(["exec", "-e", "A=1", "web", "ls", "-l"]))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'verb': 'exec', 'interactive': False, 'tty': False, 'env': ['A=1'], 'workdir': None,
+     'user': None, 'container': 'web', 'command': ['ls', '-l']}
+    >>> _quick_verb_args(["rm", "-f", "web", "db"]).containers
+    ['web', 'db']
+    >>> _quick_verb_args(["exec", "-it", "web", "sh"]) is None
+    True
+    """
+    if argv[:1] not in ([verb] for verb in QUICK_VERBS):
+        return None
+    flags, options, positionals = QUICK_VERBS[argv[0]]
+    found: dict[str, object] = {"verb": argv[0], **dict.fromkeys(flags.values(), False),
+                                **{dest: None for dest, _ in options.values()}}
+    words = argv[1:]
+    while words and words[0].startswith("-"):
+        flag, equals, value = words.pop(0).partition("=")
+        if flag in flags and not equals:
+            found[flags[flag]] = True
+        elif flag in options and (equals and flag.startswith("--") or not equals and words
+                                  and not words[0].startswith("-")):
+            dest, repeated = options[flag]
+            value = value if equals else words.pop(0)
+            found[dest] = [*(found[dest] or []), value] if repeated else value  # type: ignore
+        else:
+            return None  # --help, -it, -eK=V, `--`, a value that looks like a flag: argparse
+    if argv[0] == "exec":
+        if not words or "--" in words:  # where argparse drops a `--` depends on its version
+            return None
+        found["container"], found["command"] = words[0], words[1:]
+    else:
+        if not words or any(w.startswith("-") for w in words):
+            return None
+        found[positionals[0]] = words
+    return SimpleNamespace(**found)
+
+
 def _user_options(user_namespace: bool, map_root: str | None) -> dict[str, Any]:
     """`--user-namespace` / `--map-root UID` as Spec options (lesson 09).
 
@@ -933,6 +989,8 @@ def _signal_number(given: str) -> int:
     >>> _signal_number("term"), _signal_number("SIGHUP"), _signal_number("9")
     (15, 1, 9)
     """
+    import signal  # the enums, for their names
+
     if given.isdigit() and int(given) in {s.value for s in signal.Signals}:
         return int(given)
     name = given.upper()
@@ -1119,7 +1177,7 @@ def main(argv: list[str] | None = None) -> None:
     showwarning, warnings.showwarning = warnings.showwarning, _warning_line
     args = None
     try:
-        args = _quick_run_args(words) or _argparse_args(words)
+        args = _quick_run_args(words) or _quick_verb_args(words) or _argparse_args(words)
         args.words = words  # `create` keeps them for `start`
         doing = DOING[args.verb]
         verb = {"run": _run, "rootfs": _rootfs, "doctor": _doctor, "cleanup": _cleanup,

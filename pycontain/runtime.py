@@ -11,9 +11,9 @@ See also: unshare(1), runc(8), docker-run(1) (whose exit statuses 125/126/127 we
 
 from __future__ import annotations
 
+import _signal as signal  # `signal` without its enums: the `pycontain` command pays for them
 import errno
 import os
-import signal
 import sys
 from collections import namedtuple
 from collections.abc import Callable, Collection
@@ -104,7 +104,9 @@ class Result(namedtuple("Result", "argv pid exit_code signal stdout stderr timed
 
 def _ending(result: Result) -> str:
     if result.signal is not None:
-        why = f"killed by signal {result.signal} ({signal.Signals(result.signal).name})"
+        import signal as signals  # the enum, for the name
+
+        why = f"killed by signal {result.signal} ({signals.Signals(result.signal).name})"
         return why + (" after the time-out" if result.timed_out else "")
     return f"exited {result.exit_code}"
 
@@ -269,11 +271,12 @@ def spawn(argv: Collection[str] | Spec, *, stdin: Any = DEVNULL, stdout: Any = P
             [*_INIT, str(spec_r), str(report_w)],
             pass_fds=(spec_r, report_w), stdin=stdin, stdout=stdout, stderr=stderr, text=True)
 
-    return _start(spec, start, on_created, container_id)
+    return _start(spec, start, on_created, container_id, None)
 
 
 def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = None,
-                 in_child: Callable[[], None] | None = None, **options: Any) -> Container:
+                 in_child: Callable[[], None] | None = None,
+                 made: Callable[[str, Any], None] | None = None, **options: Any) -> Container:
     """`spawn`, for a single-threaded caller only: init runs in a fork of this process.
 
     The `pycontain` command uses it (DESIGN, "The process model": a single-threaded CLI process
@@ -283,6 +286,9 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
     kernel: a fork there copies locks other threads hold, and the child can deadlock.
     The container shares this process's stdin, stdout and stderr; output is not captured.
     `in_child()` runs in the child before init starts (a terminal: `terminal.take`).
+    `made(kind, thing)` runs the moment each resource exists ("cgroup", "layer", "network"):
+    the supervisor records it, so that a supervisor killed right after leaves nothing that
+    `pycontain cleanup` does not know of.
     """
     spec = argv if isinstance(argv, Spec) else Spec(argv, **options)
 
@@ -303,7 +309,7 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
                 os._exit(EXIT_RUNTIME_ERROR)  # never return into the caller's code
         return ForkedInit(pid)
 
-    return _start(spec, start, None, container_id)
+    return _start(spec, start, None, container_id, made)
 
 
 class ForkedInit:
@@ -345,7 +351,8 @@ class ForkedInit:
 
 
 def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
-           on_created: Callable[[int], None] | None, container_id: str | None) -> Container:
+           on_created: Callable[[int], None] | None, container_id: str | None,
+           made: Callable[[str, Any], None] | None) -> Container:
     """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse.
 
     Each resource is registered on the container's undo stack as it is made; any failure
@@ -359,7 +366,7 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         nft.require()
     undo = UndoStack()
     try:
-        return _build(spec, start, on_created, undo, container_id)
+        return _build(spec, start, on_created, undo, container_id, made)
     except BaseException:
         undo.close()  # init failed and was reaped: its mount namespace, and mount, went
         raise
@@ -367,20 +374,34 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
 
 def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
            on_created: Callable[[int], None] | None, undo: UndoStack,
-           container_id: str | None) -> Container:
-    """`_start`'s work; everything it makes goes on `undo` the moment it exists."""
+           container_id: str | None, made: Callable[[str, Any], None] | None) -> Container:
+    """`_start`'s work; everything it makes goes on `undo` (and to `made`) the moment it
+    exists."""
+    def record(kind: str, thing: Any) -> None:
+        if made is not None:
+            made(kind, thing)
+
     network = None
     if spec.network == "bridge":  # wired at "created", before the command runs (lesson 08)
         from pycontain.network import bridge
 
         network = bridge.Attachment(spec.subnet or settings.subnet(), spec.publish,
                                     egress_rate=spec.rates[0], ingress_rate=spec.rates[1])
-        undo.defer(network.release, "release the network (veth, IFB, bridge, NAT)")  # idempotent
+        undo.defer(network.release, "release the network (veth, IFB, bridge, NAT)",  # idempotent
+                   "release-network")
     cgroup = None
     if spec.limits:
         cgroup, on_created = _cgroup_for(spec.limits, on_created, undo)
+        record("cgroup", cgroup)
     if network is not None:
-        on_created = bridge.hook(network, on_created)  # wire first, then place in the cgroup
+        placed = on_created
+
+        def wired(pid: int) -> None:
+            record("network", network)
+            if placed is not None:
+                placed(pid)
+
+        on_created = bridge.hook(network, wired)  # wire first, then place in the cgroup
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
     if spec.cgroup_view and cgroup is not None:  # lesson 20: its own limits, read-only
@@ -390,7 +411,8 @@ def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         from pycontain.fs.layers import writable_layer
 
         layer = writable_layer(None if spec.overlay is True else spec.overlay)
-        undo.defer(layer.discard, f"discard the writable layer {layer.path}")
+        undo.defer(layer.discard, f"discard the writable layer {layer.path}", "discard-layer")
+        record("layer", layer)
         wire["overlay"] = layer.wire([*spec.layers, spec.rootfs])
         if spec.id_maps:  # the mapped root must own its writable layer to write into it
             from pycontain.namespaces import user
@@ -435,7 +457,7 @@ def _cgroup_for(limits: Limits, on_created: Callable[[int], None] | None, undo: 
     from pycontain import cgroups
 
     cgroup = cgroups.create(limits.controllers(), label="ctr")
-    undo.defer(cgroup.remove, f"remove the cgroup {cgroup.name}")
+    undo.defer(cgroup.remove, f"remove the cgroup {cgroup.name}", "remove-cgroup")
     cgroup.set(limits.settings())
 
     def place(pid: int) -> None:

@@ -14,6 +14,10 @@ known about it lives in files, not in a process's memory: `/run/pycontain/<id>/`
 - `lock`, flock(2)ed by whoever changes the state (the supervisor, `pause`, `rm`);
 - `stdout.log` and `stderr.log`, what the container wrote.
 
+The directory is made as `.<id>.new` and renamed to `<id>` once its first state.json is in it,
+so a command killed half-way (pycontain.faults) leaves no run directory without a state, only
+a `.new` one that `pycontain cleanup` removes.
+
 A name is a symbolic link `names/<name>` -> `<id>`: symlink(2) fails with EEXIST when the name
 is taken, so two `run -d --name web` racing each other cannot both get it.
 
@@ -37,7 +41,7 @@ import re
 import signal
 import time
 
-from pycontain import settings
+from pycontain import faults, settings
 from pycontain.errors import SpecError
 
 TYPE_CHECKING = False
@@ -52,6 +56,8 @@ if TYPE_CHECKING:
 STATUSES = ("created", "running", "paused", "exited")
 #: a container id: 64 hex digits (runtime.new_id)
 ID = re.compile(r"[0-9a-f]{64}")
+#: a run directory being made (`create`): renamed to the id once its state.json is written
+STAGING = re.compile(r"\.([0-9a-f]{64})\.new")
 #: what docker accepts as a name
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 STATE_FILE, LOCK_FILE, NAMES = "state.json", "lock", "names"
@@ -178,25 +184,31 @@ def create(container_id: str, name: str | None, **fields: Any) -> Record:
             raise SpecError("name", "a name no other container has", name,
                             hint=f"container {taken[:12]} is called {name!r}: pick another "
                                  f"name, or `pycontain rm {name}` first") from None
+    faults.point("cli:named")
+    # Made under another name and renamed whole: nobody (`ps`, `rm`) ever sees a run
+    # directory without its state.json, even if this process is killed half-way.
+    staging = os.path.join(root(), f".{container_id}.new")
     try:
-        os.mkdir(directory(container_id), 0o700)
+        os.mkdir(staging, 0o700)
         for entry in (LOCK_FILE, *LOGS.values()):
-            os.close(os.open(os.path.join(directory(container_id), entry),
+            os.close(os.open(os.path.join(staging, entry),
                              os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+        faults.point("cli:directory")
         record: Record = {"id": container_id, "name": name, "status": "created",
                           "created": time.time(), "started": None, "finished": None,
                           "exit_code": None, "signal": None, "reason": None,
                           "pid": None, "supervisor": process(os.getpid()), **fields}
-        _write(record)
+        _write(record, staging)
+        os.rename(staging, directory(container_id))
     except BaseException:
-        remove_files(container_id, name)
+        remove_files(container_id, name, staging)
         raise
     return record
 
 
-def _write(record: Record) -> None:
+def _write(record: Record, where: str | None = None) -> None:
     """Write the state atomically: a temporary file beside it, fsync'd, renamed over it."""
-    path = os.path.join(directory(record["id"]), STATE_FILE)
+    path = os.path.join(where or directory(record["id"]), STATE_FILE)
     temporary = f"{path}.{os.getpid()}.tmp"
     with open(temporary, "w") as f:
         json.dump(record, f, indent=1)
@@ -262,8 +274,12 @@ def current(record: Record) -> Record:
         return record  # `pycontain create`: nobody watches it until `start`
     gone = record.get("supervisor") or {}
     rebooted = gone.get("boot_id") not in (None, boot_id())
-    crashed = "the machine rebooted" if rebooted else "its supervisor was killed"
+    starting = record["status"] == "created"  # the command, or the supervisor, in setup
+    crashed = ("the machine rebooted" if rebooted else
+               "killed while starting it" if starting else "its supervisor was killed")
     why = ("the machine rebooted" if rebooted else
+           f"the process starting it (pid {gone.get('pid')}) was killed before it ran"
+           if starting else
            f"its supervisor (pid {gone.get('pid')}) ended without recording how the container "
            f"ended: it was killed")
     return {**record, "status": "exited", "crashed": crashed,
@@ -356,9 +372,10 @@ def release(record: Record) -> list[str]:
     return done
 
 
-def remove_files(container_id: str, name: str | None) -> None:
-    """Remove the run directory and the name; what is gone already is no error."""
-    path = directory(container_id)
+def remove_files(container_id: str, name: str | None, path: str | None = None) -> None:
+    """Remove the run directory (or `path`, the one `create` was making) and the name; what
+    is gone already is no error."""
+    path = path or directory(container_id)
     for entry in (*LOGS.values(), STATE_FILE, LOCK_FILE):
         try:
             os.unlink(os.path.join(path, entry))
@@ -393,7 +410,9 @@ def remove(container_id: str) -> list[str]:
     except (FileNotFoundError, ValueError):  # a start interrupted before the first write
         record = {"id": container_id, "name": None}
     kill(record)
+    faults.point("rm:killed")
     done = release(record)
+    faults.point("rm:released")
     remove_files(container_id, record.get("name"))
     return done
 
@@ -401,9 +420,10 @@ def remove(container_id: str) -> list[str]:
 # --- leftovers: what `pycontain cleanup` finds and removes -----------------------------------
 
 def leftover_containers() -> list[str]:
-    """Every container's run directory, and names whose container is gone."""
-    found = [directory(i) for i in sorted(os.listdir(root()))
-             if ID.fullmatch(i)] if os.path.isdir(root()) else []
+    """Every container's run directory (and one a killed `create` was making), and names
+    whose container is gone."""
+    found = [os.path.join(root(), i) for i in sorted(os.listdir(root()))
+             if ID.fullmatch(i) or STAGING.fullmatch(i)] if os.path.isdir(root()) else []
     names = os.path.join(root(), NAMES)
     if os.path.isdir(names):
         found += [os.path.join(names, n) for n in sorted(os.listdir(names))
@@ -416,6 +436,10 @@ def remove_container(path: str) -> None:
     """Remove one container (`remove()`), or one stale name."""
     if os.path.dirname(path) == os.path.join(root(), NAMES):
         os.unlink(path)
+        return
+    if os.path.dirname(path) == root() and (staging := STAGING.fullmatch(
+            os.path.basename(path))):
+        remove_files(staging.group(1), None, path)  # nothing was started from it
         return
     if os.path.dirname(path) != root() or not ID.fullmatch(os.path.basename(path)):
         raise ValueError(errno.EINVAL, f"not a container's run directory: {path}")

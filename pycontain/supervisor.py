@@ -32,7 +32,7 @@ import signal
 import sys
 import time
 
-from pycontain import nsenter, state, syscalls
+from pycontain import faults, nsenter, state, syscalls
 from pycontain.errors import EXIT_RUNTIME_ERROR, PycontainError, SpecError, exit_status
 
 TYPE_CHECKING = False
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-    from pycontain.runtime import Container, Spec
+    from pycontain.runtime import Spec
 
 #: how long `stop` waits for a container to end after SIGTERM, as docker's default
 STOP_TIMEOUT_S = 10
@@ -67,6 +67,7 @@ def launch(spec: Spec, container_id: str) -> state.Record:
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     for stream in (sys.stdout, sys.stderr):  # or the child could write our buffers again
         stream.flush()
+    faults.point("cli:created")
     try:
         first = syscalls.fork()
     except BaseException:
@@ -77,13 +78,20 @@ def launch(spec: Spec, container_id: str) -> state.Record:
         try:
             os.close(report_r)
             syscalls.setsid()
+            handover_r, handover_w = os.pipe2(os.O_CLOEXEC)
             if syscalls.fork() == 0:
+                os.close(handover_r)
                 _supervise(spec, container_id, report_w)
+            # Leave once the supervisor owns the state (it closes the pipe): from the moment
+            # `launch` returns from waitpid, somebody alive is always recorded as the owner.
+            os.close(handover_w)
+            os.read(handover_r, 1)
             code = 0
         finally:
             os._exit(code)
     os.close(report_w)
     os.waitpid(first, 0)
+    faults.point("cli:forked")
     # One line, not until EOF: with a PID namespace, init's waiting half was forked while the
     # supervisor held the pipe, and holds it as long as the container runs.
     with os.fdopen(report_r) as report:
@@ -107,6 +115,7 @@ def _supervise(spec: Spec, container_id: str, report_w: int) -> None:
     code = EXIT_RUNTIME_ERROR
     try:
         record = state.update(container_id, supervisor=state.process(os.getpid()))
+        faults.point("supervisor:owner")
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the shell's Ctrl-C is not for us
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -120,23 +129,29 @@ def _supervise(spec: Spec, container_id: str, report_w: int) -> None:
         # (a test, `$(pycontain run -d ...)`) would wait for the container to end.
         os.dup2(report_w, 3, inheritable=False)  # the command exec'd must not hold it
         report_w = 3
-        syscalls.close_range(4, 65535)
+        syscalls.close_range(4, 65535)  # the handover pipe too: the first child may go
+        def made(kind: str, thing: Any) -> None:  # recorded the moment it exists
+            state.update(container_id, **{kind: _resource(kind, thing)})
+            faults.point(f"supervisor:{kind}")
+
         try:
-            container = runtime.spawn_forked(spec, container_id=container_id)
+            container = runtime.spawn_forked(spec, container_id=container_id, made=made)
         except PycontainError as e:
             state.update(container_id, status="exited", finished=time.time(),
                          exit_code=exit_status(e), reason=str(e))
-            os.write(report_w, json.dumps({"error": to_wire(e)}).encode() + b"\n")
+            _report(report_w, {"error": to_wire(e)})
             if record.get("remove"):
                 state.remove_files(container_id, record.get("name"))
             return
         signal.signal(signal.SIGTERM, lambda signum, _frame: container.signal(signum))
+        faults.point("supervisor:spawned")
         state.update(container_id, status="running", started=time.time(), pid=container.pid,
-                     container=state.process(container.pid), **_resources(container),
+                     container=state.process(container.pid),
                      process=nsenter.recorded(spec.to_wire()))  # for `pycontain exec`
-        os.write(report_w, json.dumps({"started": container.pid}).encode() + b"\n")
-        os.close(report_w)
+        faults.point("supervisor:running")
+        _report(report_w, {"started": container.pid})
         result = container.wait()  # releases the layer, the cgroup and the network
+        faults.point("supervisor:released")
         state.update(container_id, status="exited", finished=time.time(),
                      exit_code=result.status, signal=result.signal, reason=result.reason,
                      oom_kills=result.oom_kills)
@@ -147,18 +162,25 @@ def _supervise(spec: Spec, container_id: str, report_w: int) -> None:
         os._exit(code)
 
 
-def _resources(container: Container) -> dict[str, Any]:
-    """What the container has, as the state records it, for `state.release` after a crash."""
-    found: dict[str, Any] = {"cgroup": None, "network": None, "layer": None}
-    if container.cgroup is not None:
-        found["cgroup"] = {"name": container.cgroup.name, "dirs": container.cgroup.dirs}
-    if container.network is not None:
-        net = container.network
-        found["network"] = {"veth": net.veth, "ifb": net.ifb, "address": net.address,
-                            "subnet": str(net.subnet), "publish": net.publish}
-    if container.layer is not None:
-        found["layer"] = container.layer._asdict()
-    return found
+def _report(report_w: int, message: dict[str, Any]) -> None:
+    """Tell the command how the start went, and close the pipe. A command killed meanwhile
+    (its end of the pipe closed: EPIPE) changes nothing: the container runs on without it."""
+    try:
+        os.write(report_w, json.dumps(message).encode() + b"\n")
+    except BrokenPipeError:
+        pass
+    os.close(report_w)
+
+
+def _resource(kind: str, thing: Any) -> dict[str, Any]:
+    """A resource of the container (`runtime.spawn_forked`'s `made`: its cgroup, writable
+    layer or network attachment) as the state records it, for `state.release` after a crash."""
+    if kind == "cgroup":
+        return {"name": thing.name, "dirs": thing.dirs}
+    if kind == "network":
+        return {"veth": thing.veth, "ifb": thing.ifb, "address": thing.address,
+                "subnet": str(thing.subnet), "publish": thing.publish}
+    return dict(thing._asdict())  # the layer
 
 
 # --- the verbs -------------------------------------------------------------------------------

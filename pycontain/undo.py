@@ -17,6 +17,8 @@ runs at most once, so `close()` may run twice. A notebook's `Lab` and every `Con
 
 from __future__ import annotations
 
+from pycontain import faults
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,19 +28,23 @@ class UndoStack:
     """Releases, run newest first by `close()`; a failing one is reported and skipped."""
 
     def __init__(self) -> None:
-        self._undo: list[tuple[str, Callable[[], object]]] = []
+        self._undo: list[tuple[str, Callable[[], object], str | None]] = []
 
     def __len__(self) -> int:
         return len(self._undo)
 
-    def defer(self, undo: Callable[[], object], what: str) -> None:
-        """Register `undo`, to run at `close()`; `what` names it in warnings ("remove …")."""
-        self._undo.append((what, undo))
+    def defer(self, undo: Callable[[], object], what: str, step: str | None = None) -> None:
+        """Register `undo`, to run at `close()`; `what` names it in warnings ("remove …");
+        `step`, for the reliability tests, names the moment just before it runs
+        (`faults.point("release:STEP")`)."""
+        self._undo.append((what, undo, step))
 
     def close(self) -> None:
         """Run every release, newest first; a failing one warns ("Failed to …, ignoring")."""
         while self._undo:
-            what, undo = self._undo.pop()
+            what, undo, step = self._undo.pop()
+            if step is not None:
+                faults.point(f"release:{step}")
             try:
                 undo()
             except Exception as e:  # keep going: one stuck resource must not strand the rest

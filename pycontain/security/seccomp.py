@@ -53,16 +53,24 @@ Left out: SCMP_ACT_NOTIFY (a supervisor answering calls), the flags of seccomp(2
 from __future__ import annotations
 
 import os
-import struct
 from collections import namedtuple
 
 from pycontain import syscalls
 from pycontain.errors import SpecError
-from pycontain.security.syscall_numbers import NUMBERS, OTHER_ABI_NAMES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `pycontain run` imports this module: typing costs it ~5 ms
     from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    """`NUMBERS` and `OTHER_ABI_NAMES`, the system call tables, imported on first use: init
+    imports this module only to install the filter the command compiled (or its cache kept)."""
+    if name in ("NUMBERS", "OTHER_ABI_NAMES"):
+        from pycontain.security import syscall_numbers
+
+        return getattr(syscall_numbers, name)
+    raise AttributeError(f"module 'pycontain.security.seccomp' has no attribute {name!r}")
 
 #: classic BPF opcodes (<linux/bpf_common.h>)
 LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS: A = the 32-bit word at offset k of seccomp_data
@@ -224,6 +232,8 @@ def load(profile: object, parameter: str = "seccomp") -> dict[str, Any]:
     rules = profile.get("syscalls") or []
     check(isinstance(rules, list), "a profile whose syscalls are a list of rules", rules,
           "syscalls")
+    from pycontain.security.syscall_numbers import NUMBERS, OTHER_ABI_NAMES
+
     known = {n for table in NUMBERS.values() for n in table} | OTHER_ABI_NAMES
     for i, rule in enumerate(rules):
         where = f"syscalls[{i}]"
@@ -259,6 +269,8 @@ def compile(profile: object, capabilities: frozenset[str] | None = None, *,
     if machine not in AUDIT_ARCH:
         raise SpecError(parameter, f"used on {' or '.join(AUDIT_ARCH)}", machine,
                         hint="pycontain knows those architectures' system call numbers")
+    from pycontain.security.syscall_numbers import NUMBERS
+
     numbers = NUMBERS[machine]
     program = [Instruction(LD_ABS, 0, 0, ARCH, "arch"),
                Instruction(JEQ, 1, 0, AUDIT_ARCH[machine], f"{machine}?"),
@@ -298,6 +310,8 @@ def assemble(program: list[Instruction]) -> bytes:
     >>> assemble([Instruction(RET, 0, 0, 0x7FFF0000)]).hex()
     '060000000000ff7f'
     """
+    import struct
+
     return b"".join(struct.pack("=HBBI", i.code, i.jt, i.jf, i.k) for i in program)
 
 

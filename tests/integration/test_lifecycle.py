@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -19,8 +20,8 @@ import time
 
 import pytest
 
-from pycontain import lab, settings, state
-from pycontain.network import bridge
+from pycontain import faults, lab, settings, state
+from pycontain.network import bridge, nft
 
 from .conftest import PYCONTAIN, run_cli
 
@@ -328,3 +329,104 @@ def test_a_killed_supervisor_leaves_an_exited_container_and_nothing_cleanup_cann
     assert not os.path.exists(f"/sys/class/net/{veth}") and not os.path.isdir(layer)
     assert not os.path.exists(bridge.STATE / f"{veth}.json")  # its place on the bridge too
     assert not os.path.exists(os.path.join(state.root(), "names", "crash"))
+
+
+# --- SIGKILL at every step of setup and teardown (pycontain.faults) ---------------------------
+
+SETUP = [step for step in faults.STEPS if step.startswith(("cli:", "supervisor:"))
+         and step != "supervisor:released"]
+TEARDOWN = [step for step in faults.STEPS if step not in SETUP]
+
+
+@pytest.fixture
+def layers():
+    """$TMPDIR for the command and its supervisor, where they make writable layers."""
+    path = tempfile.mkdtemp(prefix="pycontain-layers-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("step", SETUP + TEARDOWN)
+def test_sigkill_at_each_step_leaves_what_cleanup_removes_and_ps_tells_the_truth(
+        step, embedded_rootfs, layers):
+    """`pycontain run -d` (or `rm -f`) with $PYCONTAIN_KILL_AT: the command or the supervisor
+    SIGKILLs itself at `step`. Then `ps` lists as running only a container that runs, `ps -a`
+    shows a crashed one as exited, and `pycontain cleanup`'s container removal leaves nothing:
+    no run directory or name, no recorded cgroup, veth, port forwarding or layer, and nothing
+    in $TMPDIR (where the layers are made: one made and not recorded would stay there)."""
+    port = 20000 + int.from_bytes(os.urandom(2)) % 10000
+    env = {**os.environ, "TMPDIR": layers}
+    killed = {**env, faults.VARIABLE: step}
+    command = ["sleep", "60"] if step in SETUP or step.startswith("rm:") else ["true"]
+    run = run_cli("run", "-d", "--name", "crash", "--rootfs", embedded_rootfs, "--memory", "32M",
+                  "--network", "bridge", "-p", f"{port}:80", "--", *command,
+                  env=killed if not step.startswith("rm:") else env)
+    if step.startswith("cli:"):
+        assert run.returncode == -signal.SIGKILL, (run.returncode, run.stderr)
+    elif step.startswith("supervisor:") and step in SETUP:
+        refused(run, "ended before it started the container")
+    else:
+        assert run.returncode == 0, run.stderr
+    [container_id] = state.ids() or [None]
+    if step == "cli:forked":  # the supervisor carries on without the command
+        until(lambda: state.read(container_id)["status"] == "running")
+    if step.startswith("rm:"):  # `rm` of a crashed container: it releases what is left
+        supervisor = state.read(container_id)["supervisor"]
+        assert state.send_signal(supervisor, signal.SIGKILL)
+        assert state.wait_gone(supervisor, DEADLINE_S)
+        done = run_cli("rm", "crash", env=killed)
+        assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr)
+    record = state.read(container_id) if container_id else {}
+    if step in TEARDOWN and not step.startswith("rm:"):
+        assert state.wait_gone(record["supervisor"], DEADLINE_S)  # it killed itself at `step`
+        record = state.read(container_id)
+
+    # what was made is recorded the moment it exists
+    made = {"supervisor:cgroup": ("cgroup",), "supervisor:layer": ("cgroup", "layer"),
+            "supervisor:network": ("cgroup", "layer", "network")}.get(step, ())
+    if step in ("supervisor:spawned", "supervisor:running") or step in TEARDOWN:
+        made = ("cgroup", "layer", "network")
+    assert [kind for kind in made if not record.get(kind)] == [], record
+    if step in TEARDOWN:  # it died at `step`, not after: what the steps before it released
+        assert record["status"] == "running", record  # is gone, what comes after is there
+        layer, cgroup = record["layer"]["path"], record["cgroup"]["dirs"].values()
+        veth_state = bridge.STATE / f"{record['network']['veth']}.json"
+        order = ["release:discard-layer", "release:remove-cgroup", "release:release-network",
+                 "supervisor:released"]
+        at = order.index(step) if step in order else 0 if step == "rm:killed" else 3
+        assert step not in order or record["reason"] is None, record
+        assert os.path.isdir(layer) == (at < 1), step
+        assert all(os.path.isdir(d) for d in cgroup) == (at < 2), step
+        assert veth_state.exists() == (at < 3), step
+
+    # ps: running means running; a container whose supervisor is gone is shown exited
+    listed = run_cli("ps", "-q")
+    every = run_cli("ps", "-a")
+    for done in (listed, every):
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    running = {i for i in state.ids() if state.alive(state.read(i).get("supervisor"))
+               and state.alive(state.read(i).get("container"))}
+    assert {line for line in listed.stdout.split()} == {i[:12] for i in running}, listed.stdout
+    if step == "cli:forked":
+        assert running == {container_id}
+    elif container_id is not None:
+        line = ps_line(container_id, "-a") or ""
+        assert "Exited (" in line and "Up " not in line, every.stdout
+        setup = step in SETUP and step != "supervisor:running"  # which: starting, or watching
+        assert ("killed while starting it" in line) == setup, (step, line)
+        assert inspect(container_id)["status"] == "exited"
+
+    # `pycontain cleanup` removes every container: what the crash left goes with it
+    [kind] = [k for k in lab.kinds() if k.name == "container"]
+    for path in kind.find():
+        kind.remove(path)
+    assert kind.find() == [] and os.listdir(layers) == [], os.listdir(layers)
+    for directory in ((record.get("cgroup") or {}).get("dirs") or {}).values():
+        assert not os.path.exists(directory), directory
+    veth = (record.get("network") or {}).get("veth")
+    if veth:
+        assert not os.path.exists(f"/sys/class/net/{veth}")
+        assert not os.path.exists(bridge.STATE / f"{veth}.json")
+    assert f"dport {port}" not in nft.rules()
+    if record.get("container"):
+        assert state.wait_gone(record["container"], DEADLINE_S)

@@ -22,7 +22,8 @@ PACKAGE = Path(pycontain.__file__).parent
 LAYERS = {
     "the kernel boundary and the names": {"", "errors", "syscalls", "kernfs", "procfs",
                                           "settings", "helper", "tracing", "testing",
-                                          "workloads", "sizes", "undo", "terminal"},
+                                          "workloads", "sizes", "undo", "terminal",
+                                          "faults"},
     "one concept per package": {"namespaces", "cgroups", "fs", "network", "security"},
     "safety: preflight, sweep, detached containers' state": {"lab", "state"},
     "the container: spec, first process, runtime, supervisor": {"spec", "init", "runtime",

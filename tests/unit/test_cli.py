@@ -19,6 +19,7 @@ from pycontain.cli import (
     RUN_SHORT,
     _argparse_args,
     _quick_run_args,
+    _quick_verb_args,
     main,
 )
 from pycontain.errors import (
@@ -101,6 +102,33 @@ def test_the_two_parsers_give_the_same_result_or_the_same_refusal(argv, capsys):
             value = slow[flag[2:].replace("-", "_")]
             values = value if flag in RUN_REPEATED and value is not None else [value]
             assert all(v is None or isinstance(v, str) for v in values), (argv, flag, value)
+
+
+@pytest.mark.parametrize("argv", [
+    ["exec", "web", "true"], ["exec", "web"], ["exec", "-i", "web", "sh", "-c", "echo -i"],
+    ["exec", "-e", "A=1", "--env", "B", "--env=C=3", "-w", "/tmp", "-u", "1:1", "web", "ls"],
+    ["exec", "--workdir=/srv", "--user", "nobody", "-t", "--interactive", "web", "sh"],
+    ["exec", "web", "-e", "A=1", "ls"], ["exec", "web", "--", "ls"], ["exec", "-it", "web", "sh"],
+    ["exec", "-e", "-x", "web", "ls"], ["exec", "-eA=1", "web", "ls"], ["exec", "-e"],
+    ["exec", "--", "web", "ls"], ["exec", "--help"], ["exec", "-w=/tmp", "web", "ls"],
+    ["exec", "--tty=1", "web", "ls"], ["exec"],
+    ["rm", "web"], ["rm", "-f", "web", "db"], ["rm", "--force", "web"], ["rm", "web", "-f"],
+    ["rm"], ["rm", "-f"], ["rm", "-x", "web"], ["rm", "--", "web"], ["rm", "--force=1", "web"],
+])
+def test_the_quick_verb_parser_gives_argparse_s_result_or_leaves_it_to_argparse(argv, capsys):
+    """`exec` and `rm` skip argparse (its import alone costs more than `runc exec`): the quick
+    parser's answer, when it gives one, is argparse's own."""
+    fast, slow = _quick_verb_args(argv), _argparse_or_refusal(argv)
+    capsys.readouterr()
+    if fast is not None:
+        assert vars(fast) == slow, argv
+    assert fast is not None or argv in (
+        ["exec", "-it", "web", "sh"], ["exec", "-e", "-x", "web", "ls"],
+        ["exec", "web", "--", "ls"],
+        ["exec", "-eA=1", "web", "ls"], ["exec", "-e"], ["exec", "--", "web", "ls"],
+        ["exec", "--help"], ["exec", "-w=/tmp", "web", "ls"], ["exec", "--tty=1", "web", "ls"],
+        ["exec"], ["rm", "web", "-f"], ["rm"], ["rm", "-f"], ["rm", "-x", "web"],
+        ["rm", "--", "web"], ["rm", "--force=1", "web"]), argv  # the plain forms are quick
 
 
 @pytest.mark.parametrize(("words", "said"), [

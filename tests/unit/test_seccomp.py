@@ -193,3 +193,19 @@ def test_the_numbers_agree_where_every_architecture_shares_them():
         if number >= 424:  # since 5.1 a new call has one number everywhere
             assert NUMBERS["x86_64"].get(name) == number, name
     assert json.dumps(seccomp.DEFAULT)  # the default is data in Docker's format
+
+
+def test_the_cached_default_filter_is_the_compiled_one_and_a_new_key_compiles_again(tmp_path):
+    """security.compiled: what a start reads from the cache is what compiling gives, for each
+    set of capabilities; a stale entry (another key) is never used."""
+    from pycontain.security import capabilities, compiled
+
+    kept = capabilities.resolve((), ())
+    first = compiled.default_filter(kept, str(tmp_path))
+    assert first == seccomp.choose("default", kept)
+    assert (tmp_path / compiled.FILE).read_bytes() == compiled.key(kept) + first
+    assert compiled.default_filter(kept, str(tmp_path)) == first  # from the file
+    everything = compiled.default_filter(None, str(tmp_path))  # another key: compiled again
+    assert everything == seccomp.choose("default", None) != first
+    (tmp_path / compiled.FILE).write_bytes(compiled.key(kept).replace(b" ", b"  ") + b"junk")
+    assert compiled.default_filter(kept, str(tmp_path)) == first

@@ -101,6 +101,9 @@ def test_a_container_whose_supervisor_is_gone_is_exited_with_the_reason():
     now = state.current(record)
     assert now["status"] == "exited" and "its supervisor (pid 1) ended" in now["reason"]
     assert now["crashed"] == "its supervisor was killed"
+    starting = state.current({**record, "status": "created"})  # killed during setup
+    assert starting["status"] == "exited" and starting["crashed"] == "killed while starting it"
+    assert "the process starting it (pid 1) was killed before it ran" in starting["reason"]
     rebooted = state.current({**record, "supervisor": GONE})
     assert rebooted["status"] == "exited" and rebooted["reason"].startswith("the machine")
     assert state.read(ONE)["status"] == "running"  # what it is now is computed, not written
