@@ -8,7 +8,7 @@ moment, each step calls `point(STEP)`; a process whose `$PYCONTAIN_KILL_AT` name
 sends itself SIGKILL there, exactly as `kill -9` from outside would end it: no handler runs,
 no `finally`, no buffer is flushed. The variable is read only here; nobody sets it but a test.
 
-`STEPS` lists them in the order a container meets them (tests/integration/test_crashes.py
+`STEPS` lists them in the order a container meets them (tests/integration/test_lifecycle.py
 drives each). See also: signal(7) (SIGKILL cannot be caught), runc's and containerd's own
 "kill at each step" tests.
 """
