@@ -129,7 +129,7 @@ def _some(items: list[str], most: int = 8) -> str:
 
 
 def _namespaces(lines: list[str], host: Mapping[str, procfs.NamespaceId]) -> list[Finding]:
-    inside = dict(line.split(" ", 1) if " " in line else (line, "") for line in lines)
+    inside = {word: rest for word, _, rest in (line.partition(" ") for line in lines)}
     out = []
     for ns_type in procfs.NAMESPACE_TYPES:
         seen = inside.get(ns_type, "")

@@ -1,0 +1,95 @@
+"""Lesson 23 on the real kernel: the audit's lines, and every attack both ways (it works
+against a weakened container, it fails against pycontain's defaults), leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pycontain import lab
+from pycontain.audit import escape, host_disk, leaky_vessels, probe
+from pycontain.audit.outcome import DEFAULTS, PRIVILEGED
+from pycontain.fs import rootfs
+
+pytestmark = pytest.mark.skipif(rootfs.find_busybox() is None,
+                                reason="the attacks need the busybox rootfs (busybox-static)")
+
+#: everything the Try-it turns on beyond the defaults: its own user and cgroup namespaces, limits
+GREEN = {**DEFAULTS, "namespaces": "cgroup,ipc,mnt,net,pid,uts,user", "memory_max": "64M",
+         "pids_max": 20, "cgroup_view": True}
+
+
+@pytest.fixture(autouse=True)
+def nothing_left():
+    before = set(lab.leftovers())
+    yield
+    assert set(lab.leftovers()) - before == set()
+
+
+@pytest.fixture
+def marker(scratch):
+    return escape.place_marker(scratch.tempdir("marker"))
+
+
+def test_the_probe_of_a_container_without_isolation_is_red_where_it_shares(embedded_rootfs):
+    report = probe.audit(namespaces=(), **PRIVILEGED)
+    red = {f.name for f in report.red}
+    assert {"ns mnt", "ns net", "ns pid", "ns user", "capabilities", "seccomp", "no_new_privs",
+            "mknod", "mounts", "network", "ipc"} <= red
+    assert "made" in report["mknod"].evidence
+
+
+def test_the_defaults_leave_only_user_cgroup_and_limits_red(embedded_rootfs):
+    report = probe.audit(rootfs=embedded_rootfs, overlay=True, **DEFAULTS)
+    assert {f.name for f in report.red} == {"ns user", "ns cgroup", "cgroup limits"}, report
+    assert report["read-only paths"].ok and report["masked paths"].ok
+
+
+def test_every_line_green_with_user_namespace_and_limits(embedded_rootfs):
+    report = probe.audit(rootfs=embedded_rootfs, overlay=True, **GREEN)
+    assert report.green, report
+
+
+def test_systempaths_unconfined_lets_core_pattern_open_for_writing(embedded_rootfs):
+    weak = probe.audit(rootfs=embedded_rootfs, **{**DEFAULTS, "readonly_paths": ()})
+    assert "core_pattern (opened for writing)" in weak["read-only paths"].evidence
+    strong = probe.audit(rootfs=embedded_rootfs, **DEFAULTS)
+    assert strong["read-only paths"].ok
+
+
+def test_pycontain_audit_exit_status_and_json(cli, embedded_rootfs):
+    red = cli("audit", "--rootfs", embedded_rootfs)
+    assert red.returncode == 1 and "RED  ns user" in red.stdout, red.stderr
+    green = cli("audit", "--json", "--rootfs", embedded_rootfs, "--memory", "64M",
+                "--pids-limit", "20", "--user-namespace",
+                "--namespaces", "cgroup,ipc,mnt,net,pid,uts")
+    lines = [json.loads(line) for line in green.stdout.splitlines()]
+    assert green.returncode == 0 and all(line["ok"] is not False for line in lines), green.stdout
+
+
+@pytest.mark.parametrize("words, flag", [(["--memory", "lots"], "--memory"),
+                                         (["-d"], "--detach"), (["--", "ls"], "command")])
+def test_pycontain_audit_bad_input_names_the_flag(cli, words, flag):
+    done = cli("audit", *words)
+    assert done.returncode == 125 and flag in done.stderr, done.stderr
+
+
+def test_leaky_vessels_both_ways(marker):
+    assert leaky_vessels.attempt(marker, weakened=True, **DEFAULTS).escaped
+    checked = leaky_vessels.attempt(marker, weakened=True, checked=True, **DEFAULTS)
+    assert not checked.escaped and "(unreachable)" in checked.evidence
+    default = leaky_vessels.attempt(marker, weakened=False, **DEFAULTS)
+    assert not default.escaped and "ENOENT" in default.evidence
+
+
+def test_host_disk_both_ways(scratch):
+    assert host_disk.attempt(scratch.tempdir("disk"), weakened=True, **PRIVILEGED).escaped
+    default = host_disk.attempt(scratch.tempdir("disk"), weakened=False, **DEFAULTS)
+    assert not default.escaped and "mknod" in default.evidence
+
+
+def test_the_chroot_escape_against_the_assembled_runtime(marker, embedded_rootfs):
+    assert escape.attempt(marker, embedded_rootfs, root_switch="chroot", **DEFAULTS
+                          ).escaped(marker)
+    assert not escape.attempt(marker, embedded_rootfs, **DEFAULTS).escaped(marker)
