@@ -1,12 +1,12 @@
 """Mounting the host's disk from inside: a block device node and CAP_SYS_ADMIN (lesson 23).
 
-A container's files are only what its root shows; the disk under them holds everything. Root
-inside with CAP_MKNOD makes the node of a disk (`mknod /dev/d b 7 0`: loop0; in /dev, since
-/tmp is mounted nodev), with CAP_SYS_ADMIN and no seccomp filter mounts it, read-only even,
-and reads any file on it: the host's /etc/shadow, had it been the host's disk. Docker stops
-the node with its device cgroup, pycontain with no CAP_MKNOD at all (security.capabilities.DEFAULT); CAP_SYS_ADMIN is not kept
-and the seccomp profile refuses mount(2) too; /dev holds six character devices, no disk
-(rootfs.mount_dev).
+A container's files are only what its root shows; the disk under them holds everything.
+Root inside with CAP_MKNOD makes the node of a disk (`mknod /dev/d b 7 0`: loop0; in /dev,
+since /tmp is mounted nodev), with CAP_SYS_ADMIN and no seccomp filter mounts it, read-only
+even, and reads any file on it: the host's /etc/shadow, had it been the host's disk. Docker
+stops the node with its device cgroup, pycontain with no CAP_MKNOD at all
+(security.capabilities.DEFAULT); CAP_SYS_ADMIN is not kept and the seccomp profile refuses
+mount(2) too; /dev holds six character devices, no disk (rootfs.mount_dev).
 
 The demonstration never goes near the machine's disk: `attempt` makes a loop device over an
 image file in a `pycontain-` temp dir (fs.loop), writes the marker on it, and the container
