@@ -1,4 +1,5 @@
-"""What one attack saw: whether it reached the host's secret, and the evidence (lesson 23)."""
+"""What one attack saw: whether it reached the host's secret, and the evidence (lesson 23,
+coming)."""
 
 from __future__ import annotations
 
