@@ -8,9 +8,10 @@ import json
 import pytest
 
 from pycontain import lab
-from pycontain.audit import escape, host_disk, leaky_vessels, probe
+from pycontain.audit import escape, host_disk, leaky_vessels, probe, shocker
 from pycontain.audit.outcome import DEFAULTS, PRIVILEGED
 from pycontain.fs import rootfs
+from pycontain.security import capabilities
 
 pytestmark = pytest.mark.skipif(rootfs.find_busybox() is None,
                                 reason="the attacks need the busybox rootfs (busybox-static)")
@@ -93,3 +94,22 @@ def test_the_chroot_escape_against_the_assembled_runtime(marker, embedded_rootfs
     assert escape.attempt(marker, embedded_rootfs, root_switch="chroot", **DEFAULTS
                           ).escaped(marker)
     assert not escape.attempt(marker, embedded_rootfs, **DEFAULTS).escaped(marker)
+
+
+#: `--cap-add DAC_READ_SEARCH`: the capability the shocker needs, back
+READ_SEARCH = DEFAULTS["capabilities"] | {"CAP_DAC_READ_SEARCH"}
+
+
+@pytest.mark.parametrize("kept, seccomp, escapes", [
+    (READ_SEARCH, None, True),  # the weakened container
+    (READ_SEARCH, "default", True),  # the profile gives the call back with the capability
+    (capabilities.DEFAULT, None, False),  # the capability alone stops it
+    (capabilities.DEFAULT, "default", False),  # pycontain's defaults
+])
+def test_shocker_reads_a_host_file_by_handle_only_with_the_capability(scratch, kept, seccomp,
+                                                                      escapes):
+    outcome = shocker.attempt(scratch.tempdir("shocker"), weakened=kept != capabilities.DEFAULT,
+                              **{**DEFAULTS, "capabilities": kept, "seccomp": seccomp})
+    assert outcome.escaped is escapes, outcome
+    if not escapes:
+        assert "open_by_handle_at: EPERM" in outcome.evidence, outcome
