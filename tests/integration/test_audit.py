@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pycontain import lab
-from pycontain.audit import escape, host_disk, leaky_vessels, probe, shocker
+from pycontain.audit import core_pattern, escape, host_disk, leaky_vessels, probe, shocker
 from pycontain.audit.outcome import DEFAULTS, PRIVILEGED
 from pycontain.fs import rootfs
 from pycontain.security import capabilities
@@ -113,3 +113,14 @@ def test_shocker_reads_a_host_file_by_handle_only_with_the_capability(scratch, k
     assert outcome.escaped is escapes, outcome
     if not escapes:
         assert "open_by_handle_at: EPERM" in outcome.evidence, outcome
+
+
+def test_core_pattern_opens_for_writing_only_without_read_only_proc_sys():
+    with open(core_pattern.PATH) as f:
+        before = f.read()
+    weak = core_pattern.attempt(weakened=True, **{**DEFAULTS, "readonly_paths": ()})
+    assert weak.escaped and "upper" in weak.evidence, weak
+    default = core_pattern.attempt(weakened=False, **DEFAULTS)
+    assert not default.escaped and "Read-only file system" in default.evidence, default
+    with open(core_pattern.PATH) as f:
+        assert f.read() == before  # opened, never written
