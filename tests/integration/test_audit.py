@@ -8,8 +8,9 @@ import json
 import pytest
 
 from pycontain import lab
-from pycontain.audit import core_pattern, escape, host_disk, leaky_vessels, probe, shocker
+from pycontain.audit import attacks, core_pattern, escape, host_disk, leaky_vessels, probe, shocker
 from pycontain.audit.outcome import DEFAULTS, PRIVILEGED
+from pycontain.errors import SpecError
 from pycontain.fs import rootfs
 from pycontain.security import capabilities
 
@@ -124,3 +125,12 @@ def test_core_pattern_opens_for_writing_only_without_read_only_proc_sys():
     assert not default.escaped and "Read-only file system" in default.evidence, default
     with open(core_pattern.PATH) as f:
         assert f.read() == before  # opened, never written
+
+
+def test_every_attack_of_the_lesson_escapes_the_weak_container_only(scratch):
+    where = scratch.tempdir("attacks")
+    seen = {name: (attacks.run(name, where, weakened=True).escaped,
+                   attacks.run(name, where, weakened=False).escaped) for name in attacks.PLAY}
+    assert seen == dict.fromkeys(attacks.PLAY, (True, False)), seen
+    with pytest.raises(SpecError, match="`attack` must be one of"):
+        attacks.run("rowhammer", where, weakened=True)
