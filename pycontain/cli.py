@@ -221,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run a probe as the command of a container made with the options of "
                     "`pycontain run`, and print what isolates it and what does not, line by "
-                    "line with the evidence (lesson 23, coming). Exit status 0 when every line is "
+                    "line with the evidence (lesson 23). Exit status 0 when every line is "
                     "green, 1 when one is red, 125 when the audit could not run.")
     audit.add_argument("--json", action="store_true", help="print the lines as JSON lines")
     for verb in (run, create, audit):

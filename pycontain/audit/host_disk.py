@@ -1,4 +1,4 @@
-"""Mounting the host's disk from inside: a block device node and CAP_SYS_ADMIN (lesson 23, coming).
+"""Mounting the host's disk from inside: a block device node and CAP_SYS_ADMIN (lesson 23).
 
 A container's files are only what its root shows; the disk under them holds everything.
 Root inside with CAP_MKNOD makes the node of a disk (`mknod /dev/d b 7 0`: loop0; in /dev,

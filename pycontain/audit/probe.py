@@ -1,4 +1,4 @@
-"""The audit: what isolates a container and what does not, seen from inside it (lesson 23, coming).
+"""The audit: what isolates a container and what does not, seen from inside it (lesson 23).
 
 `SCRIPT` runs inside the container as its command. It is a POSIX shell script, not Python: the
 embedded rootfs has busybox and no interpreter, and a container without a rootfs has the host's
@@ -23,7 +23,7 @@ them with the host's own view (its namespaces, its /proc paths), line by line:
 a notebook and as text, and `Report.json_lines()` as JSON lines (`pycontain audit --json`).
 
 See also: namespaces(7), capabilities(7), proc(5) (status, mountinfo), seccomp(2), mknod(2),
-sysvipc(7), runc's libcontainer/rootfs_linux.go, `docker run --security-opt`; lesson 23, coming.
+sysvipc(7), runc's libcontainer/rootfs_linux.go, `docker run --security-opt`; lesson 23.
 """
 
 from __future__ import annotations

@@ -309,7 +309,7 @@ def verify_cwd_inside_root(parameter: str = "root_switch") -> None:
     getcwd(3) fails with ENOENT when it cannot (the kernel's getcwd(2) would prefix the path
     with "(unreachable)"): a process left there could climb out with "..", as runc guards
     against since CVE-2024-21626. `parameter` is what put it there: the switch of the root
-    (lesson 05) or the working directory asked for (`cwd`, lesson 23, coming).
+    (lesson 05) or the working directory asked for (`cwd`, lesson 23).
     """
     try:
         cwd = os.getcwd()
@@ -321,7 +321,7 @@ def verify_cwd_inside_root(parameter: str = "root_switch") -> None:
         raise SpecError("cwd", "a directory inside the container's root", cwd,
                         hint="the working directory resolved outside the root, through a "
                              "descriptor left open (/proc/self/fd/N, CVE-2024-21626): name a "
-                             "directory of the rootfs (lesson 23, coming)")
+                             "directory of the rootfs (lesson 23)")
     raise SpecError(parameter, "calls that leave the working directory inside the "
                     "new root", cwd,
                     hint="after chroot(2) or pivot_root(2), chdir('/'): a working "
