@@ -134,3 +134,18 @@ def test_every_attack_of_the_lesson_escapes_the_weak_container_only(scratch):
     assert seen == dict.fromkeys(attacks.PLAY, (True, False)), seen
     with pytest.raises(SpecError, match="`attack` must be one of"):
         attacks.run("rowhammer", where, weakened=True)
+
+
+def test_the_try_it_check_names_red_lines_and_lessons_not_options(embedded_rootfs):
+    from pycontain.checks import CheckFailed, lesson23
+
+    weak = {"rootfs": embedded_rootfs, "overlay": True, "namespaces": "mnt,pid,uts",
+            "capabilities": None, "no_new_privs": False, "seccomp": None, "masked_paths": (),
+            "readonly_paths": ()}
+    with pytest.raises(CheckFailed) as failed:
+        lesson23.check_every_line_green(lambda: weak)
+    message = str(failed.value)
+    assert "- ns net:" in message and "lesson 08" in message and "- seccomp:" in message
+    assert not any(option in message for option in ("user_namespace", "namespaces=", "DEFAULTS",
+                                                    "readonly_paths", "memory_max"))
+    assert "every line" in lesson23.check_every_line_green(lambda: {**weak, **GREEN})
