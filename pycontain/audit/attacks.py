@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from pycontain.audit import core_pattern, escape, host_disk, leaky_vessels, shocker
+from pycontain.audit import core_pattern, escape, host_disk, leaky_vessels, self_exe, shocker
 from pycontain.audit.outcome import DEFAULTS, PRIVILEGED, Outcome
 from pycontain.errors import SpecError
 from pycontain.security import capabilities
@@ -27,6 +27,8 @@ WEAKENED: dict[str, tuple[dict[str, Any], str]] = {
     "core_pattern": ({"readonly_paths": ()}, "--security-opt systempaths=unconfined"),
     "host disk": (PRIVILEGED, "--privileged"),
     "chroot escape": ({"root_switch": "chroot"}, "the root switched with chroot(2)"),
+    "/proc/self/exe": ({**PRIVILEGED, **self_exe.HOST_PIDS},
+                       "--privileged, no PID namespace, -v /proc:/host/proc:ro"),
 }
 
 
@@ -45,6 +47,7 @@ PLAY: dict[str, Callable[..., Outcome]] = {
     "core_pattern": lambda d, weakened, **o: core_pattern.attempt(weakened=weakened, **o),
     "host disk": lambda d, weakened, **o: host_disk.attempt(d, weakened=weakened, **o),
     "chroot escape": _chroot,
+    "/proc/self/exe": lambda d, weakened, **o: self_exe.attempt(d, weakened=weakened, **o),
 }
 
 
@@ -54,7 +57,8 @@ def run(name: str, directory: str | os.PathLike[str], *, weakened: bool) -> Outc
     if name not in PLAY:
         raise SpecError("attack", f"one of {', '.join(PLAY)}", name)
     options = {**DEFAULTS, **(WEAKENED[name][0] if weakened else {})}
-    where = tempfile.mkdtemp(prefix=f"{PREFIX}{name.replace(' ', '-')}-", dir=directory)
+    label = name.strip("/").replace(" ", "-").replace("/", "-")
+    where = tempfile.mkdtemp(prefix=f"{PREFIX}{label}-", dir=directory)
     return PLAY[name](where, weakened, **options)
 
 

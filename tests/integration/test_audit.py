@@ -4,11 +4,22 @@ against a weakened container, it fails against pycontain's defaults), leaving no
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import pytest
 
 from pycontain import lab
-from pycontain.audit import attacks, core_pattern, escape, host_disk, leaky_vessels, probe, shocker
+from pycontain.audit import (
+    attacks,
+    core_pattern,
+    escape,
+    host_disk,
+    leaky_vessels,
+    probe,
+    self_exe,
+    shocker,
+)
 from pycontain.audit.outcome import DEFAULTS, PRIVILEGED
 from pycontain.errors import SpecError
 from pycontain.fs import rootfs
@@ -149,3 +160,21 @@ def test_the_try_it_check_names_red_lines_and_lessons_not_options(embedded_rootf
     assert not any(option in message for option in ("user_namespace", "namespaces=", "DEFAULTS",
                                                     "readonly_paths", "memory_max"))
     assert "every line" in lesson23.check_every_line_green(lambda: {**weak, **GREEN})
+
+
+HOST_PIDS = self_exe.HOST_PIDS
+
+
+@pytest.mark.parametrize("options, escapes, evidence", [
+    ({**PRIVILEGED, **HOST_PIDS}, True, "Text file busy"),  # held, then written once free
+    ({**DEFAULTS, **HOST_PIDS}, False, "Permission denied"),  # ptrace's check: capabilities
+    ({**PRIVILEGED, "volumes": HOST_PIDS["volumes"]}, False, "Text file busy"),  # PID ns
+    (DEFAULTS, False, "-> /bin/busybox"),  # init exec'd: /proc/1/exe is the container's own
+    ({**DEFAULTS, "init": True}, False, "Text file busy"),  # PID 1 runs it as long as any
+])
+def test_proc_self_exe_overwrites_only_a_runtime_it_outlives(scratch, options, escapes,
+                                                             evidence):
+    where = scratch.tempdir("self-exe")
+    outcome = self_exe.attempt(where, weakened=escapes, **options)
+    assert outcome.escaped is escapes and evidence in outcome.evidence, outcome
+    assert os.path.realpath(sys.executable) not in outcome.evidence  # only ever the copy
