@@ -60,14 +60,10 @@ def interpreter_volumes() -> list[str]:
     """`volumes` that show this host's Python to a container at the same paths, read-only:
     its installation (sys.base_prefix) and the directories its loader and libraries come
     from (/usr, /lib, /lib64: the loader's path, /lib64/ld-linux-x86-64.so.2, is written in
-    the executable, a symlink into /usr or not)."""
+    the executable, a symlink into /usr or not). A Python whose libraries lie elsewhere
+    would not start inside."""
     found = {os.path.realpath(sys.base_prefix)}
-    for top in ("/usr", "/lib", "/lib64", "/lib32"):
-        if os.path.isdir(top):
-            found.add(top)
-    for mapped in _mapped_files():  # libpython, libc, the loader, _ctypes, libffi: wherever
-        if not any(mapped.startswith(p.rstrip("/") + "/") for p in found):
-            found.add(os.path.dirname(mapped))
+    found.update(top for top in ("/usr", "/lib", "/lib64", "/lib32") if os.path.isdir(top))
     kept = sorted(p for p in found if not any(p.startswith(q + "/") for q in found if q != p))
     return [f"{p}:{p}:ro" for p in kept]
 
@@ -82,8 +78,6 @@ def attempt(directory: str | os.PathLike[str], *, weakened: bool, timeout_s: flo
     """Place a marker in `directory`/secret (a `pycontain-` temp dir), bind `directory`/shared
     into a container on the embedded rootfs with `options`, and let it open the marker by its
     handle."""
-    import ctypes  # noqa: F401  (mapped now, so interpreter_volumes sees _ctypes and libffi)
-
     shared = os.path.join(os.fspath(directory), "shared")
     secret = os.path.join(os.fspath(directory), "secret")
     os.makedirs(shared)
@@ -103,9 +97,3 @@ def attempt(directory: str | os.PathLike[str], *, weakened: bool, timeout_s: flo
                    "path from this root leads there" if escaped
                    else f"{result.reason}: {result.stderr.strip()[-200:]}")
 
-
-def _mapped_files() -> list[str]:
-    """The files this interpreter has mapped (its libraries), from /proc/self/maps."""
-    with open("/proc/self/maps") as maps:
-        return sorted({line.split(None, 5)[5].strip() for line in maps
-                       if len(line.split(None, 5)) == 6 and line.split(None, 5)[5].startswith("/")})
