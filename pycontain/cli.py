@@ -216,7 +216,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Check run's options and make a detached container's state (status "
                     "created) without starting it; `pycontain start` starts it, as "
                     "`docker create` and `docker start`. -d is implied. Prints its id.")
-    for verb in (run, create):
+    audit = verbs.add_parser(
+        "audit", help="audit a container made with run's options: what isolates it, what not",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a probe as the command of a container made with the options of "
+                    "`pycontain run`, and print what isolates it and what does not, line by "
+                    "line with the evidence (lesson 23). Exit status 0 when every line is "
+                    "green, 1 when one is red, 125 when the audit could not run.")
+    audit.add_argument("--json", action="store_true", help="print the lines as JSON lines")
+    for verb in (run, create, audit):
         for flag, (metavar, _, text) in RUN_OPTIONS.items():
             short = [RUN_SHORT[flag]] if flag in RUN_SHORT else []
             verb.add_argument(*short, flag, metavar=metavar,
@@ -476,7 +484,7 @@ def _nearest(word: str, flags: list[str]) -> str:
 def _argparse_args(words: list[str]) -> argparse.Namespace:
     """`words` parsed by argparse; a `run` command without the `--` that ends the options."""
     args = _parser().parse_args(words)
-    if args.verb in ("run", "create") and args.command[:1] == ["--"]:
+    if args.verb in ("run", "create", "audit") and args.command[:1] == ["--"]:
         args.command = args.command[1:]
     return args
 
@@ -730,6 +738,26 @@ def _run(args: argparse.Namespace | SimpleNamespace) -> int:
     finally:
         os.close(master)
     return _foreground(container)
+
+
+def _audit(args: argparse.Namespace | SimpleNamespace) -> int:
+    """`pycontain audit [RUN OPTIONS]`: the probe as the command (audit.probe; lesson 23,
+    coming)."""
+    from pycontain import runtime
+    from pycontain.audit import probe
+
+    if args.command:
+        raise SpecError("command", "nothing after the options: the audit runs its own probe",
+                        " ".join(args.command))
+    for flag in ("detach", "interactive", "tty", "rm", "name"):
+        if getattr(args, flag):
+            raise SpecError(flag, "used only with `pycontain run`: the audit runs in the "
+                            "foreground and keeps nothing", FLAG_OF.get(flag, f"--{flag}"))
+    with probe.scratch(args.rootfs) as where:
+        args.command = probe.argv(where)
+        report = probe.audit(_spec(args, runtime.new_id()))
+    print(report.json_lines() if args.json else report, end="" if args.json else "\n")
+    return 0 if report.green else 1
 
 
 def _spec(args: argparse.Namespace | SimpleNamespace, container_id: str) -> Any:
@@ -1142,7 +1170,8 @@ DOING = {"run": "running the container", "rootfs": "preparing the embedded rootf
          "rm": "removing containers", "inspect": "reading containers' state",
          "pause": "pausing containers", "unpause": "unpausing containers",
          "exec": "running a command in the container", "top": "listing its processes",
-         "stats": "reading containers' usage", "events": "watching containers"}
+         "stats": "reading containers' usage", "events": "watching containers",
+         "audit": "auditing the container"}
 
 
 def _internal_error(exc: BaseException, doing: str) -> int:
@@ -1185,7 +1214,8 @@ def main(argv: list[str] | None = None) -> None:
                 "progress": _progress,
                 "stop": _stop, "kill": _kill, "rm": _rm,
                 "inspect": _inspect, "pause": _pause, "unpause": _pause,
-                "exec": _exec, "top": _top, "stats": _stats, "events": _events}[args.verb]
+                "exec": _exec, "top": _top, "stats": _stats, "events": _events,
+                "audit": _audit}[args.verb]
         code = verb(args)
     except PycontainError as exc:
         flags = GRADE_FLAG_OF if getattr(args, "verb", "") == "grade" else FLAG_OF

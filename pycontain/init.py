@@ -324,8 +324,15 @@ def unshare_cgroup_namespace(spec: InitSpec, channel: Channel) -> None:
 
 
 def change_directory(spec: InitSpec, channel: Channel) -> None:
-    """The command's working directory, inside the new root (lesson 05)."""
+    """The command's working directory, inside the new root (lesson 05), checked to be inside
+    it: until `execute` this process still holds what it inherited, and a path such as
+    /proc/self/fd/N would make one of those descriptors the working directory, outside the
+    root (runc's CVE-2024-21626, lesson 23)."""
     syscalls.chdir(spec["cwd"])
+    if spec.get("rootfs"):
+        from pycontain.fs import rootfs  # loaded by import_what_follows
+
+        rootfs.verify_cwd_inside_root("cwd")
 
 
 def filter_while_privileged(spec: InitSpec, channel: Channel) -> None:

@@ -17,7 +17,9 @@ joins it by taking each of those on, in the order the kernel allows, and then ex
 4. the child then runs init's own last steps with the container's recorded spec: working
    directory, seccomp filter, bounding set, user, capabilities, no_new_privs, exec
    (`EXEC_STEPS`), so that its /proc/<pid>/status shows the same CapEff, CapBnd, NoNewPrivs
-   and Seccomp as the container's first process.
+   and Seccomp as the container's first process. Until that exec it is the host's
+   interpreter inside the container's PID namespace, so it is made non-dumpable first: the
+   container may not open its /proc/<pid>/exe (CVE-2019-5736, lesson 23).
 
 runc does the same in C (`runc exec`, its nsexec's setns loop, before any Go thread starts);
 nsenter(1) is the tool that does steps 2 and 3. A paused container is refused (its frozen
@@ -109,6 +111,18 @@ def _steps() -> tuple[Callable[[Any, Any], None], ...]:
             init.filter_system_calls, init.execute)
 
 
+def hide_from_container() -> None:
+    """Make this process not dumpable until it execs (execve(2) makes it dumpable again).
+
+    Until then it is the host's interpreter inside the container's PID namespace, with the
+    container's capabilities at the end: a process of the container could open its
+    /proc/PID/exe, the runtime's binary, and write it once free (CVE-2019-5736). A process
+    that is not dumpable has its /proc files refused to all without CAP_SYS_PTRACE; runc's
+    nsexec does the same (lesson 23).
+    """
+    syscalls.prctl(PrctlOption.PR_SET_DUMPABLE, 0)
+
+
 def _import_what_follows(wire: Mapping[str, Any]) -> None:
     """Import now what the steps use: after setns(CLONE_NEWNS) the library is out of reach."""
     from pycontain import init  # noqa: F401
@@ -146,6 +160,7 @@ def start(record: state.Record, wire: dict[str, Any],
         channel = Channel(-1, report_w)
         code = EXIT_RUNTIME_ERROR
         try:
+            hide_from_container()
             if cgroup is not None:
                 cgroup.attach(os.getpid())
             fds = {name: os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)

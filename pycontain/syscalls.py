@@ -157,6 +157,8 @@ class RenameFlag(enum.IntFlag):
 
 #: the dirfd that means "relative to the working directory" (<fcntl.h>)
 AT_FDCWD = -100
+#: the largest handle name_to_handle_at(2) gives (<fcntl.h>, MAX_HANDLE_SZ)
+MAX_HANDLE_SZ = 128
 
 #: namespace name as in /proc/<pid>/ns/<name> -> its clone flag
 NAMESPACE_FLAGS: dict[str, CloneFlag] = {
@@ -479,6 +481,21 @@ class Syscalls:
         """mq_unlink(3): remove the queue `name` (it goes when the last descriptor closes)."""
         self._check(self.libc.mq_unlink(os.fsencode(name)), "mq_unlink", (name,))
 
+    # file handles (lesson 23): a file named by the kernel's own handle, no path walked
+
+    def name_to_handle_at(self, dirfd: int, pathname: str, flags: int = 0) -> bytes:
+        """name_to_handle_at(2): the handle of `pathname`, as the bytes of its struct
+        file_handle (handle_bytes, handle_type, f_handle), which open_by_handle_at(2) takes."""
+        size = MAX_HANDLE_SZ
+        buffer = ctypes.create_string_buffer(8 + size)
+        ctypes.c_uint.from_buffer(buffer).value = size
+        mount_id = ctypes.c_int()
+        result = self.libc.name_to_handle_at(ctypes.c_int(dirfd), os.fsencode(pathname), buffer,
+                                             ctypes.byref(mount_id), ctypes.c_int(flags))
+        self._check(result, "name_to_handle_at", (dirfd, pathname, flags))
+        used = ctypes.c_uint.from_buffer(buffer).value
+        return buffer.raw[:8 + used]
+
     # inotify (lesson 14): the kernel tells us when a cgroup's events file changes.
 
     def inotify_init1(self, flags: InotifyFlag | int = 0) -> int:
@@ -506,7 +523,7 @@ KERNEL_CALLS = (
     "close_range",
     "execve",
     "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
-    "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch",
+    "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch", "name_to_handle_at",
 )
 
 _in_use: Syscalls = LINUX
@@ -550,6 +567,7 @@ setresuid = LINUX.setresuid
 setresgid = LINUX.setresgid
 sigaction = LINUX.sigaction
 close_range = LINUX.close_range
+name_to_handle_at = LINUX.name_to_handle_at
 execve = LINUX.execve
 renameat2 = LINUX.renameat2
 openat = LINUX.openat

@@ -18,7 +18,7 @@ there and must still be found after the chroot.
 
 See also: chroot(2), pivot_root(2), path_resolution(7), nsenter(1), busybox(1); lesson 05.
 Left out: escapes through a directory fd opened before the switch (CVE-2024-21626,
-lesson 23, coming), and through a host /proc (lesson 03 mounts a fresh one).
+lesson 23), and through a host /proc (lesson 03 mounts a fresh one).
 """
 
 from __future__ import annotations

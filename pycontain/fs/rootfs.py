@@ -310,19 +310,26 @@ def replay(steps: list[list[object]]) -> None:
         getattr(syscalls, name)(*args)
 
 
-def verify_cwd_inside_root() -> None:
+def verify_cwd_inside_root(parameter: str = "root_switch") -> None:
     """Raise unless the working directory can be reached from the (new) root.
 
     getcwd(3) fails with ENOENT when it cannot (the kernel's getcwd(2) would prefix the path
     with "(unreachable)"): a process left there could climb out with "..", as runc guards
-    against since CVE-2024-21626.
+    against since CVE-2024-21626. `parameter` is what put it there: the switch of the root
+    (lesson 05) or the working directory asked for (`cwd`, lesson 23).
     """
     try:
         cwd = os.getcwd()
     except FileNotFoundError:
         cwd = "(unreachable)"
-    if not cwd.startswith("/"):
-        raise SpecError("root_switch", "calls that leave the working directory inside the "
-                        "new root", cwd,
-                        hint="after chroot(2) or pivot_root(2), chdir('/'): a working "
-                             "directory outside the root lets '..' climb out (lesson 05)")
+    if cwd.startswith("/"):
+        return
+    if parameter == "cwd":
+        raise SpecError("cwd", "a directory inside the container's root", cwd,
+                        hint="the working directory resolved outside the root, through a "
+                             "descriptor left open (/proc/self/fd/N, CVE-2024-21626): name a "
+                             "directory of the rootfs (lesson 23)")
+    raise SpecError(parameter, "calls that leave the working directory inside the "
+                    "new root", cwd,
+                    hint="after chroot(2) or pivot_root(2), chdir('/'): a working "
+                         "directory outside the root lets '..' climb out (lesson 05)")

@@ -222,3 +222,50 @@ def test_exec_into_a_user_namespace_is_its_root_with_the_first_processs_sets(emb
         assert "Uid:\t0\t0\t0\t0" in status  # root there, not the overflow id `nobody`
     finally:
         run_cli("rm", "-f", container_id)
+
+
+#: `pycontain exec web true` with a pause before the last step (exec), in a process of its own
+#: (nsenter.start returns only once the command has exec'd): the joining child is still the
+#: host's interpreter, in the container's PID namespace, with the container's capabilities.
+#: argv: READY_FD GO_FD DUMPABLE; DUMPABLE=1 puts it back as a joiner without the defence.
+JOINER = """
+import os, sys
+from pycontain import nsenter, syscalls
+from pycontain.syscalls import PrctlOption
+ready, go, dumpable = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+steps = nsenter._steps()
+def pause(wire, channel):
+    if dumpable:
+        syscalls.prctl(PrctlOption.PR_SET_DUMPABLE, 1)
+    os.write(ready, str(os.getpid()).encode())
+    os.read(go, 1)
+nsenter._steps = lambda: (*steps[:-1], pause, steps[-1])
+record = nsenter.target("web")
+os.waitpid(nsenter.start(record, nsenter.prepare(record, ["true"])), 0)
+"""
+
+
+@pytest.mark.parametrize("dumpable, opened", [(True, True), (False, False)])
+def test_the_joining_interpreter_is_not_dumpable_until_it_execs(web, dumpable, opened):
+    # only opened for reading, never written: this is the real interpreter (CVE-2019-5736 on a
+    # throw-away copy is test_audit's)
+    from pycontain import fresh_python
+
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    joiner = subprocess.Popen(fresh_python(JOINER, str(ready_w), str(go_r), str(int(dumpable)),
+                                           same_path=True), pass_fds=(ready_w, go_r))
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        inside = int(os.read(ready_r, 32) or b"0")
+        assert inside > 0, "the joiner did not reach its pause"
+        seen = run_cli("exec", "web", "sh", "-c", f"readlink /proc/{inside}/exe; "
+                       f"(exec 3< /proc/{inside}/exe) 2>&1 && echo opened")
+    finally:
+        os.close(go_w)  # resumes it: EOF
+        os.close(ready_r)
+        assert joiner.wait(timeout=20) == 0
+    assert ("opened" in seen.stdout.splitlines()) is opened, seen.stdout + seen.stderr
+    if not opened:
+        assert "Permission denied" in seen.stdout, seen.stdout
