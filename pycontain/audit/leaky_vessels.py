@@ -64,7 +64,7 @@ def attempt(marker: Marker, *, weakened: bool, checked: bool | None = None,
         try:
             if weakened:
                 container = runtime._start(spec, _leaking_start(leaked, bool(checked)), None,
-                                           None)
+                                           None, None)
             else:
                 container = runtime.spawn(spec)
             result = container.wait(timeout_s)
