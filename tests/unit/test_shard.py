@@ -115,3 +115,14 @@ def test_without_a_share_nothing_changes(monkeypatch):
     module.pytest_collection_modifyitems(None, found)
     assert [i.nodeid for i in found] == list(SUITE)
     assert module.pytest_runtest_setup(found[0]) is None  # no skip
+
+
+def test_a_failure_is_written_into_its_claim_as_it_happens(monkeypatch, tmp_path):
+    module = lane(monkeypatch, tmp_path, "forward")
+    module.pytest_runtest_setup(items("tests/a.py::t1")[0])
+    report = SimpleNamespace(nodeid="tests/a.py::t1", failed=True, when="call",
+                             longrepr="Traceback ...\nE   assert 1 == 2")
+    module.pytest_runtest_logreport(report)
+    module.pytest_runtest_logreport(SimpleNamespace(nodeid="tests/a.py::t2", failed=False))
+    assert (tmp_path / "tests%a.py" / "failed").read_text() == \
+        "tests/a.py::t1 (call): E   assert 1 == 2\n"

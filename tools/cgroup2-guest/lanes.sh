@@ -60,6 +60,10 @@ if [[ -n $unfinished ]]; then  # claimed by a guest that crashed, and never fini
   echo "cgroup2-guest: files that never finished: $unfinished"
   status=1
 fi
+if compgen -G "$claims/*/failed" >/dev/null; then
+  echo "cgroup2-guest: what failed, as each guest wrote it down:"
+  cat "$claims"/*/failed | sed 's/^/  /'
+fi
 echo "cgroup2-guest: the slowest files, in seconds (where the guest's time goes):"
 for claim in "$claims"/*/; do
   if [[ -e $claim/done ]]; then echo "$(cat "$claim/done") $(basename "$claim" | sed 's/%/\//g')"; fi

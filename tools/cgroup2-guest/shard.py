@@ -12,11 +12,11 @@ nothing.
 Files named in `PYCONTAIN_SHARD_LAST` (path prefixes) go to the end of the list: the reverse
 lane runs them first.
 
-A claim records who made it (the order) and, once the file's last test is torn down, that it is
-done and how many seconds it took. A guest that crashed (TCG emulation has panicked a guest
-kernel on its own, mid-test) is booted again by lanes.sh with the same order: it takes back its
-own claims that are not done, so the file that was running when it crashed runs again, whole,
-and nothing runs twice.
+A claim records who made it (the order), each failure as it happens, and, once the file's last
+test is torn down, that it is done and how many seconds it took. A guest that crashed (TCG
+emulation has panicked a guest kernel on its own, mid-test) is booted again by lanes.sh with
+the same order: it takes back its own claims that are not done, so the file that was running
+when it crashed runs again, whole, and nothing runs twice.
 
     >>> claim_name("notebooks/solutions/08-net.ipynb")
     'notebooks%solutions%08-net.ipynb'
@@ -91,6 +91,17 @@ def pytest_runtest_teardown(item, nextitem):  # noqa: ANN001, ANN201 (a pytest h
     if where and _decided.get(name) and (nextitem is None or _file(nextitem) != name):
         with open(os.path.join(where, claim_name(name), "done"), "w") as f:
             f.write(f"{time.monotonic() - _started.get(name, time.monotonic()):.0f}")
+
+
+def pytest_runtest_logreport(report):  # noqa: ANN001, ANN201 (a pytest hook)
+    """A failure is written into its file's claim at once, with its last line: lanes.sh lists
+    them even when a guest never reached pytest's summary (it crashed, or ran out of time)."""
+    where = os.environ.get("PYCONTAIN_SHARD_DIR")
+    if where and report.failed:
+        name = report.nodeid.split("::")[0]
+        last = (str(report.longrepr).strip().splitlines() or [""])[-1][:300]
+        with open(os.path.join(where, claim_name(name), "failed"), "a") as f:
+            f.write(f"{report.nodeid} ({report.when}): {last}\n")
 
 
 def _read(claim: str, what: str) -> str:
