@@ -105,13 +105,12 @@ test: $(VENV)/.dev debs path $(NBGRADER)/bin/python
 	$(PY) -m pytest tests pycontain --nbval-lax notebooks/solutions
 
 # The real-kernel tests and every lesson (solution build) again, in Debian 13 guests on
-# cgroup v2 with Python 3.13, the lab VM's system (tools/cgroup2-guest/run.sh): two guests at
-# once, sharing the suite file by file, the second from a delegated service cgroup as the lab
-# VM's Jupyter runs, and the cgroup tests and lessons first there (tools/cgroup2-guest/lanes.sh).
+# cgroup v2 with Python 3.13, the lab VM's system (tools/cgroup2-guest/run.sh), and the cgroup
+# tests and lessons once more from a delegated service cgroup, as the lab VM's Jupyter runs: two
+# guests at once, sharing the suite file by file (tools/cgroup2-guest/lanes.sh).
 CGROUP_SUITE := tests/integration/test_cgroups.py tests/integration/test_cgroupns.py \
   tests/integration/test_limits.py tests/integration/test_monitor.py \
-  tests/integration/test_lesson14.py notebooks/solutions/10- notebooks/solutions/12- \
-  notebooks/solutions/13-
+  tests/integration/test_lesson14.py --nbval-lax notebooks/solutions/1[023]-*.ipynb
 test-cgroup2: $(VENV)/.dev
 	bash tools/cgroup2-guest/lanes.sh "tests/integration --nbval-lax notebooks/solutions" "$(CGROUP_SUITE)"
 

@@ -40,18 +40,6 @@ def test_the_reverse_lane_walks_the_files_from_the_end_keeping_each_file_in_orde
                                          "tests/a.py::t1", "tests/a.py::t2"]
 
 
-def test_the_files_named_last_are_where_the_reverse_lane_starts(monkeypatch, tmp_path):
-    monkeypatch.setenv("PYCONTAIN_SHARD_LAST", "tests/a.py nb/")
-    found = items(*SUITE)
-    lane(monkeypatch, tmp_path, "reverse").pytest_collection_modifyitems(None, found)
-    assert [i.nodeid for i in found] == ["nb/x.ipynb::Cell 0", "nb/x.ipynb::Cell 1",
-                                         "tests/a.py::t1", "tests/a.py::t2",
-                                         "tests/c.py::t1", "tests/b.py::t1"]
-    found = items(*SUITE)
-    lane(monkeypatch, tmp_path, "forward").pytest_collection_modifyitems(None, found)
-    assert [i.nodeid for i in found][:2] == ["tests/b.py::t1", "tests/c.py::t1"]
-
-
 @pytest.mark.parametrize("first_steps", [0, 1, 2, 3])
 def test_two_lanes_run_every_file_once_and_whole(monkeypatch, tmp_path, first_steps):
     forward = lane(monkeypatch, tmp_path, "forward")

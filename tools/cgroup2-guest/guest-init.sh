@@ -67,8 +67,7 @@ if [ -f /mnt/results/claims ]; then
   mkdir -p /mnt/claims
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 claims /mnt/claims || exit 1
   PYCONTAIN_SHARD_ORDER=$(cat /mnt/results/claims)
-  PYCONTAIN_SHARD_LAST=$(cat /mnt/results/last 2>/dev/null)
-  export PYCONTAIN_SHARD_DIR=/mnt/claims PYCONTAIN_SHARD_ORDER PYCONTAIN_SHARD_LAST
+  export PYCONTAIN_SHARD_DIR=/mnt/claims PYCONTAIN_SHARD_ORDER
   set -- -p shard "$@"
 fi
 # pycontain itself from the checkout: the notebooks' kernels start in notebooks/, not here.

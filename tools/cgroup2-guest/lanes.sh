@@ -2,19 +2,17 @@
 # `make test-cgroup2`: the kernel tests and every lesson in cgroup-v2 guests, two at a time.
 #
 # One guest under TCG emulation keeps about one host core busy (its tests run one after another),
-# so two guests run side by side, one from each end of the same list of files; each claims a
-# file before running it (shard.py), so they meet in the middle and every file runs once. Lane 1
-# runs its tests in the guest's root cgroup; lane 2 from a delegated service cgroup, as the lab
-# VM's Jupyter runs, and the cgroup suite (the second argument: path prefixes) is put at its end
-# of the list, so that lane 2 runs it first, delegated. The guests' output is prefixed with
-# their lane.
+# so two guests run side by side: lane 1 takes the main suite from its first file, lane 2 first
+# runs the cgroup suite from a delegated service cgroup (as the lab VM's Jupyter runs), then the
+# main suite from its last file; each claims a file before running it (shard.py), so they meet in
+# the middle and every file runs once. The guests' output is prefixed with their lane.
 #
-# Usage: tools/cgroup2-guest/lanes.sh "SUITE ARGS" "FILES LANE 2 RUNS FIRST"
+# Usage: tools/cgroup2-guest/lanes.sh "MAIN SUITE ARGS" "DELEGATED SUITE ARGS"
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 main=$1
-export PYCONTAIN_VM_LAST=$2
+delegated=$2
 cache=${PYCONTAIN_VM_CACHE:-/var/cache/pycontain/cgroup2-guest}
 
 bash "$here/run.sh" --image
@@ -27,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# A lane's share of the suite; a guest that crashed (run.sh's status 3: TCG emulation has
+# A lane's share of the main suite; a guest that crashed (run.sh's status 3: TCG emulation has
 # panicked a guest kernel on its own) is booted once more, and takes back the files it had
 # claimed and not finished (shard.py).
 # shellcheck disable=SC2086  # the suites are word lists
@@ -44,8 +42,12 @@ share() {
 lane1() {
   share forward
 }
+# shellcheck disable=SC2086
 lane2() {
-  PYCONTAIN_VM_CGROUP=delegated share reverse
+  local status=0
+  PYCONTAIN_VM_CGROUP=delegated bash "$here/run.sh" $delegated || status=$?
+  share reverse || status=$?
+  return "$status"
 }
 start=$SECONDS
 ( lane1 2>&1 | sed -u 's/^/[lane 1] /'; exit "${PIPESTATUS[0]}" ) & pids+=($!)

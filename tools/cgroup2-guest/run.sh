@@ -17,8 +17,7 @@
 #              PYCONTAIN_VM_CGROUP=delegated to run the tests in a delegated service cgroup
 #              like the lab VM's Jupyter (default: the root cgroup),
 #              PYCONTAIN_VM_CLAIMS=DIR and PYCONTAIN_VM_ORDER=forward|reverse to share the suite
-#              with another guest file by file (lanes.sh, shard.py); PYCONTAIN_VM_LAST="PATH..."
-#              puts those files at the end of the shared list (the reverse lane's start).
+#              with another guest file by file (lanes.sh, shard.py).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -88,7 +87,6 @@ if (($#)); then printf '%q ' "$@" >"$results/args"; else echo tests/integration 
 claims=()
 if [[ -n ${PYCONTAIN_VM_CLAIMS:-} ]]; then
   echo "${PYCONTAIN_VM_ORDER:-forward}" >"$results/claims"
-  echo "${PYCONTAIN_VM_LAST:-}" >"$results/last"
   claims=(-virtfs "local,path=$PYCONTAIN_VM_CLAIMS,mount_tag=claims,security_model=none")
 fi
 log "booting (qemu TCG, 2 CPUs, 2 GiB); the guest's output follows"

@@ -9,9 +9,6 @@ wherever their speeds take them and each file runs exactly once, whole: a notebo
 order in one kernel, a module's fixtures once. Without `PYCONTAIN_SHARD_DIR` the plugin does
 nothing.
 
-Files named in `PYCONTAIN_SHARD_LAST` (path prefixes) go to the end of the list: the reverse
-lane runs them first.
-
 A claim records who made it (the order), each failure as it happens, and, once the file's last
 test is torn down, that it is done and how many seconds it took. A guest that crashed (TCG
 emulation has panicked a guest kernel on its own, mid-test) is booted again by lanes.sh with
@@ -33,9 +30,6 @@ _decided: dict[str, bool] = {}
 _started: dict[str, float] = {}  # when this guest claimed a file (time.monotonic())
 #: this guest's end of the list, which also names its claims ("forward" or "reverse")
 _ORDER = os.environ.get("PYCONTAIN_SHARD_ORDER", "forward")
-#: path prefixes of the files put at the end of the list, so that the reverse lane runs them
-#: first (lanes.sh: the cgroup suite, in the lane that runs delegated like the lab VM's Jupyter)
-_LAST = tuple(os.environ.get("PYCONTAIN_SHARD_LAST", "").split())
 
 
 def claim_name(path: str) -> str:
@@ -52,8 +46,7 @@ def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ANN201 (a pyt
     files: dict[str, list] = {}
     for item in items:
         files.setdefault(_file(item), []).append(item)
-    order = [name for name in files if not name.startswith(_LAST)] + \
-        [name for name in files if _LAST and name.startswith(_LAST)]
+    order = list(files)
     if _ORDER == "reverse":
         order.reverse()
     items[:] = [item for name in order for item in files[name]]
