@@ -22,10 +22,11 @@ pytestmark = pytest.mark.skipif(not (ROOT / ".venv/bin/pycontain").exists(),
 
 
 def readme_commands() -> list[str]:
-    """Every line of the README's sh blocks that starts with `pycontain`."""
+    """Every command of the README's sh blocks that starts with `pycontain`, its continued
+    lines (a trailing backslash) joined, as sh reads them."""
     blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    return [line for block in blocks for line in block.splitlines()
-            if line.startswith("pycontain ")]
+    lines = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+    return [line for line in lines if line.startswith("pycontain ")]
 
 
 def expected_status(line: str) -> int:
@@ -72,3 +73,6 @@ def test_a_readme_command_works_as_written(line):
                           env={**os.environ, "PATH": LOGIN_PATH}, timeout=120)
     assert done.returncode == expected_status(line), done.stderr
     assert "Traceback" not in done.stderr
+    reds = re.search(r"#.*?(\d+) red", line)
+    if reds:  # the audit's lines: as many red as the comment says
+        assert f"\n{reds[1]} red\n" in "\n" + done.stdout, done.stdout
