@@ -295,6 +295,10 @@ class Lab:
         """Register `undo`, to run at `close()`; `what` names it in warnings."""
         self._undo.defer(undo, what)
 
+    def pending(self) -> list[str]:
+        """What `close()` will undo, by the words given to `defer`, newest (first undone) first."""
+        return self._undo.pending()
+
     def tempdir(self, name: str = "") -> Path:
         """A fresh `/tmp/pycontain-….pid<this process>` directory, removed at `close()`, at exit,
         or by the next `Lab` once this process is gone."""

@@ -37,7 +37,18 @@ class UndoStack:
         """Register `undo`, to run at `close()`; `what` names it in warnings ("remove …");
         `step`, for the reliability tests, names the moment just before it runs
         (`faults.point("release:STEP")`)."""
+        if not callable(undo):
+            raise TypeError(f"`undo` must be a function that close() calls later, with no "
+                            f"arguments (e.g. a lambda), got {type(undo).__name__} {undo!r}: "
+                            "was it called now instead of handed over?")
+        if not isinstance(what, str) or not what:
+            raise TypeError(f"`what` must be a few words naming the release (\"remove /tmp/x\"),"
+                            f" got {what!r}")
         self._undo.append((what, undo, step))
+
+    def pending(self) -> list[str]:
+        """What `close()` would release, by its words, in the order it would (newest first)."""
+        return [what for what, _, _ in reversed(self._undo)]
 
     def close(self) -> None:
         """Run every release, newest first; a failing one warns ("Failed to …, ignoring")."""

@@ -20,3 +20,22 @@ def test_undo_runs_newest_first_keeps_going_and_runs_each_release_once():
     assert done == ["newest", "cgroup"] and len(undo) == 0
     undo.close()
     assert done == ["newest", "cgroup"]
+
+
+@pytest.mark.parametrize("undo, what, says", [
+    (None, "remove it", "`undo` must be a function"),
+    ("rm -r /tmp/x", "remove it", "called now instead of handed over"),
+    (lambda: None, "", "`what` must be a few words"),
+])
+def test_defer_refuses_what_it_could_not_run_later(undo, what, says):
+    stack = UndoStack()
+    with pytest.raises(TypeError, match=says):
+        stack.defer(undo, what)
+    assert stack.pending() == []
+
+
+def test_pending_lists_the_releases_in_the_order_close_runs_them():
+    stack = UndoStack()
+    stack.defer(lambda: None, "remove the directory")
+    stack.defer(lambda: None, "unmount it")
+    assert stack.pending() == ["unmount it", "remove the directory"]
