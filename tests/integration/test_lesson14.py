@@ -120,7 +120,7 @@ def test_on_v1_an_oom_kill_points_to_the_peak_not_to_memory_high():
 def test_the_stretch_wants_a_tighter_hold():
     if V2:
         tight, loose = Limits(memory_max="128M", memory_high="56M"), \
-            Limits(memory_max="128M", memory_high="256M")
+            Limits(memory_max="128M", memory_high="120M")
         wrong = "never held the hog back"
     else:
         peak = max(pycontain.run(workloads.hog_argv(*lesson14.TRY_HOG), namespaces={"pid", "mnt"},
