@@ -13,8 +13,9 @@ and records each check cell's result after it ran (`course.progress`, `pycontain
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
@@ -155,6 +156,24 @@ def release_started(before: set[Any]) -> str:
         return ""
     return (f" (the check stopped the {len(stopped)} container(s) it had started, "
             f"{', '.join(str(b.pid) for b in stopped)}, and released what they held)")
+
+
+@contextlib.contextmanager
+def releasing(practice: Any) -> Iterator[None]:
+    """Inside, a failure of any kind closes the learner's `practice` Lab and stops every
+    container started meanwhile (`release_started`); a `CheckFailed` then says what was stopped.
+    """
+    from pycontain import runtime
+
+    before = set(runtime.unwaited())
+    try:
+        yield
+    except BaseException as e:
+        practice.close()
+        stopped = release_started(before)
+        if isinstance(e, CheckFailed) and stopped and stopped not in str(e):
+            raise CheckFailed(f"{e}{stopped}") from e
+        raise
 
 
 def output_lines(result: Any, argv: Sequence[str], count: int, fix: str) -> list[str]:

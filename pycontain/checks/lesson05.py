@@ -90,14 +90,19 @@ def check_pivot_into(pivot_into: Callable[[str], object]) -> Passed:
     is left in its mount namespace, and that the chroot escape cannot read a host marker."""
     root = _prepared()
     steps = _recorded(pivot_into, "pivot_into", root)
-    directory = tempfile.mkdtemp(prefix=f"{PREFIX}check05-")
-    try:
-        marker = escape.place_marker(directory)
-        mounts, tried = _replay(root, steps, marker)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    mounts, tried = _replay_against_a_marker(root, steps)
     return Passed(f"the container's root is {root}; {len(mounts)} mounts, none of the old "
                   "root; the escape climbed to / and stayed inside")
+
+
+def _replay_against_a_marker(root: str, steps: list[list[object]]
+                             ) -> tuple[list[object], escape.Attempt]:
+    """`_replay` with a host marker of the check's own, removed afterwards."""
+    directory = tempfile.mkdtemp(prefix=f"{PREFIX}check05-")
+    try:
+        return _replay(root, steps, escape.place_marker(directory))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _replay(root: str, steps: list[list[object]], marker: escape.Marker
@@ -137,12 +142,7 @@ def check_read_only_pivot(read_only_pivot: Callable[[str], object]) -> Passed:
     fails with EROFS) while /tmp stays writable."""
     root = _prepared()
     steps = _recorded(read_only_pivot, "read_only_pivot", root)
-    directory = tempfile.mkdtemp(prefix=f"{PREFIX}check05-")
-    try:
-        marker = escape.place_marker(directory)
-        mounts, _ = _replay(root, steps, marker)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    mounts, _ = _replay_against_a_marker(root, steps)
     try:
         wrote = runtime.run(["sh", "-c", "touch /tmp/ok && echo tmp ok; touch /etc/x && echo etc"],
                             rootfs=root, root_switch=steps, timeout_s=20)

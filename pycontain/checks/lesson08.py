@@ -4,15 +4,14 @@ The check asks the kernel, not the learner's code: the container must run on the
 nft table must hold its DNAT rule, an HTTP request from this host to the published port must
 be answered by the server inside, and `practice.close()` must stop the container so that its
 veth goes too. Whatever the learner's function started is stopped when it raises or the check
-fails (`checks.attempt`, `release_started`): a failed try leaves no container, veth or bridge.
+fails (`checks.attempt`, `checks.releasing`): a failed try leaves no container, veth or bridge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pycontain import runtime
-from pycontain.checks import CheckFailed, Passed, attempt, expect, fetch, release_started
+from pycontain.checks import CheckFailed, Passed, attempt, expect, fetch, releasing
 from pycontain.checks.exercise import exercise
 from pycontain.errors import SpecError, format_error
 from pycontain.fs import rootfs
@@ -94,18 +93,11 @@ def check_published(publish_page: Callable[[Lab, int], object], port: int) -> Pa
     web server (port 80 inside) answers on host port `port`."""
     _require_httpd()
     practice = Lab(check=False)
-    before = set(runtime.unwaited())
-    try:
+    with releasing(practice):
         box = attempt(f"publish_page(practice, {port})", publish_page, practice, port,
                       returns=Container, instead="return the container you started with "
                       "pycontain.spawn(...), still running its web server")
         page, veth = _judge_published(box, port)
-    except BaseException as e:
-        practice.close()
-        stopped = release_started(before)
-        if isinstance(e, CheckFailed) and stopped and stopped not in str(e):
-            raise CheckFailed(f"{e}{stopped}") from e
-        raise
     _closed(practice, [box], [veth])
     return Passed(f"host port {port} reached the server inside ({page.strip()[:40]!r}), "
                   "through the DNAT rule; all gone after close()")
@@ -118,8 +110,7 @@ def check_two_published(publish_two: Callable[[Lab, int, int], object], first: i
     bridge, each serving a page that names its own port; close() removes both."""
     _require_httpd()
     practice = Lab(check=False)
-    before = set(runtime.unwaited())
-    try:
+    with releasing(practice):
         boxes = attempt(f"publish_two(practice, {first}, {second})", publish_two, practice,
                         first, second, returns=tuple, instead="return (box, box), the two "
                         "containers, in the order of their ports")
@@ -131,12 +122,6 @@ def check_two_published(publish_two: Callable[[Lab, int, int], object], first: i
             expect(str(port) in page and str(other) not in page,
                    f"port {port} served {page.strip()[:60]!r}: each page should name its own "
                    "port only, so that the check can tell the two servers apart")
-    except BaseException as e:
-        practice.close()
-        stopped = release_started(before)
-        if isinstance(e, CheckFailed) and stopped and stopped not in str(e):
-            raise CheckFailed(f"{e}{stopped}") from e
-        raise
     _closed(practice, list(boxes), veths)
     return Passed(f"ports {first} and {second} reached two servers on one bridge, each through "
                   "its own DNAT rule; close() removed both veths")
