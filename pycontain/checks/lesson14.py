@@ -40,8 +40,10 @@ HIGH_HINTS = (
 STRETCH_HINTS = (
     "v2: the throttle's cost grows steeply with how far the hog is over memory.high. Time the "
     "hog (its Result, or the hog's own `allocated` lines) under a few values of memory.high.",
-    "v1: the peak varies a little from run to run; measure it more than once, and keep the "
-    "headroom just above that variation.",
+    "Both: the hog's need varies a little from run to run; measure its peak (its Result's "
+    "`memory_peak_bytes`, under a generous memory_max) more than once. v2: memory.high a few "
+    "MiB under the least of them holds it back only near its end; v1: the headroom just above "
+    "the most.",
 )
 
 
