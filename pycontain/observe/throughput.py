@@ -110,8 +110,11 @@ def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: fl
     rate_bps = None if egress_rate is None else shaping.parse_rate(egress_rate)
     run = Throughput("no rate" if egress_rate is None else f"egress_rate={egress_rate}",
                      rate_bps, every_s)
-    receiver = subprocess.Popen(workloads.receive_argv(0, every_s, seconds + START_S),
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    # held: the receiver keeps the connection, so the sender and its veth, until on_end ran
+    receiver = subprocess.Popen(workloads.receive_argv(0, every_s, seconds + START_S, hold=True),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    assert receiver.stdin is not None
     lines = _Lines(receiver)
     box = None
     try:
@@ -124,7 +127,7 @@ def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: fl
             box = start(argv)
         else:
             box = runtime.spawn(argv, network="bridge", egress_rate=egress_rate)
-        while (line := lines.next_line(box)) is not None:
+        while (line := lines.next_line(box)) is not None and not line.startswith("received"):
             for end_s, count in workloads.intervals(line):
                 run.times_s.append(end_s)
                 run.bytes_.append(count)
@@ -132,12 +135,14 @@ def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: fl
                     on_sample(run)
         if on_end is not None:
             on_end(box)
+        receiver.stdin.close()  # the receiver closes the connection; the sender ends
         run.result = box.wait(timeout_s=30)
         if run.result.status != 0 or receiver.wait(timeout=30) != 0:
             raise ProcessError(f"the sender {run.result.reason} ({run.result.stderr.strip()}); "
                                f"the receiver printed {lines.text.strip()!r}")
         run.total_bytes, run.seconds = workloads.received(lines.text)
     finally:
+        receiver.stdin.close()
         if box is not None and box.running:
             box.kill()
             box.wait()
