@@ -13,6 +13,8 @@ and records each check cell's result after it ran (`course.progress`, `pycontain
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -155,6 +157,37 @@ def release_started(before: set[Any]) -> str:
         return ""
     return (f" (the check stopped the {len(stopped)} container(s) it had started, "
             f"{', '.join(str(b.pid) for b in stopped)}, and released what they held)")
+
+
+def children() -> set[int]:
+    """The PIDs of this process's children now (zombies too), as /proc says."""
+    from pycontain import procfs
+
+    me, found = os.getpid(), set()
+    for pid in procfs.pids():
+        try:
+            if procfs.status(pid).ppid == me:
+                found.add(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def release_children(before: set[int]) -> str:
+    """SIGKILL and reap every child of this process born since `before` (`children()` then):
+    what a learner's function started with subprocess, and the check then stops; say what was
+    stopped ('' when nothing was)."""
+    stopped = sorted(children() - before)
+    for pid in stopped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):  # ended, or reaped by its Popen
+            continue
+    if not stopped:
+        return ""
+    return (f" (the check stopped the {len(stopped)} process(es) your function had started, "
+            f"{', '.join(map(str, stopped))})")
 
 
 def output_lines(result: Any, argv: Sequence[str], count: int, fix: str) -> list[str]:
