@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 #: name -> the module that holds it, imported on first use: `pycontain run` reads its limit
 #: flags from `cgroups.controllers`, and a container without limits needs none of the managers
 _EXPORTS = {
-    "v1": "v1", "v2": "v2", "Cgroup": "base",
+    "v1": "v1", "v2": "v2", "Cgroup": "base", "unremoved": "base",
     **dict.fromkeys(("make_dir", "new_name", "procs", "read_file", "remove_dir", "walk_up",
                      "write_file"), "files"),
     **dict.fromkeys(("ROOT", "Hierarchy", "Layout", "detect", "home", "parent_path"), "layout"),
@@ -79,12 +79,14 @@ def create(controllers: Iterable[str] = ("memory", "pids"), *, name: str | None 
     name = name or new_name(label)
     if not name.startswith(PREFIX):
         raise ValueError(f"pycontain creates only cgroups named {PREFIX}…, not {name!r}")
+    from pycontain.cgroups.base import made
+
     if layout.mode == "v2":
-        return v2.V2Cgroup.create(name, tuple(controllers), layout, parent_path(layout))
-    return v1.V1Cgroup.create(name, tuple(controllers), layout, parent_path(layout))
+        return made(v2.V2Cgroup.create(name, tuple(controllers), layout, parent_path(layout)))
+    return made(v1.V1Cgroup.create(name, tuple(controllers), layout, parent_path(layout)))
 
 
 __all__ = ["ROOT", "Cgroup", "Hierarchy", "Layout", "create", "detect",
-           "home", "make_dir", "new_name", "parent_path", "procs", "read_file", "remove_dir", "v1",
-           "v2", "walk_up", "write_file"]
+           "home", "make_dir", "new_name", "parent_path", "procs", "read_file", "remove_dir",
+           "unremoved", "v1", "v2", "walk_up", "write_file"]
 

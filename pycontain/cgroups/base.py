@@ -27,6 +27,22 @@ if TYPE_CHECKING:
     from pycontain.cgroups.layout import Layout
 
 
+#: the cgroups this process created (`create()`) and has not removed yet, oldest first
+_UNREMOVED: list[Cgroup] = []
+
+
+def made(cgroup: Cgroup) -> Cgroup:
+    """Record `cgroup`, just created by this process, until its `remove()`."""
+    _UNREMOVED.append(cgroup)
+    return cgroup
+
+
+def unremoved() -> list[Cgroup]:
+    """The cgroups this process created and has not removed, oldest first: what a check
+    removes after a learner's function raised (as `runtime.unwaited()` for containers)."""
+    return list(_UNREMOVED)
+
+
 class Cgroup:
     """A cgroup pycontain created: one directory on v2, one per hierarchy on v1.
 
@@ -222,6 +238,8 @@ class Cgroup:
                     for path in walk_up(top):
                         _rmdir_when_released(path, timeout_s)
         self.removed = True
+        if self in _UNREMOVED:
+            _UNREMOVED.remove(self)
 
     def __enter__(self) -> Cgroup:
         return self

@@ -14,6 +14,8 @@ and records each check cell's result after it ran (`course.progress`, `pycontain
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -174,6 +176,37 @@ def releasing(practice: Any) -> Iterator[None]:
         if isinstance(e, CheckFailed) and stopped and stopped not in str(e):
             raise CheckFailed(f"{e}{stopped}") from e
         raise
+
+
+def children() -> set[int]:
+    """The PIDs of this process's children now (zombies too), as /proc says."""
+    from pycontain import procfs
+
+    me, found = os.getpid(), set()
+    for pid in procfs.pids():
+        try:
+            if procfs.status(pid).ppid == me:
+                found.add(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def release_children(before: set[int]) -> str:
+    """SIGKILL and reap every child of this process born since `before` (`children()` then):
+    what a learner's function started with subprocess, and the check then stops; say what was
+    stopped ('' when nothing was)."""
+    stopped = sorted(children() - before)
+    for pid in stopped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):  # ended, or reaped by its Popen
+            continue
+    if not stopped:
+        return ""
+    return (f" (the check stopped the {len(stopped)} process(es) your function had started, "
+            f"{', '.join(map(str, stopped))})")
 
 
 def output_lines(result: Any, argv: Sequence[str], count: int, fix: str) -> list[str]:

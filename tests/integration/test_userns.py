@@ -101,3 +101,98 @@ def test_with_the_embedded_rootfs_and_the_cli(cli, embedded_rootfs):
 
 def test_no_test_user_is_left():
     assert not [p.pw_name for p in pwd.getpwall() if p.pw_name.startswith("pycontain-")]
+
+
+# --- the lesson's checks -----------------------------------------------------------------------
+
+def _check_dirs() -> set[str]:
+    return {d for d in os.listdir("/tmp") if d.startswith("pycontain-check09-")}
+
+
+@pytest.fixture
+def nothing_left():
+    """The check leaves no directory and no container of its own behind."""
+    from pycontain import runtime
+
+    dirs, boxes = _check_dirs(), set(runtime.unwaited())
+    yield
+    assert _check_dirs() <= dirs
+    assert set(runtime.unwaited()) <= boxes
+
+
+def maps_root_and_keeps(argv, outside, keep):
+    return pycontain.run(argv, namespaces=BOX, uid_map=[(0, outside, 1), (keep, keep, 1)])
+
+
+def test_the_check_passes_root_mapped_and_one_user_kept(nothing_left):
+    from pycontain.checks import lesson09
+
+    passed = lesson09.check_root_maps_to(maps_root_and_keeps)
+    assert "on both sides" in passed
+    assert "def write_maps" in passed._repr_markdown_()  # the library's, once passed
+    assert "def write_maps" not in str(passed)
+
+
+@pytest.mark.parametrize("uid_map,namespaces,teaching", [
+    (None, {"uts", "mnt", "pid"}, "no user namespace of its own"),
+    (None, BOX, "pycontain's default map, not yours"),
+    ("root only", BOX, "65534 is \"nobody\""),  # keep is unmapped
+    ("overlap", BOX, "does root's line's COUNT reach the other id?"),
+    ("reversed", BOX, "no line of your map has 0 as its *inside* id"),
+])
+def test_the_check_names_the_wrong_turn(nothing_left, uid_map, namespaces, teaching):
+    from pycontain.checks import CheckFailed, lesson09
+
+    def wrong(argv, outside, keep):
+        lines = uid_map if not isinstance(uid_map, str) else \
+            {"overlap": [(0, outside, 65536), (keep, keep, 1)],
+             "reversed": [(outside, 0, 1), (keep, keep, 1)],
+             "root only": [(0, outside, 65536)]}[uid_map]
+        return pycontain.run(argv, namespaces=namespaces, **({"uid_map": lines} if lines
+                                                             else {}))
+
+    with pytest.raises(CheckFailed) as info:
+        lesson09.check_root_maps_to(wrong)
+    assert teaching in str(info.value)
+    assert "uid_map=[" not in str(info.value)  # where to look, never the code to write
+
+
+def test_a_learner_exception_leaves_no_container_behind(nothing_left):
+    from pycontain.checks import CheckFailed, lesson09
+
+    started = []
+
+    def raises_after_spawn(argv, outside, keep):
+        started.append(pycontain.spawn(["sleep", "300"], namespaces=BOX))
+        raise RuntimeError("oops")
+
+    with pytest.raises(CheckFailed, match="the check stopped the 1 container"):
+        lesson09.check_root_maps_to(raises_after_spawn)
+    assert not started[0].running and not os.path.exists(f"/proc/{started[0].pid}")
+
+
+def reads_as_owner(argv, path):
+    return pycontain.run(argv, namespaces=BOX, uid_map=[(0, os.stat(path).st_uid, 1)])
+
+
+def test_the_stretch_passes_root_mapped_to_the_files_owner(nothing_left):
+    from pycontain.checks import lesson09
+
+    assert "with the host's root unmapped" in lesson09.check_reads_as_owner(reads_as_owner)
+
+
+@pytest.mark.parametrize("namespaces,lines,teaching", [
+    ({"mnt", "pid"}, None, "its root was the host's real root"),
+    (BOX, "and root", "maps the host's uid 0 into the container"),
+    (BOX, None, "could not read the file"),  # the default map: 100000 is not the owner
+])
+def test_the_stretch_names_the_wrong_turn(nothing_left, namespaces, lines, teaching):
+    from pycontain.checks import CheckFailed, lesson09
+
+    def wrong(argv, path):
+        given = [(0, os.stat(path).st_uid, 1), (1, 0, 1)] if lines else None
+        return pycontain.run(argv, namespaces=namespaces,
+                             **({"uid_map": given} if given else {}))
+
+    with pytest.raises(CheckFailed, match=teaching):
+        lesson09.check_reads_as_owner(wrong)
