@@ -16,7 +16,6 @@ The messages say what was seen and which section explains it, never the call to 
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
 import subprocess
@@ -25,41 +24,37 @@ from contextlib import contextmanager
 from typing import Any
 
 from pycontain import procfs, runtime, syscalls
-from pycontain.checks import CheckFailed, Passed, attempt, expect, output_lines, release_started
+from pycontain.checks import (
+    CheckFailed,
+    Passed,
+    attempt,
+    expect,
+    kept,
+    output_lines,
+    release_started,
+)
 from pycontain.checks.exercise import exercise
 from pycontain.runtime import Result
-from pycontain.syscalls import CloneFlag
 
 #: what the check asks the container to run: its hostname, then its UTS namespace
 REPORT = ["sh", "-c", "hostname; readlink /proc/self/ns/uts"]
 
-#: where this thread's own UTS namespace is (namespaces belong to threads, lesson 02)
-THREAD_UTS = "/proc/thread-self/ns/uts"
-
-
 @contextmanager
 def notebook_kept() -> Iterator[list[str]]:
-    """Run the body, then undo what it did to this notebook's process: a new hostname of the
-    host (set back with sethostname(2)) or this thread moved into another UTS namespace (moved
-    back with setns(2) through a descriptor held from the start). Yields a list that receives
-    one sentence per repair; a body that raised keeps its exception."""
+    """Run the body, then undo what it did to this notebook's process: this thread moved into
+    another UTS namespace (moved back, `kept.thread_namespaces_kept`) or a new hostname of the
+    host (set back with sethostname(2)). Yields a list that receives one sentence per repair; a
+    body that raised keeps its exception."""
     host_name = socket.gethostname()
-    home = os.open(THREAD_UTS, os.O_RDONLY)
-    home_id = procfs.parse_ns_link(os.readlink(THREAD_UTS))
     repaired: list[str] = []
     try:
-        yield repaired
+        with kept.thread_namespaces_kept("uts") as moved:
+            yield repaired
     finally:
-        now = procfs.parse_ns_link(os.readlink(THREAD_UTS))
-        if now != home_id:
-            moved_to = socket.gethostname()
-            syscalls.setns(home, CloneFlag.CLONE_NEWUTS)
-            repaired.append(
-                f"this notebook's own thread was moved into a new UTS namespace ({now}, named "
-                f"{moved_to!r}): the function ran unshare(2) in the notebook's process instead "
-                "of in a container's (see \"Why the notebook never unshares itself\"); the "
-                "check moved the thread back with setns(2)")
-        os.close(home)
+        if moved:
+            repaired.append(f"{moved[0]}. Your function ran unshare(2) in the notebook's "
+                            "process instead of in a container's (see \"Why the notebook "
+                            "never unshares itself\")")
         if socket.gethostname() != host_name:
             renamed = socket.gethostname()
             syscalls.sethostname(host_name)
