@@ -94,11 +94,12 @@ def _check_mount(call: tuple[Any, ...], base: str, unshared: bool) -> None:
                "to make any of your calls")
 
 
-def validate_calls(calls: object, base: str) -> list[tuple[Any, ...]]:
+def validate_calls(calls: object, base: str, shown: str = "hide_mount") -> list[tuple[Any, ...]]:
     """The calls as a list of tuples, if each is well formed and touches only `base`, or the
-    whole `/` of a new mount namespace (a propagation change); CheckFailed before any is made."""
+    whole `/` of a new mount namespace (a propagation change); CheckFailed before any is made.
+    `shown` names the learner's function in the message."""
     expect(isinstance(calls, list | tuple) and all(isinstance(c, tuple) and c for c in calls),
-           f"hide_mount(base) returned {calls!r}; return a list of tuples, one per system call, "
+           f"{shown}(base) returned {calls!r}; return a list of tuples, one per system call, "
            "each its name then its arguments, in the order of pycontain.syscalls")
     assert isinstance(calls, list | tuple)
     unshared = False
@@ -209,7 +210,7 @@ def _prepare(lab: Any, hide_mount: Callable[[str], object], shown: str
            f"{base}/{SECRET} was a mount point before the check made any of your calls: your "
            "function mounted it itself, in this notebook's namespace, the host's. Return the "
            "calls as data instead (the check unmounted it)")
-    return base, validate_calls(returned, base)
+    return base, validate_calls(returned, base, shown)
 
 
 def _run(lab: Any, hide_mount: Callable[[str], object], shown: str, *, later: bool = False
