@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 LESSON = "02-give-a-process-its-own-hostname.ipynb"
 LEARNER, SOLUTION = REPO / "notebooks" / LESSON, REPO / "notebooks" / "solutions" / LESSON
 CHECK = "lesson02.check_run_named"
+#: every exercise of the lesson, its stretch included: each a point of the pristine build
+POINTS = 2
 
 
 def _with_cell_before_check(code: str, target: Path) -> None:
@@ -90,24 +92,25 @@ def _submission(runs, name):
 
 
 @pytest.mark.parametrize("name,score,outcome,state", [
-    ("solved", 1, "ran", "passed"),
+    ("solved", 2, "ran", "passed"),
     ("unsolved", 0, "ran", "failed"),
     ("hanging", 0, "timeout", "not run"),
     ("forkbomb", 0, "contained", "failed"),
-    ("edited", 0, "ran", "edited"),
+    ("edited", 1, "ran", "edited"),  # CHECK's cell edited; the stretch still passes
 ])
 def test_each_submission_in_all_four_outputs(graded, name, score, outcome, state):
     runs = graded
     run, sub = _submission(runs, name)
     # JSON
     (notebook,) = sub["notebooks"]
-    (exercise,) = notebook["exercises"]
+    assert len(notebook["exercises"]) == POINTS
+    (exercise,) = [e for e in notebook["exercises"] if e["check"] == CHECK]
     assert (sub["score"], sub["max_score"], notebook["outcome"], exercise["state"]) == \
-        (score, 1, outcome, state), notebook
-    assert exercise["check"] == CHECK and exercise["message"]
+        (score, POINTS, outcome, state), notebook
+    assert exercise["message"]
     # JUnit XML
     suite = next(s for s in run["junit"] if s.get("name") == name)
-    (case,) = suite.findall("testcase")
+    (case,) = [c for c in suite.findall("testcase") if c.get("name") == "check_run_named"]
     failure = case.find("failure")
     assert case.get("name") == "check_run_named"
     assert (failure is None) == (state == "passed")
@@ -115,11 +118,11 @@ def test_each_submission_in_all_four_outputs(graded, name, score, outcome, state
         assert failure.get("type") == state
     # Gradescope
     results = run["gradescope"][name]
-    assert results["score"] == score and results["max_score"] == 1
-    (test,) = results["tests"]
+    assert results["score"] == score and results["max_score"] == POINTS
+    (test,) = [t for t in results["tests"] if "check_run_named" in t["name"]]
     assert test["status"] == ("passed" if state == "passed" else "failed")
     # the table
-    assert f"{name}: {score}/1 points" in run["table"]
+    assert f"{name}: {score}/{POINTS} points" in run["table"]
     assert ("PASS" if state == "passed" else state.upper()) in run["table"]
 
 

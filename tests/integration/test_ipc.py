@@ -10,6 +10,7 @@ fails on wrong answers; and nothing is left on the host.
 from __future__ import annotations
 
 import errno
+import re
 import subprocess
 import threading
 
@@ -186,16 +187,115 @@ def test_the_check_fails_and_tidies_up_when_nothing_is_removed():
     assert host_view() == before  # the check removed the segment and the queue
 
 
-def test_the_check_fails_without_an_ipc_namespace():
-    def shared(practice):
-        box = pycontain.spawn(["sleep", "300"], namespaces={"uts"})
-        practice.defer(lambda: probe.stop(box), "stop the container")
-        return box
+def shares_the_hosts(practice):
+    box = pycontain.spawn(["sleep", "300"], namespaces={"uts"})
+    practice.defer(lambda: probe.stop(box), "stop the container")
+    return box
 
-    with pytest.raises(CheckFailed, match="shares this notebook's IPC namespace"):
-        lesson07.check_isolated_both_ways(shared)
-    with pytest.raises(CheckFailed, match="return the container"):
-        lesson07.check_isolated_both_ways(lambda practice: None)
+
+def runs_it_to_the_end(practice):
+    return pycontain.run(["true"], namespaces={"ipc"})
+
+
+def stops_it_at_once(practice):  # the defer's argument called now, not at close()
+    box = pycontain.spawn(["sleep", "300"], namespaces={"ipc"})
+    practice.defer(probe.stop(box), "stop the container")
+    return box
+
+
+def makes_the_inside_ones_here(practice):
+    box = pycontain.spawn(["sleep", "300"], namespaces={"ipc"})
+    practice.defer(lambda: probe.stop(box), "stop the container")
+    for tag in ("host", "inside"):
+        shmid = ipc.create_segment(ipc.new_key())
+        practice.defer(lambda shmid=shmid: ipc.remove_segment(shmid), "remove a segment")
+        name = ipc.create_queue(ipc.new_queue_name(tag))
+        practice.defer(lambda name=name: ipc.remove_queue(name), "remove a queue")
+    return box
+
+
+def one_key_for_both(practice):
+    box = pycontain.spawn(["sleep", "300"], namespaces={"ipc"})
+    practice.defer(lambda: probe.stop(box), "stop the container")
+    key, name = ipc.new_key(), ipc.new_queue_name("both")
+    shmid = ipc.create_segment(key)
+    practice.defer(lambda: ipc.remove_segment(shmid), "remove the segment")
+    ipc.create_queue(name)
+    practice.defer(lambda: ipc.remove_queue(name), "remove the queue")
+    ipc.run_in(box.pid, ("create_segment", key), ("create_queue", name))
+    return box
+
+
+def raises_after_making_things(practice):  # nothing registered: the check must tidy up alone
+    pycontain.spawn(["sleep", "300"], namespaces={"ipc"})
+    ipc.create_segment(ipc.new_key())
+    ipc.create_queue(ipc.new_queue_name("host"))
+    raise ValueError("not yet")
+
+
+@pytest.mark.parametrize("wrong,says", [
+    (shares_the_hosts, "in this notebook's IPC namespace, the host's"),
+    (runs_it_to_the_end, "the result of a container that has ended"),
+    (stops_it_at_once, "not what calling it now returns"),
+    (makes_the_inside_ones_here, "was made in this notebook"),
+    (one_key_for_both, "the same key or name twice"),
+    (raises_after_making_things, "raised ValueError: not yet"),
+    (lambda practice: None, "return the container"),
+])
+def test_the_check_names_the_wrong_turn_and_leaves_nothing(wrong, says):
+    before = host_view()
+    with pytest.raises(CheckFailed, match=re.escape(says)) as info:
+        lesson07.check_isolated_both_ways(wrong)
+    assert "namespaces={" not in str(info.value) and "ipc.create" not in str(info.value)
+    assert host_view() == before  # segments and queues made on the host were removed
+    assert runtime.unwaited() == []  # and the containers stopped
+
+
+def pod(practice):
+    first = pycontain.spawn(["sleep", "300"], namespaces={"ipc"})
+    practice.defer(lambda: probe.stop(first), "stop the first container")
+    second = pycontain.spawn(["nsenter", f"--ipc=/proc/{first.pid}/ns/ipc", "sleep", "300"],
+                             namespaces={"uts"})
+    practice.defer(lambda: probe.stop(second), "stop the second container")
+    return first, second
+
+
+def two_namespaces(practice):
+    boxes = [pycontain.spawn(["sleep", "300"], namespaces={"ipc"}) for _ in range(2)]
+    for box in boxes:
+        practice.defer(lambda box=box: probe.stop(box), "stop a container")
+    return tuple(boxes)
+
+
+def joins_from_its_own_proc(practice):  # its /proc is its own: the first's pid is not there
+    first = pycontain.spawn(["sleep", "300"], namespaces={"ipc"})
+    practice.defer(lambda: probe.stop(first), "stop the first container")
+    second = pycontain.spawn(["nsenter", f"--ipc=/proc/{first.pid}/ns/ipc", "sleep", "300"],
+                             namespaces={"mnt", "pid"})
+    practice.defer(lambda: probe.stop(second), "stop the second container")
+    return first, second
+
+
+def forgets_the_second(practice):
+    first, second = pod(lab.Lab(check=False))  # registered on a lab nobody closes
+    return first, second
+
+
+def test_the_stretch_passes_a_pod_and_stops_it():
+    assert "two containers shared" in lesson07.check_pod(pod)
+    assert runtime.unwaited() == []
+
+
+@pytest.mark.parametrize("wrong,says", [
+    (two_namespaces, "an IPC namespace of its own"),
+    (joins_from_its_own_proc, "the second container had ended"),
+    (forgets_the_second, "left 2 of the pod's containers running"),
+    (lambda practice: pod(practice)[0], "return the two containers"),
+])
+def test_the_stretch_names_the_wrong_turn(wrong, says):
+    with pytest.raises(CheckFailed, match=re.escape(says)):
+        lesson07.check_pod(wrong)
+    assert runtime.unwaited() == []
 
 
 def test_sweep_removes_a_leftover_segment(monkeypatch):

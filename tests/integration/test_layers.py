@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import tarfile
 import time
@@ -21,7 +22,8 @@ from pathlib import Path
 import pytest
 
 import pycontain
-from pycontain import helper, lab, procfs, settings
+from pycontain import helper, lab, procfs, runtime, settings
+from pycontain.checks import CheckFailed, lesson06
 from pycontain.errors import SpecError, SyscallError
 from pycontain.fs import images, layers
 from pycontain.observe import probe
@@ -327,3 +329,115 @@ def test_a_committed_upper_dir_round_trips_through_an_oci_layout(scratch, image)
                                     work / "rootfs")
     result = pycontain.run(["sh", "-c", "ls /etc /root; cat /hello"], rootfs=root)
     assert "hosts" not in result.stdout.split() and result.stdout.split()[-2:] == ["hi", "hello"]
+
+
+# --- lesson 06's checks: each wrong turn its own diagnosis, nothing left running -------------
+
+def host_etc() -> dict[str, tuple[int, int, str]]:
+    return {name: (os.lstat(f"/etc/{name}").st_size, os.lstat(f"/etc/{name}").st_mtime_ns, "")
+            for name in ("hosts", "group", "passwd")}
+
+
+def own_layer(image, argv):
+    return pycontain.spawn(argv, rootfs=image, overlay=True)
+
+
+def no_layer(image, argv):
+    return pycontain.spawn(argv, rootfs=image)
+
+
+def no_image(image, argv):  # argv then runs on the host's root: it must change nothing there
+    return pycontain.spawn(argv)
+
+
+def waits_for_it(image, argv):
+    return pycontain.run(argv, rootfs=image, overlay=True, timeout_s=1)
+
+
+def one_layer_for_both(image, argv):  # the same directory for both containers' layer
+    return pycontain.spawn(argv, rootfs=image, overlay=str(Path(image).parent / "shared"))
+
+
+def raises_after_spawning(image, argv):
+    pycontain.spawn(argv, rootfs=image, overlay=True)
+    raise ValueError("not yet")
+
+
+def test_the_own_layers_check_passes_a_layer_per_container():
+    assert "each upper dir holds exactly its own" in lesson06.check_own_layers(own_layer)
+    assert runtime.unwaited() == []
+
+
+@pytest.mark.parametrize("wrong,says", [
+    (no_layer, "no writable layer of its own"),
+    (no_image, "the host's own /"),
+    (waits_for_it, "a container that has ended"),
+    (one_layer_for_both, "write to the same upper dir"),
+    (raises_after_spawning, "raised ValueError: not yet"),
+    (lambda image, argv: None, "return the running container"),
+])
+def test_the_own_layers_check_names_the_wrong_turn_and_stops_what_was_started(wrong, says):
+    etc = host_etc()
+    with pytest.raises(CheckFailed, match=re.escape(says)) as info:
+        lesson06.check_own_layers(wrong)
+    assert "overlay=" not in str(info.value) and "rootfs=" not in str(info.value)
+    assert runtime.unwaited() == []  # every container the function started was stopped
+    assert host_etc() == etc and not os.path.exists("/check06")  # the host's root untouched
+    assert not [d for d in os.listdir("/tmp") if d.startswith("pycontain-check06-")]
+
+
+def library_diff(upper, image):
+    return layers.changed_files(upper, [image])
+
+
+def with_carriers(upper, image):
+    return {c.path: c.kind for c in layers.diff(upper, [image])}
+
+
+def no_whiteouts(upper, image):
+    return {p: ("A" if k == "D" else k) for p, k in library_diff(upper, image).items()}
+
+
+def blind_to_opaque(upper, image):
+    found = library_diff(upper, image)
+    found["/var/www/index.html"] = "C"  # the image has that name, but /var/www is opaque
+    return found
+
+
+def all_added(upper, image):
+    return {p: "A" for p, k in library_diff(upper, image).items() if k != "D"} | {
+        p: "D" for p, k in library_diff(upper, image).items() if k == "D"}
+
+
+def host_paths(upper, image):
+    return {upper + p: k for p, k in library_diff(upper, image).items()}
+
+
+def relative_paths(upper, image):
+    return {p.lstrip("/"): k for p, k in library_diff(upper, image).items()}
+
+
+def misses_the_symlink(upper, image):
+    return {p: k for p, k in library_diff(upper, image).items() if p != "/etc/app.conf"}
+
+
+def test_the_stretch_passes_the_librarys_diff_and_shows_it_only_then():
+    passed = lesson06.check_docker_diff(library_diff)
+    assert "all 9 changes" in passed and "def changed_files" in passed._repr_markdown_()
+
+
+@pytest.mark.parametrize("wrong,says", [
+    (with_carriers, "copied up only to hold the changes below it"),
+    (no_whiteouts, "a whiteout, a character device 0/0"),
+    (blind_to_opaque, "below an opaque directory"),
+    (all_added, "which the image has at the same path"),
+    (host_paths, "as the container sees them, from its /"),
+    (relative_paths, "starting with '/'"),
+    (misses_the_symlink, "you left out /etc/app.conf, a symlink"),
+    (lambda upper, image: [], "return a dict"),
+    (lambda upper, image: int("not yet"), "raised ValueError"),
+])
+def test_the_stretch_names_the_wrong_turn(wrong, says):
+    with pytest.raises(CheckFailed, match=re.escape(says)):
+        lesson06.check_docker_diff(wrong)
+    assert not [d for d in os.listdir("/tmp") if d.startswith("pycontain-check06-")]

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 import pycontain
-from pycontain import helper, procfs
+from pycontain import helper, procfs, syscalls
 from pycontain.checks import CheckFailed, lesson04
 from pycontain.errors import SpecError, SyscallError
 from pycontain.namespaces import mnt
@@ -147,31 +147,86 @@ def test_the_widget_runs_the_experiment_headless(base):
 NEWNS = CloneFlag.CLONE_NEWNS
 
 
-@pytest.mark.parametrize("calls,passes,words", [
-    (lambda b: [("unshare", NEWNS), ("mount", None, b, None, MountFlag.MS_PRIVATE),
-                ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)], True, ""),
-    (lambda b: [("unshare", NEWNS), ("mount", None, "/", None,
-                                     MountFlag.MS_REC | MountFlag.MS_SLAVE),
-                ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)], True, ""),
-    (lambda b: None, False, "returned None"),
-    (lambda b: [("unshare", NEWNS), ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)], False,
-     "still shared"),
-    (lambda b: [("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)], False,
-     "start with ('unshare', CloneFlag.CLONE_NEWNS)"),
+def private_base(b):
+    return [("unshare", NEWNS), ("mount", None, b, None, MountFlag.MS_PRIVATE),
+            ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)]
+
+
+def slave_root(b):
+    return [("unshare", NEWNS), ("mount", None, "/", None, MountFlag.MS_REC | MountFlag.MS_SLAVE),
+            ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)]
+
+
+def mounts_in_the_notebook(b):  # a wrong turn: the calls made here, not returned
+    syscalls.unshare(NEWNS)
+    syscalls.mount(None, b, None, MountFlag.MS_PRIVATE)
+    return private_base(b)
+
+
+def raises_after_a_mount(b):
+    syscalls.mount("tmpfs", f"{b}/secret", "tmpfs", 0)
+    raise ValueError("not yet")
+
+
+def check04_mounts():
+    return [m for m in procfs.mountinfo("self") if "pycontain-check04" in m.mount_point]
+
+
+@pytest.mark.parametrize("calls,words", [
+    (lambda b: None, "returned None"),
+    (lambda b: [("unshare", NEWNS), ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)],
+     "still in the host's peer group"),
+    (lambda b: [("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)],
+     "never left the host's mount namespace"),
+    (lambda b: [("unshare", CloneFlag.CLONE_NEWUTS), ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)],
+     "which CLONE_NEW* flag is the mount namespace's"),
     (lambda b: [("mount", None, b, None, MountFlag.MS_PRIVATE), ("unshare", NEWNS),
-                ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)], False, "no longer shared"),
-    (lambda b: [("unshare", NEWNS)], False, "saw no tmpfs"),
+                ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)], "no longer shared"),
+    (lambda b: [("unshare", NEWNS), ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0),
+                ("mount", None, b, None, MountFlag.MS_PRIVATE)], "only after the tmpfs"),
+    (lambda b: [("unshare", NEWNS), ("mount", None, "/", None, MountFlag.MS_PRIVATE),
+                ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)], "MS_REC"),
+    (lambda b: [("unshare", NEWNS)], "saw no tmpfs"),
     (lambda b: [("unshare", NEWNS), ("mount", None, f"{b}/secret", None,
-                                     MountFlag.MS_PRIVATE)], False, "EINVAL"),
+                                     MountFlag.MS_PRIVATE)], "EINVAL"),
+    (lambda b: [("unshare", NEWNS), ("mount", None, b, None,
+                                     MountFlag.MS_REMOUNT | MountFlag.MS_RDONLY)],
+     "MS_REMOUNT without MS_BIND"),
+    (lambda b: [("mount", "/tmp", f"{b}/secret", None, MountFlag.MS_BIND)], "is outside"),
+    (mounts_in_the_notebook, "this notebook's own thread was moved into a new mnt namespace"),
+    (raises_after_a_mount, "raised ValueError: not yet"),
 ])
-def test_the_exercise_check_makes_the_calls_and_reads_the_host(calls, passes, words):
-    if passes:
-        assert "the host never saw it" in lesson04.check_hide_mount(calls)
-    else:
-        with pytest.raises(CheckFailed) as caught:
-            lesson04.check_hide_mount(calls)
-        assert words in str(caught.value)
-    assert [m for m in procfs.mountinfo("self") if "pycontain-check04" in m.mount_point] == []
+def test_the_check_names_the_wrong_turn_not_the_calls(calls, words):
+    cwd, tmp = os.getcwd(), mnt.find_mount("/tmp") or mnt.find_mount("/")
+    home = procfs.namespace("thread-self", "mnt")
+    with pytest.raises(CheckFailed) as caught:
+        lesson04.check_hide_mount(calls)
+    assert words in str(caught.value)
+    assert "('unshare', CloneFlag.CLONE_NEWNS)" not in str(caught.value)  # never the calls
+    assert check04_mounts() == []  # whatever was mounted, the check's Lab unmounted it
+    assert procfs.namespace("thread-self", "mnt") == home and os.getcwd() == cwd
+    assert (mnt.find_mount("/tmp") or mnt.find_mount("/")) == tmp  # the host's /tmp untouched
+
+
+@pytest.mark.parametrize("calls", [private_base, slave_root])
+def test_the_check_passes_calls_that_keep_the_tmpfs_inside(calls):
+    passed = lesson04.check_hide_mount(calls)
+    assert "the host never saw it" in passed
+    assert "def enter_box" in passed._repr_markdown_()  # the library's calls, only now
+    assert check04_mounts() == []
+
+
+def test_the_stretch_wants_the_hosts_later_mounts_to_arrive_from_a_whole_tree_change():
+    assert "rslave" in lesson04.check_runc_default(slave_root)
+    with pytest.raises(CheckFailed, match="never reached your process"):
+        lesson04.check_runc_default(lambda b: [
+            ("unshare", NEWNS), ("mount", None, "/", None, MountFlag.MS_REC | MountFlag.MS_PRIVATE),
+            ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)])
+    with pytest.raises(CheckFailed, match="by name"):
+        lesson04.check_runc_default(lambda b: [
+            ("unshare", NEWNS), ("mount", None, b, None, MountFlag.MS_SLAVE),
+            ("mount", "tmpfs", f"{b}/secret", "tmpfs", 0)])
+    assert check04_mounts() == []
 
 
 SHARED_HOST = """

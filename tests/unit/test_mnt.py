@@ -218,12 +218,28 @@ def test_well_formed_calls_pass_as_tuples():
     ([("unshare",)], "unshare takes one argument"),
     ([("mount", "tmpfs")], "mount takes (source, target, fstype, flags, data)"),
     ([("mount", None, "/", None, MountFlag.MS_REC | MountFlag.MS_PRIVATE)],
-     "would change the propagation of every mount of the host; call unshare(CLONE_NEWNS) first"),
+     "would change the propagation of every mount of the host"),
     ([("unshare", NEWNS), ("mount", "tmpfs", "/mnt", "tmpfs", 0)], "reaches outside"),
     ([("unshare", NEWNS), ("mount", None, "/", None, MountFlag.MS_BIND)], "reaches outside"),
     ([("unshare", NEWNS), ("umount2", f"{BASE}/../etc")], "reaches outside"),
+    # the earlier attempt's hole: the check, as root, remounting the host's /tmp read-only
+    ([("unshare", NEWNS), ("mount", None, BASE, None, MountFlag.MS_REMOUNT | MountFlag.MS_RDONLY)],
+     "MS_REMOUNT without MS_BIND changes the options of the whole filesystem"),
+    ([("mount", "/tmp", f"{BASE}/secret", None, MountFlag.MS_BIND)], "is outside"),
+    ([("mount", "/tmp", f"{BASE}/secret", None, MountFlag.MS_MOVE)], "is outside"),
+    ([("unshare", NEWNS), ("mount", "/dev/sda1", f"{BASE}/secret", "ext4", 0)],
+     "mounts only a tmpfs"),
+    ([("unshare", NEWNS), ("mount", None, BASE, None, "MS_PRIVATE")], "the flags, is a number"),
 ])
 def test_calls_that_are_malformed_or_reach_the_host_are_refused(calls, words):
     with pytest.raises(CheckFailed) as caught:
         validate_calls(calls, BASE)
     assert words in str(caught.value)
+
+
+def test_a_bind_remount_of_its_own_mount_and_a_propagation_change_with_a_source_pass():
+    calls = [("unshare", NEWNS),
+             ("mount", None, BASE, None, MountFlag.MS_REMOUNT | MountFlag.MS_BIND
+              | MountFlag.MS_RDONLY),
+             ("mount", "none", "/", None, MountFlag.MS_REC | MountFlag.MS_SLAVE)]
+    assert validate_calls(calls, BASE) == calls
