@@ -131,7 +131,9 @@ def make_bundle(workdir: Path, root: str) -> Path:
     bundle = workdir / "bundle"
     bundle.mkdir()
     subprocess.run(["runc", "spec"], cwd=bundle, check=True, capture_output=True)
-    shutil.copytree(root, bundle / "rootfs", symlinks=True)
+    # cp -a, not shutil.copytree: a device node in the rootfs is copied as a node, where
+    # copytree would read it (/dev/zero or /dev/full: a copy that fills the disk)
+    subprocess.run(["cp", "-a", root, str(bundle / "rootfs")], check=True)
     config_path = bundle / "config.json"
     config = json.loads(config_path.read_text())
     config["process"]["args"] = ["/bin/true"]
