@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import subprocess
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -54,7 +55,10 @@ def runs(rootfs: str) -> list[tuple[str, list[str]]]:
 
 def verdict(args: list[str]) -> tuple[str, str]:
     """'ran', 'refused' (with the reason) or 'broken' (with what was printed)."""
-    done = run_cli(*args, timeout=60)
+    try:  # four at once, and a bridge's set-up and tear-down take their turns: minutes on TCG
+        done = run_cli(*args, timeout=240)
+    except subprocess.TimeoutExpired:
+        return "broken", "not ended after 240 s"
     err = done.stderr.strip()
     if done.returncode == 0:
         return "ran", ""
