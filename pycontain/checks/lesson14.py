@@ -20,7 +20,7 @@ from pycontain.checks.exercise import exercise
 MiB = 1 << 20
 #: the hog of the exercise: step, seconds between steps, cap, seconds it holds the cap
 TRY_HOG = ("4M", 0.05, "48M", 0.5)
-TIME_LIMIT_S = 120.0  # memory.high 40M, 18 MiB below the need: ~45 s in the v2 test guest
+TIME_LIMIT_S = 120.0  # memory.high 40M, 18 MiB below the need: ~45 s in a quiet v2 test guest
 #: v1: how far memory.max may sit above the hog's peak (about 58 MiB); a quarter of the need
 V1_HEADROOM_BYTES = 16 * MiB
 #: the stretch: v2, throttled (memory.events high > 0) and finished within STRETCH_TIME_S;

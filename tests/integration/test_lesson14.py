@@ -69,9 +69,9 @@ def test_memory_high_throttles_instead_of_killing():
     # day in the emulated guest); 20 Hz leaves the guest's CPUs to the hog
     throttled = dict(hog=("4M", 0.05, "48M"), hold_s=0, duration_s=120, hz=20)
     free = widgets.memory_experiment("256M", **throttled)
-    held = widgets.memory_experiment("256M", "40M", **throttled)
+    held = widgets.memory_experiment("256M", "48M", **throttled)
     took = [run.allocated[-1][0] for run in (free, held)]
-    print(f"\nunthrottled: {took[0]:.2f} s, throttled at 40 MiB: {took[1]:.2f} s; "
+    print(f"\nunthrottled: {took[0]:.2f} s, throttled at 48 MiB: {took[1]:.2f} s; "
           f"memory.events {held.memory_events}; pressure {held.pressure!r}")
     assert free.result.exit_code == 0 and held.result.exit_code == 0
     assert held.memory_events["oom_kill"] == 0 and held.memory_events["high"] > 0
@@ -82,7 +82,7 @@ def test_memory_high_throttles_instead_of_killing():
 
 def test_the_exercise_check_passes_with_the_solution():
     if V2:
-        solution = Limits(memory_max="128M", memory_high="40M")
+        solution = Limits(memory_max="128M", memory_high="48M")
     else:  # v1: memory.max sized from the peak the same hog reached under a generous limit
         sized = pycontain.run(workloads.hog_argv(*lesson14.TRY_HOG), namespaces={"pid", "mnt"},
                               memory_max="256M", timeout_s=60)
