@@ -15,6 +15,7 @@ holds other people's cgroups. Containers the function started are stopped first.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable
@@ -102,6 +103,14 @@ def _attempt_cgroup(shown: str, build: Callable[[Lab], object], practice: Lab,
             if isinstance(made, cgroups.Cgroup) else ""
         practice.close()
         removed = _remove_if_made(existed)
+        cause = e.__cause__
+        if isinstance(cause, CgroupError) and cause.errno == errno.ENOENT \
+                and "pids.max" in cause.message:  # v2: a child without the parent's +pids
+            raise CheckFailed(
+                f"{e}\nA child cgroup has pids.max only once its parent hands the pids "
+                "controller down (v2: the parent's cgroup.subtree_control). Either way, the "
+                f"limit of {LIMIT} belongs on the parent, where it holds all beneath it"
+                f"{stopped}{back}{removed}") from e
         if isinstance(e, CheckFailed) and (stopped or back or removed):
             raise CheckFailed(f"{e}{stopped}{back}{removed}") from e
         raise

@@ -12,6 +12,7 @@ import pycontain
 from pycontain import cgroups
 from pycontain.checks import CheckFailed, lesson12
 from pycontain.errors import CgroupError
+from pycontain.namespaces import pid as pid_namespace
 from pycontain.observe import cgroup_tree, probe
 
 
@@ -177,7 +178,8 @@ def build(practice, *, limit_on="parent", child=True, into_child=True, defer=Tru
     box = pycontain.spawn(list(argv), on_created=None if early else place)
     if defer:
         practice.defer(lambda: probe.stop(box), "stop the container")
-    if early:
+    if early:  # moved once the command has forked: its first children stay where they were
+        pid_namespace.wait_for_processes(box.pid, 3, timeout_s=60)  # born, on any machine
         place(box.pid)
     return cg
 
