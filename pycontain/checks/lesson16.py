@@ -116,13 +116,39 @@ def _bytes_cap(limits: Any, disk: Any, number: str) -> tuple[str, Any]:
                "take " + ("forever" if mib_s < 0.01 else f"{12 / mib_s:.1f} s") + "). " + (
                    "That is 4 MiB/s in bits: io.max counts bytes" if bits else
                    "A bare number is bytes, and a size's M is a power of 1024 (lesson 14)"))
-    free, mib_s, run = _measured(disk, limits)
-    seen = (f"the container wrote {run.written_bytes >> 20} MiB with O_DIRECT at "
-            f"{mib_s:.2f} MiB/s (uncapped: {free:.0f} MiB/s)")
-    expect(abs(mib_s - TARGET_MIB_S) <= TOLERANCE * TARGET_MIB_S,
-           f"{seen}; the target is {TARGET_MIB_S:g} MiB/s. Does {limits} cap anything else "
-           "that the writer runs into (its operations, its memory)?")
-    return seen, run
+    others = _other_limits(limits, "io_max_wbps")
+    cap_mib = rate / MiB
+    right_cap = abs(cap_mib - TARGET_MIB_S) <= TOLERANCE * TARGET_MIB_S
+    for _ in range(2):
+        free, mib_s, run = _measured(disk, limits)
+        seen = (f"the container wrote {run.written_bytes >> 20} MiB with O_DIRECT at "
+                f"{mib_s:.2f} MiB/s (uncapped: {free:.0f} MiB/s)")
+        if abs(mib_s - TARGET_MIB_S) <= TOLERANCE * TARGET_MIB_S:
+            return seen, run
+        if others or not right_cap or mib_s > TARGET_MIB_S:
+            break
+        # the right cap alone, and slower than it: io.max only ever holds back, so a busy
+        # machine slowed the writer itself; measure once more before saying so
+    if others:
+        raise CheckFailed(f"{seen}; the target is {TARGET_MIB_S:g} MiB/s, and {limits} also "
+                          f"sets {', '.join(others)}, which the writer may run into")
+    if not right_cap:
+        raise CheckFailed(f"{seen}; the target is {TARGET_MIB_S:g} MiB/s, and your cap is "
+                          f"{cap_mib:.2f} MiB/s: a size's M is a power of 1024 (lesson 14)")
+    raise CheckFailed(
+        f"{seen}, twice, under a cap of {cap_mib:.2f} MiB/s, the right one: io.max only holds "
+        "a writer back, so this machine was too busy for the writer to reach it (the uncapped "
+        "rate shows how busy). Run the check again when it is quieter"
+        if mib_s < TARGET_MIB_S else
+        f"{seen}, faster than its cap of {cap_mib:.2f} MiB/s: did the writer write to the "
+        "device you capped?")
+
+
+def _other_limits(limits: Any, *kept: str) -> list[str]:
+    """The fields `limits` sets besides `kept`."""
+    from pycontain.cgroups.limits import FIELDS
+
+    return [name for name in FIELDS if name not in kept and getattr(limits, name) is not None]
 
 
 @exercise(hints=CAPPED_HINTS)

@@ -95,19 +95,28 @@ def check_egress_cap(capped: Callable[[list[str]], object]) -> Passed:
         asked.append(_tbf_rate_bps(box.network.ifb))
         return box
 
-    run = throughput.measure(seconds=SECONDS, start=start)
-    rate = asked[0] if asked else None
-    seen = (f"the host received {run.mbit:.2f} Mbit/s from the container ({run.total_bytes} "
-            f"bytes in {run.seconds:.2f} s, first byte to last)")
-    if rate is not None and abs(rate / 1e6 - TARGET_MBIT) > TOLERANCE * TARGET_MBIT:
-        bytes_hint = (": tc's mbps is megabytes per second, eight times as much"
-                      if rate == 8 * TARGET_MBIT * 10**6 else "")
-        raise CheckFailed(f"{seen}; the tbf behind its veth says rate "
-                          f"{shaping.format_rate(rate)}, and the target is {TARGET_MBIT} "
-                          f"Mbit/s{bytes_hint}")
-    expect(abs(run.mbit - TARGET_MBIT) <= TOLERANCE * TARGET_MBIT,
-           f"{seen}; the target is {TARGET_MBIT} Mbit/s within {TOLERANCE:.0%}")
-    return Passed(f"{seen}: within {TOLERANCE:.0%} of {TARGET_MBIT} Mbit/s")
+    for _ in range(2):
+        run = throughput.measure(seconds=SECONDS, start=start)
+        rate = asked[-1] if asked else None
+        seen = (f"the host received {run.mbit:.2f} Mbit/s from the container "
+                f"({run.total_bytes} bytes in {run.seconds:.2f} s, first byte to last)")
+        if rate is not None and abs(rate / 1e6 - TARGET_MBIT) > TOLERANCE * TARGET_MBIT:
+            bytes_hint = (": tc's mbps is megabytes per second, eight times as much"
+                          if rate == 8 * TARGET_MBIT * 10**6 else "")
+            raise CheckFailed(f"{seen}; the tbf behind its veth says rate "
+                              f"{shaping.format_rate(rate)}, and the target is {TARGET_MBIT} "
+                              f"Mbit/s{bytes_hint}")
+        if abs(run.mbit - TARGET_MBIT) <= TOLERANCE * TARGET_MBIT:
+            return Passed(f"{seen}: within {TOLERANCE:.0%} of {TARGET_MBIT} Mbit/s")
+        if run.mbit > TARGET_MBIT:
+            break
+        # the right rate in the kernel, and less arrived: a tbf only holds back, so a busy
+        # machine slowed the sender itself (or TCP's recovery did); measure once more
+    raise CheckFailed(
+        f"{seen}; the target is {TARGET_MBIT} Mbit/s within {TOLERANCE:.0%}" + (
+            ", twice, under the right rate: a tbf only holds back, so "
+            "this machine was too busy for the sender to reach it. Run the check again when "
+            "it is quieter" if run.mbit < TARGET_MBIT else ""))
 
 
 @exercise(hints=INGRESS_HINTS, stretch=True)

@@ -184,6 +184,19 @@ def test_the_check_names_the_wrong_turn_before_the_writer_runs(limits_for, says)
     assert not _leftover_disks()  # the check's disk went, whatever the function did
 
 
+@pytest.mark.parametrize("limits_for,says", [
+    (lambda d: pycontain.Limits(io_max_wbps=f"{d}:2M"), "your cap is 2.00 MiB/s"),
+    (lambda d: pycontain.Limits(io_max_wbps=f"{d}:4M", io_max_wiops=f"{d}:4"),
+     "also sets io_max_wiops"),
+])
+def test_the_check_says_what_slowed_the_writer(limits_for, says):
+    from pycontain.checks import CheckFailed, lesson16
+
+    with pytest.raises(CheckFailed, match=says):
+        lesson16.check_capped_writes(limits_for)
+    assert not _leftover_disks()
+
+
 def test_the_check_names_another_device(device):
     from pycontain.checks import CheckFailed, lesson16
 
