@@ -504,11 +504,14 @@ def send(host: str, port: int, seconds: float, max_bytes: int, *,
     return 0
 
 
-def receive(port: int, every_s: float, seconds: float, *, out: TextIO = sys.stdout) -> int:
+def receive(port: int, every_s: float, seconds: float, *, hold: bool = False,
+            out: TextIO = sys.stdout, told: TextIO = sys.stdin) -> int:
     """Listen on `port` (0: any free one; it prints `listening on PORT`), accept one connection
     and count its bytes, for `seconds` at most: every `every_s` from its first byte a line
     `ELAPSED_S BYTES` (the bytes of that interval; the last interval ends at the last byte),
     then `received N bytes in T s`, first byte to last, the time a rate is counted over.
+    With `hold`, the connection stays open after that line until `told` (stdin) ends: the
+    sender waits for the close, so its container, and its veth, are there until then.
     Returns 0, or 1 when no one connected within `seconds`."""
     import socket
 
@@ -539,9 +542,11 @@ def receive(port: int, every_s: float, seconds: float, *, out: TextIO = sys.stdo
                 print(f"{mark - first:.3f} {counted}", file=out, flush=True)
                 counted, mark = 0, mark + every_s
             last, total, counted = now, total + len(chunk), counted + len(chunk)
-    if counted:
-        print(f"{last - first:.3f} {counted}", file=out, flush=True)
-    print(f"received {total} bytes in {last - first:.3f} s", file=out, flush=True)
+        if counted:
+            print(f"{last - first:.3f} {counted}", file=out, flush=True)
+        print(f"received {total} bytes in {last - first:.3f} s", file=out, flush=True)
+        if hold:
+            told.read()  # until EOF: the close that ends the sender waits for it
     return 0
 
 
@@ -552,10 +557,11 @@ def send_argv(host: str, port: int, seconds: float = 2.0, max_size: str | int = 
                         "--max", str(max_size))
 
 
-def receive_argv(port: int = 0, every_s: float = 0.1, seconds: float = 30.0) -> list[str]:
-    """The command that runs `receive`, on the host or in a container."""
+def receive_argv(port: int = 0, every_s: float = 0.1, seconds: float = 30.0, *,
+                 hold: bool = False) -> list[str]:
+    """The command that runs `receive`, on the host or in a container (`hold`: see there)."""
     return fresh_python(_MAIN, "receive", "--port", str(port), "--every", str(every_s),
-                        "--seconds", str(seconds))
+                        "--seconds", str(seconds), *(["--hold"] if hold else []))
 
 
 def listening_port(line: str) -> int:
@@ -766,6 +772,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     v.add_argument("--port", type=int, default=0, help="the port to listen on (0: any)")
     v.add_argument("--every", type=float, default=0.1, help="seconds per interval (0.1)")
     v.add_argument("--seconds", type=float, default=30.0, help="how long it lasts at most (30)")
+    v.add_argument("--hold", action="store_true",
+                   help="keep the connection open after counting until stdin ends")
     w = commands.add_parser("write", help="write a file, direct or buffered, and say how fast")
     w.add_argument("path", help="the file to write (made or truncated)")
     w.add_argument("--size", default="16M", help="bytes in all, at most 256M (16M)")
@@ -801,7 +809,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             code = send(args.host, args.port, args.seconds,
                         int(parse_size(args.max, "--max", unlimited=False)))
         elif args.command == "receive":
-            code = receive(args.port, args.every, args.seconds)
+            code = receive(args.port, args.every, args.seconds, hold=args.hold)
         elif args.command == "thread-bomb":
             code = thread_bomb(args.max, args.seconds)
         elif args.command == "getpids":

@@ -114,8 +114,12 @@ def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: fl
     rate_bps = None if egress_rate is None else shaping.parse_rate(egress_rate)
     run = Throughput("no rate" if egress_rate is None else f"egress_rate={egress_rate}",
                      rate_bps, every_s)
-    receiver = subprocess.Popen(workloads.receive_argv(0, every_s, seconds + START_S),
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    # held: the receiver keeps the connection open after its last line until its stdin ends,
+    # so the sender (which waits for that close) and its veth are still there for `on_end`;
+    # a sender that ended by itself would have taken its veth with its network namespace
+    receiver = subprocess.Popen(workloads.receive_argv(0, every_s, seconds + START_S, hold=True),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
     lines = _Lines(receiver)
     box = None
     try:
@@ -136,23 +140,37 @@ def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: fl
                 run.bytes_.append(count)
                 if on_sample is not None:
                     on_sample(run)
+            if line.startswith("received "):
+                break
         if on_end is not None:
             on_end(box)
+        _release(receiver)  # the receiver closes; the sender, its last recv() answered, ends
         run.result = box.wait(timeout_s=30)
         if run.result.status != 0 or receiver.wait(timeout=30) != 0:
             raise ProcessError(f"the sender {run.result.reason} ({run.result.stderr.strip()}); "
                                f"the receiver printed {lines.text.strip()!r}")
         run.total_bytes, run.seconds = workloads.received(lines.text)
-    finally:
-        if box is not None and box.running:
-            box.kill()
+    finally:  # waiting releases the container's veth and IFB, also when it ended by itself
+        if box is not None:
+            if box.running:
+                box.kill()
             box.wait()
+        _release(receiver)
         if receiver.poll() is None:
             receiver.kill()
         receiver.wait()
         if receiver.stdout is not None:
             receiver.stdout.close()
     return run
+
+
+def _release(receiver: subprocess.Popen[bytes]) -> None:
+    """End a held receiver's stdin: it closes the connection and exits (idempotent)."""
+    if receiver.stdin is not None and not receiver.stdin.closed:
+        try:
+            receiver.stdin.close()
+        except BrokenPipeError:  # it ended already
+            pass
 
 
 #: the port the receiver of `measure_received` listens on, in the container's own namespace
@@ -187,10 +205,10 @@ def measure_received(start: Callable[[list[str]], runtime.Container], *, seconds
         workloads.send(box.network.address, RECEIVER_PORT, seconds, 256 << 20,
                        out=io.StringIO())
         result = box.wait(timeout_s=timeout_s)
-    finally:
+    finally:  # waiting releases the container's veth, also when it ended by itself
         if box.running:
             box.kill()
-            box.wait()
+        result = box.wait()
     run = Throughput("received in the container", None, every_s, result=result)
     for end_s, count in workloads.intervals(result.stdout):
         run.times_s.append(end_s)
