@@ -505,13 +505,13 @@ def send(host: str, port: int, seconds: float, max_bytes: int, *,
 
 
 def receive(port: int, every_s: float, seconds: float, *, hold: bool = False,
-            out: TextIO = sys.stdout) -> int:
+            out: TextIO = sys.stdout, told: TextIO = sys.stdin) -> int:
     """Listen on `port` (0: any free one; it prints `listening on PORT`), accept one connection
     and count its bytes, for `seconds` at most: every `every_s` from its first byte a line
     `ELAPSED_S BYTES` (the bytes of that interval; the last interval ends at the last byte),
     then `received N bytes in T s`, first byte to last, the time a rate is counted over.
-    With `hold`, the connection stays open after that line until standard input ends: the
-    sender waits for the close, so its container, and its veth, are still there meanwhile.
+    With `hold`, the connection stays open after that line until `told` (stdin) ends: the
+    sender waits for the close, so its container, and its veth, are there until then.
     Returns 0, or 1 when no one connected within `seconds`."""
     import socket
 
@@ -546,7 +546,7 @@ def receive(port: int, every_s: float, seconds: float, *, hold: bool = False,
             print(f"{last - first:.3f} {counted}", file=out, flush=True)
         print(f"received {total} bytes in {last - first:.3f} s", file=out, flush=True)
         if hold:
-            sys.stdin.read()
+            told.read()  # until EOF: the close that ends the sender waits for it
     return 0
 
 
@@ -559,7 +559,7 @@ def send_argv(host: str, port: int, seconds: float = 2.0, max_size: str | int = 
 
 def receive_argv(port: int = 0, every_s: float = 0.1, seconds: float = 30.0, *,
                  hold: bool = False) -> list[str]:
-    """The command that runs `receive`, on the host or in a container."""
+    """The command that runs `receive`, on the host or in a container (`hold`: see there)."""
     return fresh_python(_MAIN, "receive", "--port", str(port), "--every", str(every_s),
                         "--seconds", str(seconds), *(["--hold"] if hold else []))
 
@@ -773,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     v.add_argument("--every", type=float, default=0.1, help="seconds per interval (0.1)")
     v.add_argument("--seconds", type=float, default=30.0, help="how long it lasts at most (30)")
     v.add_argument("--hold", action="store_true",
-                   help="after the totals, keep the connection open until stdin ends")
+                   help="keep the connection open after counting until stdin ends")
     w = commands.add_parser("write", help="write a file, direct or buffered, and say how fast")
     w.add_argument("path", help="the file to write (made or truncated)")
     w.add_argument("--size", default="16M", help="bytes in all, at most 256M (16M)")

@@ -80,11 +80,14 @@ def progress_figure(runs: list[WriteRun], title: str = "") -> Any:
     return fig
 
 
-def _limits(disk: Disk, wbps: str | int | None, *, buffered: bool) -> dict[str, Any]:
+def _limits(disk: Disk, wbps: str | int | None, *, buffered: bool,
+            limits: Any = None) -> dict[str, Any]:
     """The cap; for buffered writes the memory controller too (`memory_max="max"`, a limit
     that limits nothing): on v2 it is the memory controller that records which cgroup dirtied
     a page, and writeback is charged to that cgroup only when it has both (cgroup-v2.rst,
-    "Writeback")."""
+    "Writeback"). `limits`, a `Limits` given whole (lesson 16's check), replaces the cap."""
+    if limits is not None:
+        return {"limits": limits}
     if wbps is None:
         return {}
     return {"io_max_wbps": f"{disk.device}:{wbps}", **({"memory_max": "max"} if buffered else {})}
@@ -94,13 +97,13 @@ def _charged(box: runtime.Container) -> int | None:
     return None if box.cgroup is None else box.cgroup.read_keyed("io.stat")["wbytes"]
 
 
-def _start(disk: Disk, argv: list[str], wbps: str | int | None, name: str, *, buffered: bool
-           ) -> tuple[runtime.Container, str]:
+def _start(disk: Disk, argv: list[str], wbps: str | int | None, name: str, *, buffered: bool,
+           limits: Any = None) -> tuple[runtime.Container, str]:
     """The writer in a container, its stdout in a file beside the disk image (not on it)."""
     out_path = os.path.join(os.path.dirname(disk.image), f"{name}.out")
     with open(out_path, "w") as out:
         box = runtime.spawn(argv, namespaces={"pid", "mnt"}, stdout=out,
-                            **_limits(disk, wbps, buffered=buffered))
+                            **_limits(disk, wbps, buffered=buffered, limits=limits))
     return box, out_path
 
 
@@ -127,20 +130,23 @@ def _read(path: str) -> str:
 
 def write_experiment(disk: Disk, wbps: str | int | None = "4M", *, size: str | int = "8M",
                      direct: bool = True, fsync: bool = True, timeout_s: float | None = None,
-                     on_sample: Callable[[WriteRun], None] | None = None) -> WriteRun:
+                     on_sample: Callable[[WriteRun], None] | None = None,
+                     limits: Any = None) -> WriteRun:
     """Write `size` to a file on `disk` from a container capped at `wbps` (None: no cap),
     with O_DIRECT (`direct`) or buffered (then fsync(2) if `fsync`); `on_sample(run)` is
-    called as progress lines come (10 Hz).
+    called as progress lines come (10 Hz). `limits`: a whole `Limits` for the container
+    instead of the cap (lesson 16's check runs the learner's).
 
     Raises:
         SpecError: `wbps` is not a rate (1M, 512k) or the disk is not a block device.
     """
-    label = (f"wbps={wbps}" if wbps is not None else "no cap") + (
+    label = (str(limits) if limits is not None else f"wbps={wbps}" if wbps is not None
+             else "no cap") + (
         "" if direct else " (buffered + fsync)" if fsync else " (buffered)")
     path = _fresh(disk, "written")
     argv = workloads.write_argv(path, size, direct=direct, fsync=fsync,
                                 hold_s=1.0)  # the cgroup stays to be read
-    box, out_path = _start(disk, argv, wbps, "write", buffered=not direct)
+    box, out_path = _start(disk, argv, wbps, "write", buffered=not direct, limits=limits)
     run = WriteRun(label)
     deadline = time.monotonic() + (timeout_s or settings.duration_s() + 120)
     try:

@@ -7,7 +7,9 @@ for `seconds` (`workloads.send`). The throughput is counted where the bytes arri
 first byte to the last: what a sender has written may still sit in its buffers, and the time a
 container takes to start is not the link's. `Throughput` holds the bytes of each interval and
 draws them against the rate; `on_sample(partial)` is called after each interval, so a widget
-redraws as they come. Both processes are stopped before it returns.
+redraws as they come. Both processes are stopped before it returns. `measure_received` is the
+other direction: this process sends to a receiver in a container (an `ingress_rate`), and the
+container's receiver counts.
 
 See also: tc-tbf(8); socket(7) (SO_SNDBUF); iperf3(1), the tool this imitates in miniature.
 """
@@ -95,13 +97,15 @@ def figure(runs: list[Throughput], title: str = "") -> Any:
 def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: float = 0.1,
             on_sample: Callable[[Throughput], None] | None = None,
             start: Callable[[list[str]], runtime.Container] | None = None,
+            on_start: Callable[[runtime.Container], None] | None = None,
             on_end: Callable[[runtime.Container], None] | None = None) -> Throughput:
     """Count what a container on the bridge sends to the host for `seconds`, every `every_s`.
 
     `start(argv)` starts the sender's container (a check passes the learner's function);
     by default `pycontain.spawn(argv, network="bridge", egress_rate=egress_rate)`.
-    `on_end(box)` is called once the receiver has counted everything, while the sender's
-    container and its veth still exist: the moment to read the veth's final counters.
+    `on_start(box)` is called once the sender's container exists (to watch its veth), and
+    `on_end(box)` once the receiver has counted everything, while the sender's container and
+    its veth still exist: the moment to read the veth's final counters.
 
     Raises:
         SpecError: `egress_rate` is not a rate in tc's units; nothing was started.
@@ -110,11 +114,12 @@ def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: fl
     rate_bps = None if egress_rate is None else shaping.parse_rate(egress_rate)
     run = Throughput("no rate" if egress_rate is None else f"egress_rate={egress_rate}",
                      rate_bps, every_s)
-    # held: the receiver keeps the connection, so the sender and its veth, until on_end ran
+    # held: the receiver keeps the connection open after its last line until its stdin ends,
+    # so the sender (which waits for that close) and its veth are still there for `on_end`;
+    # a sender that ended by itself would have taken its veth with its network namespace
     receiver = subprocess.Popen(workloads.receive_argv(0, every_s, seconds + START_S, hold=True),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
-    assert receiver.stdin is not None
     lines = _Lines(receiver)
     box = None
     try:
@@ -127,31 +132,100 @@ def measure(egress_rate: str | None = None, *, seconds: float = 2.0, every_s: fl
             box = start(argv)
         else:
             box = runtime.spawn(argv, network="bridge", egress_rate=egress_rate)
-        while (line := lines.next_line(box)) is not None and not line.startswith("received"):
+        if on_start is not None:
+            on_start(box)
+        while (line := lines.next_line(box)) is not None:
             for end_s, count in workloads.intervals(line):
                 run.times_s.append(end_s)
                 run.bytes_.append(count)
                 if on_sample is not None:
                     on_sample(run)
+            if line.startswith("received "):
+                break
         if on_end is not None:
             on_end(box)
-        receiver.stdin.close()  # the receiver closes the connection; the sender ends
+        _release(receiver)  # the receiver closes; the sender, its last recv() answered, ends
         run.result = box.wait(timeout_s=30)
         if run.result.status != 0 or receiver.wait(timeout=30) != 0:
             raise ProcessError(f"the sender {run.result.reason} ({run.result.stderr.strip()}); "
                                f"the receiver printed {lines.text.strip()!r}")
         run.total_bytes, run.seconds = workloads.received(lines.text)
-    finally:
-        receiver.stdin.close()
-        if box is not None and box.running:
-            box.kill()
+    finally:  # waiting releases the container's veth and IFB, also when it ended by itself
+        if box is not None:
+            if box.running:
+                box.kill()
             box.wait()
+        _release(receiver)
         if receiver.poll() is None:
             receiver.kill()
         receiver.wait()
         if receiver.stdout is not None:
             receiver.stdout.close()
     return run
+
+
+def _release(receiver: subprocess.Popen[bytes]) -> None:
+    """End a held receiver's stdin: it closes the connection and exits (idempotent)."""
+    if receiver.stdin is not None and not receiver.stdin.closed:
+        try:
+            receiver.stdin.close()
+        except BrokenPipeError:  # it ended already
+            pass
+
+
+#: the port the receiver of `measure_received` listens on, in the container's own namespace
+RECEIVER_PORT = 5201
+
+
+def measure_received(start: Callable[[list[str]], runtime.Container], *, seconds: float = 2.0,
+                     every_s: float = 0.1, timeout_s: float = START_S) -> Throughput:
+    """Count what a container on the bridge receives from this process for `seconds`.
+
+    `start(argv)` starts the receiver's container (`workloads.receive` on `RECEIVER_PORT`)
+    and returns it running; once its receiver listens, this process connects to the
+    container's address and sends (`workloads.send`), and the receiver counts from its
+    first byte to its last. The container is stopped before this returns.
+
+    Raises:
+        ProcessError: the container ended, or never listened within `timeout_s`.
+    """
+    import io
+    import time
+
+    box = start(workloads.receive_argv(RECEIVER_PORT, every_s, seconds + timeout_s))
+    try:
+        if box.network is None or box.network.address is None:
+            raise ProcessError("the receiver's container is not on the bridge: nothing on "
+                               "the host can reach it")
+        deadline = time.monotonic() + timeout_s
+        while not _listening(box.pid, RECEIVER_PORT):
+            if not box.running or time.monotonic() > deadline:
+                raise ProcessError(f"the receiver never listened: it {box.wait(1).reason}")
+            time.sleep(0.05)
+        workloads.send(box.network.address, RECEIVER_PORT, seconds, 256 << 20,
+                       out=io.StringIO())
+        result = box.wait(timeout_s=timeout_s)
+    finally:  # waiting releases the container's veth, also when it ended by itself
+        if box.running:
+            box.kill()
+        result = box.wait()
+    run = Throughput("received in the container", None, every_s, result=result)
+    for end_s, count in workloads.intervals(result.stdout):
+        run.times_s.append(end_s)
+        run.bytes_.append(count)
+    run.total_bytes, run.seconds = workloads.received(result.stdout)
+    return run
+
+
+def _listening(pid: int, port: int) -> bool:
+    """Whether a socket in the network namespace of `pid` listens on TCP `port` (proc(5):
+    /proc/PID/net/tcp is that namespace's table; state 0A is LISTEN)."""
+    try:
+        with open(f"/proc/{pid}/net/tcp") as f:
+            return any(row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A"
+                       for row in f.readlines()[1:])
+    except FileNotFoundError:  # it ended
+        return False
 
 
 class _Lines:

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 import pycontain
-from pycontain import workloads
+from pycontain import runtime, workloads
 from pycontain.cgroups import detect
 from pycontain.cgroups.limits import Limits
 from pycontain.checks import CheckFailed, lesson15
@@ -106,10 +106,33 @@ def test_bad_cpu_flags_are_refused_before_anything_is_made(words, flag):
     assert "Traceback" not in done.stderr
 
 
-def test_the_check_passes_four_to_one_and_fails_one_to_one():
+def test_the_check_passes_four_to_one():
     passed = lesson15.check_four_to_one(Limits(cpu_weight=100), Limits(cpu_weight=400))
     assert "within 25% of 4 to 1" in passed
-    with pytest.raises(CheckFailed, match="1 to 1|target is 4"):
-        lesson15.check_four_to_one(Limits(cpu_weight=100), Limits(cpu_weight=100))
-    with pytest.raises(CheckFailed, match="a share"):
-        lesson15.check_four_to_one(Limits(cpu_max=0.2), Limits(cpu_weight=100))
+    assert runtime.unwaited() == []
+
+
+@pytest.mark.parametrize("batch,web,says", [
+    (Limits(cpu_weight=400), Limits(cpu_weight=100), "not the other way round"),  # swapped
+    (Limits(cpu_weight=300), Limits(cpu_weight=300), "about even"),
+    (Limits(cpu_weight=100), Limits(cpu_weight=200), "what ratio did you give"),
+])
+def test_the_check_says_what_the_measured_ratio_means(batch, web, says):
+    with pytest.raises(CheckFailed, match=says):
+        lesson15.check_four_to_one(batch, web)
+    assert runtime.unwaited() == []  # the burners went, and their cgroups with them
+
+
+@pytest.mark.skipif(V1, reason="runc's formula for docker's --cpu-shares applies on v2 only")
+def test_on_v2_docker_shares_out_of_proportion_are_named():
+    with pytest.raises(CheckFailed, match="runc's formula"):
+        lesson15.check_four_to_one(Limits(cpu_shares=2), Limits(cpu_shares=8))
+
+
+def test_the_stretch_wants_a_night_cap_that_never_bites_by_day():
+    passed = lesson15.check_day_and_night(Limits(cpu_weight=100, cpu_max=0.5),
+                                          Limits(cpu_weight=400))
+    assert "the cap never bit" in passed
+    with pytest.raises(CheckFailed, match="The cap bit by day"):  # swapped: the cap decides
+        lesson15.check_day_and_night(Limits(cpu_weight=400, cpu_max=0.5), Limits(cpu_weight=100))
+    assert runtime.unwaited() == []

@@ -13,7 +13,7 @@ import os
 import pytest
 
 import pycontain
-from pycontain import cgroups, procfs, workloads
+from pycontain import cgroups, procfs, runtime, workloads
 from pycontain.cgroups.controllers import cpuset
 from pycontain.cgroups.limits import Limits
 from pycontain.checks import CheckFailed, lesson18
@@ -140,15 +140,61 @@ def test_the_check_passes_a_pinned_container():
     assert "CPU" in lesson18.check_pinned(pin)
 
 
-def test_the_check_fails_an_unpinned_or_left_running_container():
-    def unpinned(practice):
-        box = pycontain.spawn(["sleep", "60"], pids_max=10)
-        practice.defer(lambda: probe.stop(box), "stop it")
-        return box
+def _spawned(practice, argv=("sleep", "60"), **options):
+    box = pycontain.spawn(list(argv), **options)
+    practice.defer(lambda: probe.stop(box), "stop it")
+    return box
 
-    if len(CPUS) > 1:
-        with pytest.raises(CheckFailed, match="pin the container to one"):
-            lesson18.check_pinned(unpinned)
+
+def _self_pinned(practice):  # the notebook's own affinity: every container inherits it
+    os.sched_setaffinity(0, {CPUS[0]})
+    return _spawned(practice)
+
+
+def _process_pinned(practice):  # taskset on the container's process, no cpuset
+    box = _spawned(practice)
+    os.sched_setaffinity(box.pid, {CPUS[0]})
+    return box
+
+
+def _ended(practice):  # waited for: it has ended, and its cgroup with it
+    box = _spawned(practice, ["true"], cpuset_cpus=str(CPUS[0]))
+    box.wait()
+    return box
+
+
+def _raises(practice):
+    pycontain.spawn(["sleep", "60"], cpuset_cpus=str(CPUS[0]))
+    raise RuntimeError("oops")
+
+
+WRONG_TURNS = [
+    (lambda p: pycontain.run(["true"], cpuset_cpus=str(CPUS[0])), "still running"),
+    (_ended, "not running any more"),
+    (lambda p: _spawned(p), "has no cgroup, so no cpuset"),
+    (_process_pinned, "a cpuset is the cgroup's"),
+    (_self_pinned, "pinned this notebook's own process"),
+    (_raises, r"raised RuntimeError: oops \(the check stopped the 1 container"),
+    (lambda p: None, "returned None"),
+]
+if len(CPUS) > 1:
+    WRONG_TURNS.append((lambda p: _spawned(p, cpuset_cpus=cpuset.format_list(CPUS)),
+                        "not several"))
+    if V1:  # v1: limits, but no directory in the cpuset hierarchy
+        WRONG_TURNS.append((lambda p: _spawned(p, pids_max=10), "has limits but no cpuset"))
+
+
+@pytest.mark.parametrize("pin,message", WRONG_TURNS)
+def test_the_check_names_the_wrong_turn_and_leaves_nothing(pin, message):
+    mine = os.sched_getaffinity(0)
+    with pytest.raises(CheckFailed, match=message) as info:
+        lesson18.check_pinned(pin)
+    assert "cpuset_cpus" not in str(info.value)  # where to look, not the keyword
+    assert os.sched_getaffinity(0) == mine  # the notebook's affinity, put back
+    assert runtime.unwaited() == []
+
+
+def test_the_check_stops_a_container_left_running():
     kept = []
 
     def forgotten(practice):
@@ -158,8 +204,22 @@ def test_the_check_fails_an_unpinned_or_left_running_container():
     with pytest.raises(CheckFailed, match="left the container running"):
         lesson18.check_pinned(forgotten)
     assert not kept[0].running
-    with pytest.raises(CheckFailed, match="returned None"):
-        lesson18.check_pinned(lambda practice: None)
+
+
+def test_the_stretch_wants_one_cpu_and_half_of_it():
+    def half(argv, **options):
+        return pycontain.spawn(argv, namespaces={"pid", "mnt"}, **options)
+
+    assert "the cpuset says where, cpu.max how much" in lesson18.check_half_a_cpu(
+        lambda argv: half(argv, cpuset_cpus=str(LAST), cpu_max=0.5))
+    with pytest.raises(CheckFailed, match="nothing caps how much"):
+        lesson18.check_half_a_cpu(lambda argv: half(argv, cpuset_cpus=str(LAST)))
+    with pytest.raises(CheckFailed, match="has no cgroup, so no cpuset|has limits but no cpuset"
+                       if len(CPUS) > 1 else "ran on"):
+        lesson18.check_half_a_cpu(lambda argv: half(argv, cpu_max=0.5))
+    with pytest.raises(CheckFailed, match="at most 0.5"):
+        lesson18.check_half_a_cpu(lambda argv: half(argv, cpuset_cpus=str(LAST), cpu_max=0.8))
+    assert runtime.unwaited() == []
 
 
 def test_a_burner_is_bounded_by_itself():

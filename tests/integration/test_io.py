@@ -139,3 +139,88 @@ def test_the_flushers_writeback_escapes_on_v1_and_is_held_on_v2(disk):
         assert run.charged_bytes < 6 << 20 and run.sync_s < 1.5, run
     else:  # cgroup writeback: the dirtier's cgroup pays, at its rate
         assert run.charged_bytes >= 11 << 20 and run.sync_s >= 1.8, run
+
+
+# lesson 16's checks (issue 18): the exercise, its wrong turns, and a raising function
+
+def _leftover_disks():
+    """The check's own disks still there: loop devices backed by a file in a
+    pycontain-check16- directory, its mounts, the directories (other helpers' are not ours)."""
+    attached = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    with open("/proc/self/mounts") as f:
+        mounted = f.read()
+    return ([line for line in (attached + mounted).splitlines() if "pycontain-check16-" in line]
+            + [name for name in os.listdir(tempfile.gettempdir())
+               if name.startswith("pycontain-check16-")])
+
+
+def test_the_check_passes_a_write_cap_of_4_mib_s():
+    from pycontain.cgroups.limits import Limits
+    from pycontain.checks import lesson16
+
+    assert "within 25% of 4 MiB/s" in lesson16.check_capped_writes(
+        lambda device: Limits(io_max_wbps=f"{device}:4M"))
+    assert not _leftover_disks()
+
+
+def _raises(device):
+    raise RuntimeError("oops")
+
+
+@pytest.mark.parametrize("limits_for,says", [
+    (lambda d: pycontain.Limits(io_max_rbps=f"{d}:4M"), "io_max_rbps caps reads"),
+    (lambda d: pycontain.Limits(io_max_wiops=f"{d}:4"), "write *operations*"),
+    (lambda d: pycontain.Limits(), "which io.max key counts bytes written"),
+    (lambda d: pycontain.Limits(io_max_wbps=f"{d}:4"), "4 bytes/s is 3.81e-06 MiB/s"),
+    (lambda d: pycontain.Limits(io_max_wbps=f"{d}:32M"), "That is 4 MiB/s in bits"),
+    (lambda d: f"{d}:4M", "return a Limits(...)"),
+    (_raises, "raised RuntimeError: oops"),
+])
+def test_the_check_names_the_wrong_turn_before_the_writer_runs(limits_for, says):
+    from pycontain.checks import CheckFailed, lesson16
+
+    started = time.monotonic()
+    with pytest.raises(CheckFailed) as info:
+        lesson16.check_capped_writes(limits_for)
+    assert says in str(info.value)
+    assert time.monotonic() - started < 10  # named, not measured
+    assert not _leftover_disks()  # the check's disk went, whatever the function did
+
+
+@pytest.mark.parametrize("limits_for,says", [
+    (lambda d: pycontain.Limits(io_max_wbps=f"{d}:2M"), "your cap is 2.00 MiB/s"),
+    (lambda d: pycontain.Limits(io_max_wbps=f"{d}:4M", io_max_wiops=f"{d}:4"),
+     "also sets io_max_wiops"),
+])
+def test_the_check_says_what_slowed_the_writer(limits_for, says):
+    from pycontain.checks import CheckFailed, lesson16
+
+    with pytest.raises(CheckFailed, match=says):
+        lesson16.check_capped_writes(limits_for)
+    assert not _leftover_disks()
+
+
+def test_the_check_names_another_device(device):
+    from pycontain.checks import CheckFailed, lesson16
+
+    with pytest.raises(CheckFailed, match="the one your function is given"):
+        lesson16.check_capped_writes(lambda d: pycontain.Limits(io_max_wbps=f"{device}:4M"))
+    assert not _leftover_disks()
+
+
+def _findmnt_source(path):
+    return subprocess.run(["findmnt", "-no", "SOURCE", "--target", path], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_the_stretch_wants_the_device_a_directory_lives_on(device):
+    from pycontain.cgroups.limits import Limits
+    from pycontain.checks import CheckFailed, lesson16
+
+    assert "the device you found behind a directory" in lesson16.check_capped_by_path(
+        lambda path: Limits(io_max_wbps=f"{_findmnt_source(path)}:4M"))
+    with pytest.raises(CheckFailed, match="not a block device"):  # the directory as it is
+        lesson16.check_capped_by_path(lambda path: Limits(io_max_wbps=f"{path}:4M"))
+    with pytest.raises(CheckFailed, match="the one its directory lives on"):  # another disk
+        lesson16.check_capped_by_path(lambda path: Limits(io_max_wbps=f"{device}:4M"))
+    assert not _leftover_disks()

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import pycontain
-from pycontain import lab, workloads
+from pycontain import lab, runtime, workloads
 from pycontain.checks import CheckFailed, lesson17
 from pycontain.errors import SpecError
 from pycontain.namespaces import net
@@ -146,3 +146,46 @@ def test_a_leaked_ifb_is_a_leftover_the_sweep_removes():
     finally:
         net.in_netns(None, ["delete", name])
 
+
+
+def _raises_after_spawn(argv):
+    pycontain.spawn(argv, network="bridge", egress_rate="10mbit")
+    raise RuntimeError("oops")
+
+
+@pytest.mark.parametrize(("capped", "message"), [
+    (lambda argv: pycontain.run(["true"]), "still running"),  # a Result: it has ended
+    (lambda argv: pycontain.spawn(["sleep", "5"], network="bridge", egress_rate="10mbit"),
+     "start argv as given"),
+    (lambda argv: pycontain.spawn(argv, network="bridge", egress_rate="10mbps"),
+     "tc's mbps is megabytes per second"),
+    (_raises_after_spawn, r"the check stopped the 1 container\(s\)"),
+])
+def test_the_check_names_more_wrong_turns_and_leaves_nothing(capped, message):
+    with pytest.raises(CheckFailed, match=message):
+        lesson17.check_egress_cap(capped)
+    assert runtime.unwaited() == []
+    assert _ifbs() == [] and not os.path.exists(f"/sys/class/net/{BRIDGE}")
+
+
+def test_the_check_passes_a_10mbit_egress():
+    passed = lesson17.check_egress_cap(
+        lambda argv: pycontain.spawn(argv, network="bridge", egress_rate="10mbit"))
+    assert "within 15% of 10 Mbit/s" in passed
+    assert _ifbs() == [] and not os.path.exists(f"/sys/class/net/{BRIDGE}")
+
+
+def test_the_stretch_wants_what_the_container_receives_held():
+    passed = lesson17.check_ingress_cap(
+        lambda argv: pycontain.spawn(argv, network="bridge", ingress_rate="5mbit"))
+    assert "holds what the container receives" in passed
+    for options_, message in (({"egress_rate": "5mbit"}, "paces what the container \\*sends\\*"),
+                              ({"ingress_rate": "5mbps"}, "megabytes per second"),
+                              ({}, "no rate was asked for what it receives")):
+        with pytest.raises(CheckFailed, match=message):
+            lesson17.check_ingress_cap(
+                lambda argv, o=options_: pycontain.spawn(argv, network="bridge", **o))
+    with pytest.raises(CheckFailed, match="not on the bridge"):
+        lesson17.check_ingress_cap(lambda argv: pycontain.spawn(argv))
+    assert runtime.unwaited() == []
+    assert _ifbs() == [] and not os.path.exists(f"/sys/class/net/{BRIDGE}")
