@@ -236,7 +236,7 @@ def raises_after_making_things(practice):  # nothing registered: the check must 
 @pytest.mark.parametrize("wrong,says", [
     (shares_the_hosts, "in this notebook's IPC namespace, the host's"),
     (runs_it_to_the_end, "the result of a container that has ended"),
-    (stops_it_at_once, "not what calling it now returns"),
+    (stops_it_at_once, "was it called now instead of handed over?"),  # Lab.defer refuses it
     (makes_the_inside_ones_here, "was made in this notebook"),
     (one_key_for_both, "the same key or name twice"),
     (raises_after_making_things, "raised ValueError: not yet"),
