@@ -249,7 +249,7 @@ def expect_closed(practice: Any, box: Any, what: str, stop: str) -> None:
            "which waits for it; waiting removes the cgroup")
 
 
-def fetch(url: str, timeout_s: float = 10.0) -> str:
+def fetch(url: str, timeout_s: float = 30.0) -> str:
     """GET `url`, retrying while the server inside starts; '' when it never answers."""
     import time
     import urllib.error

@@ -115,9 +115,9 @@ def test_zombie_timeline_counts_both_containers():
     maker = pid.orphan_maker(count=5, interval_s=0.05)
     with pycontain.spawn(maker, namespaces=PID_MNT) as bare, \
             pycontain.spawn(maker, namespaces=PID_MNT, init=True) as fronted:
-        # 2 s: a sample reads all of /proc twice, slow under emulation; five samples at least
+        # 3 s: a sample reads all of /proc twice, slow under emulation; five samples at least
         times, counts = pid.zombie_timeline({"bare": bare.pid, "init": fronted.pid},
-                                            duration_s=2.0, interval_s=0.05)
+                                            duration_s=3.0, interval_s=0.05)
         assert len(times) == len(counts["bare"]) == len(counts["init"]) >= 5
         assert counts["bare"] == sorted(counts["bare"]) and counts["bare"][-1] >= 1
         assert max(counts["init"]) <= 2
