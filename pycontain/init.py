@@ -136,6 +136,15 @@ def flags_for(names: list[str]) -> CloneFlag:
     return flags
 
 
+#: every module `import_what_follows` may import: the fork server imports them all before its
+#: first request, so that no container it forks pays for one (tests/unit/test_forkserver.py)
+LATER_MODULES = ("pycontain.namespaces.user", "pycontain.namespaces.time",
+                 "pycontain.namespaces.uts", "pycontain.namespaces.pid", "pycontain.fs.layers",
+                 "pycontain.fs.rootfs", "pycontain.security.paths",
+                 "pycontain.security.capabilities", "pycontain.security.seccomp",
+                 "pycontain.fs.volumes", "pycontain.security.identity")
+
+
 def import_what_follows(spec: InitSpec, channel: Channel) -> None:
     """Import now every module the later steps of this spec use (lesson 09): once this process
     is the mapped root it is an unprivileged uid on the host, which may not read the

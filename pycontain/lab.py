@@ -389,13 +389,14 @@ def kinds() -> list[Kind]:
     records released: cgroup, veth, layer), mounts (children first) before the directories
     they are in, cgroups deepest first, the bridge's state (the bridge, ip_forward) before its
     nft table."""
-    from pycontain import state
+    from pycontain import forkserver, state
     from pycontain.cgroups import base
     from pycontain.fs import loop
     from pycontain.namespaces import ipc, mnt, net
     from pycontain.network import bridge, nft
 
-    return [Kind("container", state.leftover_containers, state.remove_container),
+    return [Kind("forkserver", forkserver.leftover_servers, forkserver.remove_server),
+            Kind("container", state.leftover_containers, state.remove_container),
             Kind("mount", mnt.leftover_mounts, mnt.remove_mount),
             Kind("loop", loop.leftover_loops, loop.remove_loop),  # lesson 16
             Kind("dir", leftover_dirs, remove_dir),
