@@ -4,9 +4,9 @@ A notebook's kernel may not fork (DESIGN, "The process model"), so every contain
 start a fresh interpreter of its own, and its start-up and imports were most of a container's
 start. The fork server pays them once: a `python -I -S` started by the first `spawn()` of a
 process, single-threaded, with `pycontain.init` and every module its steps may need already
-imported. For each container it receives the two pipe ends init talks on and the three stdio
-descriptors over a socketpair (SCM_RIGHTS, unix(7)), with the caller's environment and working
-directory, and makes the child with clone(2)'s CLONE_PARENT: init is then the *caller's*
+imported. For each container it receives the two pipe ends init talks on, the three stdio
+descriptors and the working directory over a socketpair (SCM_RIGHTS, unix(7)), with the caller's
+environment, and makes the child with clone(2)'s CLONE_PARENT: init is then the *caller's*
 child, exactly as the interpreter `subprocess` started was, so the caller waits for it, its
 PDEATHSIG ties it to the caller, and the conversation on the pipes is the one it always was.
 The child reports its own pid on the socket and closes it; the server answers only a failure.
@@ -65,13 +65,21 @@ class Server:
     def fork(self, spec_r: int, report_w: int, stdio: tuple[int, int, int]) -> int:
         """A new child of this process that calls `target([spec_r, report_w])` with `stdio` as
         its fds 0, 1, 2; its pid."""
-        request = marshal.dumps({"env": dict(os.environ), "cwd": os.getcwd()})
+        request = marshal.dumps({"env": dict(os.environ)})
+        # the working directory as a descriptor: one removed since (a test's tmp dir) still works
+        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return self._fork(request, [spec_r, report_w, *stdio, cwd])
+        finally:
+            os.close(cwd)
+
+    def _fork(self, request: bytes, fds: list[int]) -> int:
         with self._lock:
             for _ in range(2):  # a second time only when the server died before it forked
                 if self.process is None or self.owner != os.getpid() or \
                         self.process.poll() is not None:
                     self._start()
-                reply = self._ask(request, [spec_r, report_w, *stdio])
+                reply = self._ask(request, fds)
                 if reply is None:
                     self.stop()
                     continue
@@ -296,7 +304,7 @@ def serve() -> None:
         os._exit(EXIT_RUNTIME_ERROR)
     channel.send(marshal.dumps({"ready": True}))
     while True:
-        data, fds, _, _ = socket.recv_fds(channel, _MAX_REQUEST, 5)
+        data, fds, _, _ = socket.recv_fds(channel, _MAX_REQUEST, 6)
         if not data:  # the owner closed its end, or ended
             os._exit(0)
         faults.point("forkserver:received")
@@ -317,7 +325,8 @@ def _child(channel: socket.socket, fds: list[int], request: dict[str, Any],
     """The new child: tell the caller its pid, take its stdio, environment and directory, run
     init. Never returns. A failure before init goes to the report pipe, as init's own would:
     EOF there alone would read as 'exec'd'."""
-    spec_r, report_w, *stdio_fds = fds
+    spec_r, report_w, stdin, stdout, stderr, cwd = fds
+    stdio_fds = (stdin, stdout, stderr)
     try:
         channel.send(marshal.dumps({"pid": os.getpid()}))
         channel.close()
@@ -328,7 +337,8 @@ def _child(channel: socket.socket, fds: list[int], request: dict[str, Any],
                 os.close(fd)
         os.environ.clear()
         os.environ.update(request["env"])
-        os.chdir(request["cwd"])
+        os.fchdir(cwd)
+        os.close(cwd)
         entry([str(spec_r), str(report_w)])
     except BaseException as exc:
         try:
