@@ -238,7 +238,8 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_orphans() -> list[str]:
-    """Remove the temp dirs of Labs whose process has ended; return what was removed.
+    """Remove the temp dirs of Labs whose process has ended, and fork servers that outlived
+    their owner; return what was removed.
 
     A dir whose owner still runs (another notebook) is kept. A pid reused since only keeps a dir
     longer, never removes a live one. Mounts below a dir are detached first: rmtree would
@@ -265,6 +266,14 @@ def sweep_orphans() -> list[str]:
             removed.append(f"removed dir {path}")
         except Exception as e:  # report and go on, like Lab.close()
             removed.append(f"could not remove dir {path}: {e}, ignoring")
+    from pycontain import forkserver
+
+    for server in forkserver.leftover_servers():  # its owner ended: an orphan by definition
+        try:
+            forkserver.remove_server(server)
+            removed.append(f"removed forkserver {server}")
+        except Exception as e:
+            removed.append(f"could not remove forkserver {server}: {e}, ignoring")
     return removed
 
 

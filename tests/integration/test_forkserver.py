@@ -144,12 +144,18 @@ def test_the_server_ends_at_eof_on_its_socket(fresh_server):
 def test_a_server_killed_before_it_forks_leaves_nothing(fresh_server, monkeypatch):
     """SIGKILL at `forkserver:received`, twice (the caller asks a new server once): the request
     fails with a ProcessError, nothing is left, and the next container starts a new server."""
-    before = set(lab.leftovers())
+    from pycontain import cgroups
+
+    made = []  # the container's cgroup, made before the request: released again
+    create = cgroups.create
+    monkeypatch.setattr(cgroups, "create", lambda *a, **k: made.append(create(*a, **k)) or made[-1])
     monkeypatch.setenv(faults.VARIABLE, "forkserver:received")
     with pytest.raises(ProcessError, match="fork server ended before it forked"):
         pycontain.run(["true"], namespaces={"uts", "pid"}, pids_max=10)
     assert fresh_server().process is None  # both reaped
-    assert not set(lab.leftovers()) - before
+    assert len(made) == 1 and not any(os.path.exists(d) for d in made[0].dirs.values())
+    assert not [item for item in lab.leftovers() if item.startswith("forkserver ")
+                or made[0].name in item]
     monkeypatch.delenv(faults.VARIABLE)
     assert pycontain.run(["true"], namespaces={"uts"}).exit_code == 0
 
@@ -165,3 +171,23 @@ def test_a_server_killed_right_after_it_forked_still_starts_the_container(fresh_
     monkeypatch.delenv(faults.VARIABLE)
     assert pycontain.run(["true"], namespaces={"uts"}).exit_code == 0  # a new one
     assert fresh_server().process is not server
+
+
+def test_an_orphaned_server_is_ended_by_a_new_labs_sweep_and_by_cleanup(cli):
+    """A process whose argv names a fork server's owner that is not its parent (the owner
+    ended, and PDEATHSIG did not take it) is ended by `Lab()`'s sweep of orphans and by
+    `pycontain cleanup --orphans`; a live owner's server is kept."""
+    pycontain.run(["true"], namespaces={"uts"})
+    ours = runtime.fork_server().process
+    assert ours is not None
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)", settings.FORK_SERVER_TAG, "1"]
+    for sweep in (lambda: lab.Lab().close(), lambda: cli("cleanup", "--orphans")):
+        orphan = subprocess.Popen(sleep)
+        try:
+            assert f"forkserver {orphan.pid}" in lab.leftovers()
+            sweep()
+            assert orphan.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            orphan.kill()
+            orphan.wait()
+        assert ours.poll() is None  # ours, whose owner lives, is no leftover
