@@ -258,11 +258,19 @@ def leftover_servers() -> list[str]:
                 parent = int(f.read().rpartition(")")[2].split()[1])
         except OSError:
             continue  # ended meanwhile
-        tag = settings.FORK_SERVER_TAG.encode()
-        if tag in argv and argv.index(tag) + 1 < len(argv) and \
-                argv[argv.index(tag) + 1] != str(parent).encode():
+        if _is_server(argv) and argv[argv.index(settings.FORK_SERVER_TAG.encode()) + 1] != \
+                str(parent).encode():
             found.append(name)
     return found
+
+
+def _is_server(argv: list[bytes]) -> bool:
+    """Whether an argv is a fork server's (`Server._start`): `-c` runs `serve()`, then the tag
+    and the owner; never another program that merely has the word in its arguments."""
+    tag = settings.FORK_SERVER_TAG.encode()
+    return b"-c" in argv and tag in argv and argv.index(b"-c") + 1 < argv.index(tag) and \
+        argv[argv.index(b"-c") + 1].endswith(_SERVE.encode()) and \
+        argv.index(tag) + 1 < len(argv)
 
 
 def remove_server(pid: str) -> None:

@@ -60,6 +60,7 @@ def test_the_container_is_the_callers_child_forked_by_one_single_threaded_server
         with open(f"/proc/{server.process.pid}/cmdline") as f:
             argv = f.read().split("\0")
         assert argv[1:3] == ["-I", "-S"] and settings.FORK_SERVER_TAG in argv
+        assert forkserver._is_server([word.encode() for word in argv])  # what cleanup looks for
         second = pycontain.run(["hostname"], namespaces={"uts"}, hostname="second")
         assert second.stdout == "second\n" and second.exit_code == 0
         assert fresh_server().process is server.process  # started once, for both
@@ -180,7 +181,11 @@ def test_an_orphaned_server_is_ended_by_a_new_labs_sweep_and_by_cleanup(cli):
     pycontain.run(["true"], namespaces={"uts"})
     ours = runtime.fork_server().process
     assert ours is not None
-    sleep = [sys.executable, "-c", "import time; time.sleep(60)", settings.FORK_SERVER_TAG, "1"]
+    from pycontain.forkserver import _SERVE
+
+    # a look-alike that sleeps: its -c ends as a server's does, in a comment
+    sleep = [sys.executable, "-I", "-S", "-c", f"import time; time.sleep(60)  # {_SERVE}",
+             settings.FORK_SERVER_TAG, "1"]
     for sweep in (lambda: lab.Lab().close(), lambda: cli("cleanup", "--orphans")):
         orphan = subprocess.Popen(sleep)
         try:

@@ -308,11 +308,17 @@ def forkserver_kind(tmp_path, monkeypatch):
     import sys
 
     from pycontain import forkserver
+    from pycontain.forkserver import _SERVE
 
-    sleep = [sys.executable, "-c", "import time; time.sleep(60)", settings.FORK_SERVER_TAG]
+    # a look-alike that sleeps: its -c ends as a server's does, in a comment
+    sleep = [sys.executable, "-I", "-S", "-c", f"import time; time.sleep(60)  # {_SERVE}",
+             settings.FORK_SERVER_TAG]
     orphan = subprocess.Popen([*sleep, "1"])  # its parent is us, not pid 1: outlived "1"
     live = subprocess.Popen([*sleep, str(os.getpid())])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                              settings.FORK_SERVER_TAG, "1"])  # the word alone: not a server
     try:
+        assert str(other.pid) not in forkserver.leftover_servers()
         found = forkserver.leftover_servers()
         assert str(orphan.pid) in found and str(live.pid) not in found
         forkserver.remove_server(str(live.pid))  # not a leftover: kept
@@ -320,7 +326,7 @@ def forkserver_kind(tmp_path, monkeypatch):
         assert orphan.wait(timeout=10) == -signal.SIGKILL and live.poll() is None
         forkserver.remove_server(str(orphan.pid))  # gone (a zombie, reaped): nothing to do
     finally:
-        for process in (orphan, live):
+        for process in (orphan, live, other):
             process.kill()
             process.wait()
 
