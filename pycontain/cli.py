@@ -8,7 +8,6 @@ import os
 import sys
 from types import SimpleNamespace
 
-from pycontain.cgroups import controllers
 from pycontain.errors import (
     EXIT_RUNTIME_ERROR,
     PycontainError,
@@ -24,17 +23,14 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, NoReturn
 
-#: the limits' flags, as the controller modules declare them (`cgroups.controllers`, `FIELDS`):
-#: flag -> the Spec parameter it sets, a field of Limits
-LIMIT_FLAGS = {field.flag: field.name for field in controllers.fields()}
-#: the options of `pycontain run`: flag -> (metavar, the Spec parameter it sets, help). Both
-#: parsers read this table, and errors name the flag from it: one source of truth.
-RUN_OPTIONS = {
+#: the options of `pycontain run` but the limits' (`run_options()` adds those): flag ->
+#: (metavar, the Spec parameter it sets, help). Both parsers read this table, and errors name
+#: the flag from it: one source of truth.
+BASE_RUN_OPTIONS = {
     "--hostname": ("NAME", "hostname", "the container's hostname (needs uts)"),
     "--namespaces": ("LIST", "namespaces", "comma-separated namespaces to create "
                                            "from {supported} (default: {default})"),
     "--rootfs": ("DIR", "rootfs", "make DIR the container's / (needs mnt)"),
-    **{field.flag: (field.metavar, field.name, field.help) for field in controllers.fields()},
     "--map-root": ("UID", "uid_map", "with a user namespace, map root and 65535 more ids inside "
                                      "to UID and up outside (default 100000; implies "
                                      "--user-namespace); without root, only your own uid, "
@@ -135,8 +131,9 @@ LIFECYCLE_PARAMETERS = ("detach", "rm", "name", "container", "tail", "time", "si
                         "env_file", "interactive", "tty", "since", "until")
 #: how an error names each Spec parameter: the flag that sets it (a repeated option by its
 #: short spelling, as it is mostly written: `-p 8080:80`), and the command by its place
-FLAG_OF = {
-    **{parameter: RUN_SHORT.get(flag, flag) for flag, (_, parameter, _) in RUN_OPTIONS.items()},
+BASE_FLAG_OF = {
+    **{parameter: RUN_SHORT.get(flag, flag)
+       for flag, (_, parameter, _) in BASE_RUN_OPTIONS.items()},
     **{parameter: flag for flag, (parameter, _) in RUN_FLAGS.items()},
     "argv": "the command after --", "command": "the command after --",
     # Spec refuses a capability this process lacks: on the command line one added or a default
@@ -147,6 +144,45 @@ FLAG_OF = {
     "tty": "-t", "interactive": "-i",
     "since": "--since", "until": "--until",
 }
+
+
+# The limits' flags come from the controller modules (`cgroups.controllers`, `FIELDS`), whose
+# import costs ~2 ms of every `pycontain run`: they are read only when a word on the command
+# line is not one of the other options, for help, and for an error's wording.
+_TABLES: dict[str, dict[str, Any]] = {}
+
+
+def limit_flags() -> dict[str, str]:
+    """The limits' flags: flag -> the Spec parameter it sets, a field of Limits."""
+    if "limits" not in _TABLES:
+        from pycontain.cgroups import controllers
+
+        _TABLES["limits"] = {field.flag: field for field in controllers.fields()}
+    return {flag: field.name for flag, field in _TABLES["limits"].items()}
+
+
+def run_options() -> dict[str, tuple[str, str, str]]:
+    """Every option of `pycontain run` with a value: `BASE_RUN_OPTIONS` and the limits'."""
+    limit_flags()
+    limits = {flag: (field.metavar, field.name, field.help)
+              for flag, field in _TABLES["limits"].items()}
+    first = dict(list(BASE_RUN_OPTIONS.items())[:3])  # --hostname, --namespaces, --rootfs
+    return {**first, **limits, **BASE_RUN_OPTIONS}
+
+
+def flag_of() -> dict[str, str]:
+    """How an error names each Spec parameter: `BASE_FLAG_OF` and the limits' flags."""
+    return {**{name: flag for flag, name in limit_flags().items()}, **BASE_FLAG_OF}
+
+
+def __getattr__(name: str) -> Any:
+    """`cli.RUN_OPTIONS`, `cli.FLAG_OF`, `cli.LIMIT_FLAGS`: the whole tables, built on use."""
+    tables = {"RUN_OPTIONS": run_options, "FLAG_OF": flag_of, "LIMIT_FLAGS": limit_flags}
+    if name in tables:
+        return tables[name]()
+    raise AttributeError(f"module 'pycontain.cli' has no attribute {name!r}")
+
+
 #: how an error of `pycontain grade` names its parameters (course.grade.GradeLimits)
 GRADE_FLAG_OF = {"time_limit_s": "--timeout", "memory_max": "--memory",
                  "pids_max": "--pids-limit", "reference": "--notebooks"}
@@ -225,7 +261,7 @@ def _parser() -> argparse.ArgumentParser:
                     "green, 1 when one is red, 125 when the audit could not run.")
     audit.add_argument("--json", action="store_true", help="print the lines as JSON lines")
     for verb in (run, create, audit):
-        for flag, (metavar, _, text) in RUN_OPTIONS.items():
+        for flag, (metavar, _, text) in run_options().items():
             short = [RUN_SHORT[flag]] if flag in RUN_SHORT else []
             verb.add_argument(*short, flag, metavar=metavar,
                               action="append" if flag in RUN_REPEATED else "store",
@@ -512,8 +548,8 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
     if argv[:1] != ["run"] or "--" not in argv:
         return None
     end = argv.index("--")
-    options: dict[str, object] = dict.fromkeys(name[2:].replace("-", "_")
-                                               for name in RUN_OPTIONS)
+    known = BASE_RUN_OPTIONS  # run_options() once a word is none of these: a limit, or a typo
+    options: dict[str, object] = dict.fromkeys(name[2:].replace("-", "_") for name in known)
     options.update(dict.fromkeys((name[2:].replace("-", "_") for name in RUN_FLAGS), False))
     words = argv[1:end]
     longs = {short: long for long, short in RUN_SHORT.items()}
@@ -524,7 +560,10 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
             continue
         flag, equals, value = words.pop(0).partition("=")
         flag = longs.get(flag, flag)
-        if flag not in RUN_OPTIONS or not (equals or words[:1] and words[0][:1] != "-"):
+        if flag not in known and known is BASE_RUN_OPTIONS:
+            known = run_options()
+            options = {**dict.fromkeys(name[2:].replace("-", "_") for name in known), **options}
+        if flag not in known or not (equals or words[:1] and words[0][:1] != "-"):
             return None  # argparse decides: `--hostname --init` lacks a value, `-3600` is one
         if equals and value == "--":
             return None  # argparse decides: Python 3.11's takes `--hostname=--` for no value
@@ -614,8 +653,10 @@ def _user_options(user_namespace: bool, map_root: str | None) -> dict[str, Any]:
 
 def _limit_options(args: argparse.Namespace | SimpleNamespace) -> dict[str, Any]:
     """The limits' flags given (`--memory 64M`) as Spec options (`memory_max="64M"`)."""
-    return {name: value for flag, name in LIMIT_FLAGS.items()
-            if (value := getattr(args, flag[2:].replace("-", "_"))) is not None}
+    if "limits" not in _TABLES:  # never read in this process, so no limit flag was parsed
+        return {}  # (the quick parser's namespace has no limits' names unless one was given)
+    return {name: value for flag, name in limit_flags().items()
+            if (value := getattr(args, flag[2:].replace("-", "_"), None)) is not None}
 
 
 def _time_options(time_namespace: bool, boottime: str | None,
@@ -752,7 +793,7 @@ def _audit(args: argparse.Namespace | SimpleNamespace) -> int:
     for flag in ("detach", "interactive", "tty", "rm", "name"):
         if getattr(args, flag):
             raise SpecError(flag, "used only with `pycontain run`: the audit runs in the "
-                            "foreground and keeps nothing", FLAG_OF.get(flag, f"--{flag}"))
+                            "foreground and keeps nothing", flag_of().get(flag, f"--{flag}"))
     with probe.scratch(args.rootfs) as where:
         args.command = probe.argv(where)
         report = probe.audit(_spec(args, runtime.new_id()))
@@ -1038,7 +1079,7 @@ def _each(args: argparse.Namespace | SimpleNamespace, act: Callable[[str], objec
             act(reference)
             print(reference)
         except PycontainError as exc:
-            print(f"pycontain: {format_error(exc, FLAG_OF)}", file=sys.stderr)
+            print(f"pycontain: {format_error(exc, flag_of())}", file=sys.stderr)
             code = exit_status(exc)
     return code
 
@@ -1218,7 +1259,7 @@ def main(argv: list[str] | None = None) -> None:
                 "audit": _audit}[args.verb]
         code = verb(args)
     except PycontainError as exc:
-        flags = GRADE_FLAG_OF if getattr(args, "verb", "") == "grade" else FLAG_OF
+        flags = GRADE_FLAG_OF if getattr(args, "verb", "") == "grade" else flag_of()
         print(f"pycontain: {format_error(exc, flags)}", file=sys.stderr)  # flags, not Python
         code = exit_status(exc)
     except KeyboardInterrupt:

@@ -39,6 +39,9 @@ STEPS = {
     "supervisor:released": "everything is released, before `exited` is recorded",
     "rm:killed": "`rm -f` killed the supervisor and the container, before releasing",
     "rm:released": "`rm -f` released the resources, before removing the run directory",
+    # pycontain.run()/spawn(): the fork server (tests/integration/test_forkserver.py)
+    "forkserver:received": "the fork server received a request, before it forks",
+    "forkserver:forked": "the fork server forked the container's first process",
 }
 
 

@@ -1,7 +1,9 @@
 """The container's first process: a fresh interpreter that builds the container, then execs.
 
-`runtime` starts `python -I -S -c <boot> SPEC_FD REPORT_FD` with `subprocess` (never from a
-thread-unsafe fork of the notebook kernel: see DESIGN, "The process model"). This process reads
+`runtime` has the caller's fork server (`pycontain.forkserver`, a lean `python -I -S` that has
+imported this module) fork it and call `main([SPEC_FD, REPORT_FD])`, never a thread-unsafe
+fork of the notebook kernel (DESIGN, "The process model"); the `pycontain` command forks it
+itself. This process reads
 the spec, one message, from SPEC_FD (the same pipe later carries the parent's answers), then
 runs `STEPS`, in the order the kernel requires, each a function of the spec (and the channel
 to the parent) that does nothing unless the spec asks for it:
@@ -134,6 +136,15 @@ def flags_for(names: list[str]) -> CloneFlag:
     for name in names:
         flags |= NAMESPACE_FLAGS[name]
     return flags
+
+
+#: every module `import_what_follows` may import: the fork server imports them all before its
+#: first request, so that no container it forks pays for one (tests/unit/test_forkserver.py)
+LATER_MODULES = ("pycontain.namespaces.user", "pycontain.namespaces.time",
+                 "pycontain.namespaces.uts", "pycontain.namespaces.pid", "pycontain.fs.layers",
+                 "pycontain.fs.rootfs", "pycontain.security.paths",
+                 "pycontain.security.capabilities", "pycontain.security.seccomp",
+                 "pycontain.fs.volumes", "pycontain.security.identity")
 
 
 def import_what_follows(spec: InitSpec, channel: Channel) -> None:

@@ -238,7 +238,8 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_orphans() -> list[str]:
-    """Remove the temp dirs of Labs whose process has ended; return what was removed.
+    """Remove the temp dirs of Labs whose process has ended, and fork servers that outlived
+    their owner; return what was removed.
 
     A dir whose owner still runs (another notebook) is kept. A pid reused since only keeps a dir
     longer, never removes a live one. Mounts below a dir are detached first: rmtree would
@@ -265,6 +266,14 @@ def sweep_orphans() -> list[str]:
             removed.append(f"removed dir {path}")
         except Exception as e:  # report and go on, like Lab.close()
             removed.append(f"could not remove dir {path}: {e}, ignoring")
+    from pycontain import forkserver
+
+    for server in forkserver.leftover_servers():  # its owner ended: an orphan by definition
+        try:
+            forkserver.remove_server(server)
+            removed.append(f"removed forkserver {server}")
+        except Exception as e:
+            removed.append(f"could not remove forkserver {server}: {e}, ignoring")
     return removed
 
 
@@ -389,13 +398,14 @@ def kinds() -> list[Kind]:
     records released: cgroup, veth, layer), mounts (children first) before the directories
     they are in, cgroups deepest first, the bridge's state (the bridge, ip_forward) before its
     nft table."""
-    from pycontain import state
+    from pycontain import forkserver, state
     from pycontain.cgroups import base
     from pycontain.fs import loop
     from pycontain.namespaces import ipc, mnt, net
     from pycontain.network import bridge, nft
 
-    return [Kind("container", state.leftover_containers, state.remove_container),
+    return [Kind("forkserver", forkserver.leftover_servers, forkserver.remove_server),
+            Kind("container", state.leftover_containers, state.remove_container),
             Kind("mount", mnt.leftover_mounts, mnt.remove_mount),
             Kind("loop", loop.leftover_loops, loop.remove_loop),  # lesson 16
             Kind("dir", leftover_dirs, remove_dir),

@@ -30,8 +30,8 @@ See also: setns(2), nsenter(1), pid_namespaces(7), cgroups(7), docker-exec(1).
 
 from __future__ import annotations
 
+import _signal as signal  # without its enums, as init and the command do
 import os
-import signal
 
 from pycontain import state, syscalls
 from pycontain.errors import EXIT_RUNTIME_ERROR, SpecError, exit_status, to_wire
@@ -136,11 +136,14 @@ def start(record: state.Record, wire: dict[str, Any],
     terminal). This process must be single-threaded (it forks, DESIGN "The process model")."""
     import sys
 
+    from pycontain.cgroups import files
     from pycontain.errors import from_wire
     from pycontain.init import Channel
 
     _import_what_follows(wire)
-    cgroup = state.cgroup_of(record)
+    # its cgroup's directories as recorded: the managers (and their imports, a few ms) are not
+    # needed to write a pid into cgroup.procs
+    cgroup = list((record.get("cgroup") or {}).get("dirs", {}).values())
     pid = record["container"]["pid"]
     ours = {name: os.readlink(f"/proc/self/ns/{name}") for name in ORDER
             if os.path.exists(f"/proc/self/ns/{name}")}
@@ -161,8 +164,8 @@ def start(record: state.Record, wire: dict[str, Any],
         code = EXIT_RUNTIME_ERROR
         try:
             hide_from_container()
-            if cgroup is not None:
-                cgroup.attach(os.getpid())
+            if cgroup:
+                files.attach(cgroup, os.getpid())
             fds = {name: os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
                    for name in joined}
             for name in joined:

@@ -1,10 +1,12 @@
 """Composition: a `Spec` (pycontain.spec) says what container to build; `run()` and `spawn()`
 build it (lesson 02).
 
-The calling process never changes its own namespaces. It starts a fresh interpreter running
-`pycontain.init` with two pipes: the spec goes down one, reports come back up the other, and EOF
-on the report pipe means the command was exec'd (see `pycontain.init`). An error raised while
-building the container is re-raised here unchanged: same type, call, arguments and errno.
+The calling process never changes its own namespaces. Its fork server (`pycontain.forkserver`,
+a lean interpreter started once) forks the container's first process, running `pycontain.init`
+as the caller's own child, with two pipes: the spec goes down one, reports come back up the
+other, and EOF on the report pipe means the command was exec'd (see `pycontain.init`). An error
+raised while building the container is re-raised here unchanged: same type, call, arguments and
+errno.
 
 See also: unshare(1), runc(8), docker-run(1) (whose exit statuses 125/126/127 we follow).
 """
@@ -18,7 +20,7 @@ import sys
 from collections import namedtuple
 from collections.abc import Callable, Collection
 
-from pycontain import fresh_python, settings, syscalls
+from pycontain import settings, syscalls
 from pycontain.errors import EXIT_RUNTIME_ERROR, from_wire
 from pycontain.sizes import format_size
 from pycontain.spec import (  # noqa: F401  (the namespace sets: re-exported)
@@ -34,10 +36,9 @@ from pycontain.undo import UndoStack
 # run time, PEP 563: only checkers need them). bench/start_latency.py measures the difference.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import subprocess
     from typing import Any
 
-    from pycontain import procfs
+    from pycontain import forkserver, procfs
     from pycontain.cgroups import Cgroup
     from pycontain.cgroups.limits import Limits
     from pycontain.fs import layers
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
 # the values of subprocess.PIPE and subprocess.DEVNULL, which `spawn` passes on to it
 PIPE, DEVNULL = -1, -3
 
-#: the container's first process: a fresh, lean interpreter (pycontain.fresh_python)
-_INIT = fresh_python("from pycontain.init import main;main()")
 
 
 def __getattr__(name: str) -> Any:
@@ -114,7 +113,7 @@ def _ending(result: Result) -> str:
 class Container:
     """A running container. Wait on it, signal it, look at it through /proc."""
 
-    def __init__(self, spec: Spec, pid: int, process: subprocess.Popen[str] | ForkedInit,
+    def __init__(self, spec: Spec, pid: int, process: forkserver.Child | ForkedInit,
                  undo: UndoStack | None = None, container_id: str | None = None):
         self.id = container_id or new_id()  # 64 hex digits, shown as 12, as Docker does
         self.spec = spec
@@ -264,14 +263,38 @@ def spawn(argv: Collection[str] | Spec, *, stdin: Any = DEVNULL, stdout: Any = P
     """
     spec = argv if isinstance(argv, Spec) else Spec(argv, **options)
 
-    def start(spec_r: int, spec_w: int, report_r: int, report_w: int) -> subprocess.Popen[str]:
-        import subprocess
+    def start(spec_r: int, spec_w: int, report_r: int, report_w: int) -> forkserver.Child:
+        from pycontain import forkserver
 
-        return subprocess.Popen(
-            [*_INIT, str(spec_r), str(report_w)],
-            pass_fds=(spec_r, report_w), stdin=stdin, stdout=stdout, stderr=stderr, text=True)
+        child_fds, streams, close = forkserver.stdio(stdin, stdout, stderr)
+        try:
+            pid = fork_server().fork(spec_r, report_w, child_fds)
+        except BaseException:
+            for stream in streams:
+                if stream is not None:
+                    stream.close()
+            raise
+        finally:
+            for fd in close:
+                os.close(fd)
+        return forkserver.Child(pid, streams)
 
     return _start(spec, start, on_created, container_id, None)
+
+
+_FORK_SERVER: forkserver.Server | None = None
+
+
+def fork_server() -> forkserver.Server:
+    """This process's fork server (`pycontain.forkserver`), which forks every container
+    `spawn()` and `run()` start; made on first use, started on the first container."""
+    global _FORK_SERVER
+    if _FORK_SERVER is None:
+        from pycontain import forkserver as server
+        from pycontain.init import LATER_MODULES, main
+
+        _FORK_SERVER = server.Server(f"{main.__module__}:{main.__qualname__}", LATER_MODULES)
+    return _FORK_SERVER
 
 
 def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = None,
@@ -298,7 +321,7 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
         for stream in (sys.stdout, sys.stderr):  # or the child could write our buffers again
             stream.flush()
         pid = syscalls.fork()
-        if pid == 0:  # the child: what the `_INIT` interpreter would do, without starting up
+        if pid == 0:  # the child: what the fork server's child does, without starting up
             try:
                 os.close(spec_w)  # so that init sees EOF on the spec pipe if we die, as in spawn
                 os.close(report_r)
@@ -350,7 +373,7 @@ class ForkedInit:
             os.kill(self.pid, signal.SIGKILL)
 
 
-def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
+def _start(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | ForkedInit],
            on_created: Callable[[int], None] | None, container_id: str | None,
            made: Callable[[str, Any], None] | None) -> Container:
     """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse.
@@ -372,7 +395,7 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         raise
 
 
-def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
+def _build(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | ForkedInit],
            on_created: Callable[[int], None] | None, undo: UndoStack,
            container_id: str | None, made: Callable[[str, Any], None] | None) -> Container:
     """`_start`'s work; everything it makes goes on `undo` (and to `made`) the moment it
@@ -468,7 +491,7 @@ def _cgroup_for(limits: Limits, on_created: Callable[[int], None] | None, undo: 
     return cgroup, place
 
 
-def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r: int,
+def _converse(process: forkserver.Child | ForkedInit, spec_w: int, report_r: int,
               wire: InitSpec, on_created: Callable[[int], None] | None,
               id_maps: Any = None) -> int:
     """Send the spec, answer sync requests, and read reports until EOF (= exec happened)."""

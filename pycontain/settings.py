@@ -30,6 +30,8 @@ IFB_PREFIX = f"{PREFIX}i"
 NET_STATE = "/run/pycontain-net"
 #: detached containers' run directories, `<root>/<id>/`, and their names, `<root>/names/<name>`
 RUN_DIR = "/run/pycontain"
+#: the word in a fork server's argv before its owner's pid (`forkserver`, `lab.leftovers()`)
+FORK_SERVER_TAG = f"{PREFIX}forkserver"
 #: the bridge's subnet when neither `subnet=` nor $PYCONTAIN_SUBNET says otherwise
 DEFAULT_SUBNET = "10.207.0.0/24"
 #: how long a notebook's live experiment may run at most, in seconds

@@ -34,11 +34,11 @@ rename(2), symlink(2), pidfd_open(2).
 
 from __future__ import annotations
 
+import _signal as signal  # without its enums: the command pays for them
 import errno
 import json
 import os
 import re
-import signal
 import time
 
 from pycontain import faults, settings

@@ -197,6 +197,12 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+#: clone(2)'s flag that gives the child our own parent, and the signal its end sends that parent
+CLONE_PARENT, _SIGCHLD = 0x00008000, 17
+#: clone(2)'s number (<asm/unistd.h>): with no stack and no TLS its argument order does not matter
+_CLONE_NUMBERS = {"x86_64": 56, "aarch64": 220}
+
+
 class Syscalls:
     """The real kernel. Subclass it (or use `pycontain.testing`) to record calls instead."""
 
@@ -365,6 +371,28 @@ class Syscalls:
         except OSError as e:
             raise SyscallError("fork", (), e.errno or 0) from None
 
+    def clone_parent(self) -> int:
+        """clone(2) with CLONE_PARENT: a fork(2) whose child is our parent's child, not ours
+        (`forkserver`: the container is the notebook's own child, which waits for it).
+
+        Made as os.fork() makes fork(2): the interpreter's fork hooks around the raw call, all
+        with the GIL held, from the one thread of a single-threaded process. 0 in the child.
+        """
+        number = _CLONE_NUMBERS.get(os.uname().machine)
+        if number is None:
+            raise SyscallError("clone", (), 38)  # ENOSYS: no number known for this machine
+        api = ctypes.PyDLL(None, use_errno=True)  # PyDLL: the GIL stays held, as in os.fork
+        api.PyOS_BeforeFork()
+        pid = api.syscall(ctypes.c_long(number), ctypes.c_long(CLONE_PARENT | _SIGCHLD),
+                          *(ctypes.c_long(0),) * 4)
+        if pid == 0:
+            api.PyOS_AfterFork_Child()
+        else:
+            api.PyOS_AfterFork_Parent()
+        if pid == -1:
+            raise SyscallError("clone", ("CLONE_PARENT|SIGCHLD",), ctypes.get_errno())
+        return int(pid)
+
     def setsid(self) -> None:
         """setsid(2): a new session and process group, without a controlling terminal: how a
         detached container's supervisor leaves the command that started it (supervisor.py)."""
@@ -519,8 +547,8 @@ LINUX = Syscalls()
 KERNEL_CALLS = (
     "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "capget",
     "capset", "seccomp", "chdir",
-    "chroot", "fork", "setsid", "ioctl", "setgroups", "setresuid", "setresgid", "sigaction",
-    "close_range",
+    "chroot", "fork", "clone_parent", "setsid", "ioctl", "setgroups", "setresuid", "setresgid",
+    "sigaction", "close_range",
     "execve",
     "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
     "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch", "name_to_handle_at",
@@ -560,6 +588,7 @@ seccomp = LINUX.seccomp
 chdir = LINUX.chdir
 chroot = LINUX.chroot
 fork = LINUX.fork
+clone_parent = LINUX.clone_parent
 setsid = LINUX.setsid
 ioctl = LINUX.ioctl
 setgroups = LINUX.setgroups

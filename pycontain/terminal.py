@@ -17,8 +17,8 @@ docker-exec(1) (-i, -t), credentials(7) (sessions and controlling terminals).
 
 from __future__ import annotations
 
+import _signal as signal  # without its enums: `pycontain exec` pays for them
 import os
-import signal
 
 from pycontain import syscalls
 from pycontain.errors import SpecError

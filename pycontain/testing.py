@@ -25,9 +25,10 @@ from pycontain.errors import SyscallError
 
 #: what a recorded call returns, where the caller needs a value: fork() is 0, so the caller
 #: goes on as the child would (the container); a descriptor is one no real file has
-RESULTS: dict[str, object] = {"fork": 0, "prctl": 0, "capget": (0, 0, 0), "openat": 1 << 20,
-                              "shmget": 0, "shmat": 0, "mq_open": 1 << 20, "inotify_init1": 1 << 20,
-                              "inotify_add_watch": 1, "ioctl": 0, "name_to_handle_at": bytes(8)}
+RESULTS: dict[str, object] = {"fork": 0, "clone_parent": 0, "prctl": 0, "capget": (0, 0, 0),
+                              "openat": 1 << 20, "shmget": 0, "shmat": 0, "mq_open": 1 << 20,
+                              "inotify_init1": 1 << 20, "inotify_add_watch": 1, "ioctl": 0,
+                              "name_to_handle_at": bytes(8)}
 
 
 class RecordingSyscalls(syscalls.Syscalls):

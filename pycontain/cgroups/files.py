@@ -9,7 +9,7 @@ EINVAL`. See also: cgroups(7), write(2), rmdir(2).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from pycontain.errors import CgroupError, hint_for
 from pycontain.kernfs import write_once
@@ -71,6 +71,14 @@ def _directory(call: Callable[[str], None], name: str, verb: str, path: str) -> 
     except OSError as e:
         raise _error(f"failed to {verb} cgroup {os.path.basename(path)!r}", name, path,
                      e) from None
+
+
+def attach(dirs: Iterable[str], pid: int) -> None:
+    """Move process `pid` into the cgroup whose directories are `dirs` (one per hierarchy:
+    v1's controllers, or the one v2 directory): a write of its pid to each `cgroup.procs`.
+    `pycontain exec` calls it with the directories a state records, without the managers."""
+    for path in dirs:
+        write_file(os.path.join(path, "cgroup.procs"), pid)
 
 
 def procs(path: str) -> list[int]:

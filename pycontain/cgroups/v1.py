@@ -27,6 +27,7 @@ import os
 from pycontain.cgroups import controllers
 from pycontain.cgroups.base import Cgroup
 from pycontain.cgroups.files import (
+    attach,
     make_dir,
     read_file,
     remove_dir,
@@ -111,8 +112,7 @@ class V1Cgroup(Cgroup):
         return os.path.join(self._dir(controllers.controller_of(knob)), v1)
 
     def attach(self, pid: int) -> None:
-        for path in self.dirs.values():
-            write_file(os.path.join(path, "cgroup.procs"), pid)
+        attach(self.dirs.values(), pid)
 
     def read(self, knob: str) -> str:
         if knob.startswith("cgroup."):

@@ -18,7 +18,7 @@ import os
 
 from pycontain.cgroups import controllers
 from pycontain.cgroups.base import Cgroup
-from pycontain.cgroups.files import _read_text, make_dir, procs, read_file, write_file
+from pycontain.cgroups.files import _read_text, attach, make_dir, procs, read_file, write_file
 from pycontain.cgroups.layout import Layout
 from pycontain.errors import CgroupError, hint_for
 from pycontain.settings import SELF_LEAF
@@ -72,7 +72,7 @@ class V2Cgroup(Cgroup):
         return os.path.join(self.path, knob)
 
     def attach(self, pid: int) -> None:
-        write_file(self.file("cgroup.procs"), pid)
+        attach([self.path], pid)
 
     def read(self, knob: str) -> str:
         return read_file(self.file(knob)).strip()

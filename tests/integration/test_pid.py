@@ -11,7 +11,7 @@ import time
 import pytest
 
 import pycontain
-from pycontain import helper, procfs
+from pycontain import helper, procfs, runtime
 from pycontain.checks import CheckFailed, lesson03
 from pycontain.errors import SyscallError
 from pycontain.namespaces import pid
@@ -20,10 +20,14 @@ PID_MNT = {"pid", "mnt"}
 
 
 def our_children() -> list[int]:
-    """The host PIDs of this test process's children, zombies included."""
+    """The host PIDs of this test process's children, zombies included; not its fork server
+    (pycontain.forkserver), which lives as long as this process."""
     me = os.getpid()
+    server = runtime.fork_server().process
     found = []
     for host_pid in procfs.pids():
+        if server is not None and host_pid == server.pid:
+            continue
         try:
             if procfs.status(host_pid).ppid == me:
                 found.append(host_pid)

@@ -164,8 +164,8 @@ def test_a_new_lab_removes_the_dirs_of_a_dead_labs_process_only():
 
 def test_the_kinds_in_the_order_sweep_removes_them():
     assert [kind.name for kind in lab.kinds()] == [
-        "container", "mount", "loop", "dir", "netns", "link", "cgroup", "shm", "mqueue",
-        "netstate", "nft"]
+        "forkserver", "container", "mount", "loop", "dir", "netns", "link", "cgroup", "shm",
+        "mqueue", "netstate", "nft"]
     assert set(KIND_TESTS) == {kind.name for kind in lab.kinds()}  # each kind is tested below
 
 
@@ -301,7 +301,38 @@ def container_kind(tmp_path, monkeypatch):
         state.remove_container(str(tmp_path / "names"))
 
 
-KIND_TESTS = {"container": container_kind, "mount": mount_kind, "loop": loop_kind,
+def forkserver_kind(tmp_path, monkeypatch):
+    """A process whose argv names a fork server's owner that is not its parent outlived its
+    owner; one whose parent is the owner it names is a live server, not a leftover."""
+    import signal
+    import sys
+
+    from pycontain import forkserver
+    from pycontain.forkserver import _SERVE
+
+    # a look-alike that sleeps: its -c ends as a server's does, in a comment
+    sleep = [sys.executable, "-I", "-S", "-c", f"import time; time.sleep(60)  # {_SERVE}",
+             settings.FORK_SERVER_TAG]
+    orphan = subprocess.Popen([*sleep, "1"])  # its parent is us, not pid 1: outlived "1"
+    live = subprocess.Popen([*sleep, str(os.getpid())])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                              settings.FORK_SERVER_TAG, "1"])  # the word alone: not a server
+    try:
+        assert str(other.pid) not in forkserver.leftover_servers()
+        found = forkserver.leftover_servers()
+        assert str(orphan.pid) in found and str(live.pid) not in found
+        forkserver.remove_server(str(live.pid))  # not a leftover: kept
+        forkserver.remove_server(str(orphan.pid))
+        assert orphan.wait(timeout=10) == -signal.SIGKILL and live.poll() is None
+        forkserver.remove_server(str(orphan.pid))  # gone (a zombie, reaped): nothing to do
+    finally:
+        for process in (orphan, live, other):
+            process.kill()
+            process.wait()
+
+
+KIND_TESTS = {"forkserver": forkserver_kind, "container": container_kind, "mount": mount_kind,
+              "loop": loop_kind,
               "dir": dir_kind, "netns": netns_kind,
               "link": link_kind,
               "cgroup": cgroup_kind, "shm": shm_kind, "mqueue": mqueue_kind,
