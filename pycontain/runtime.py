@@ -276,7 +276,8 @@ def spawn(argv: Collection[str] | Spec, *, stdin: Any = DEVNULL, stdout: Any = P
 
 def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = None,
                  in_child: Callable[[], None] | None = None,
-                 made: Callable[[str, Any], None] | None = None, **options: Any) -> Container:
+                 made: Callable[[str, Any], None] | None = None,
+                 start_fifo: str | None = None, **options: Any) -> Container:
     """`spawn`, for a single-threaded caller only: init runs in a fork of this process.
 
     The `pycontain` command uses it (DESIGN, "The process model": a single-threaded CLI process
@@ -289,8 +290,14 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
     `made(kind, thing)` runs the moment each resource exists ("cgroup", "layer", "network"):
     the supervisor records it, so that a supervisor killed right after leaves nothing that
     `pycontain cleanup` does not know of.
+    `start_fifo` (an OCI runtime's create, lesson 24): the path of a FIFO; init then outlives
+    this process (no PDEATHSIG, PID 1 left to the subreaper) and waits before the exec until
+    someone opens the FIFO for reading (`oci.lifecycle.start`); this returns once it waits.
     """
     spec = argv if isinstance(argv, Spec) else Spec(argv, **options)
+    fifo = None
+    if start_fifo is not None:  # O_PATH, inherited by the fork: init reopens it through /proc
+        fifo = os.open(start_fifo, os.O_PATH)
 
     def start(spec_r: int, spec_w: int, report_r: int, report_w: int) -> ForkedInit:
         from pycontain import init
@@ -309,7 +316,11 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
                 os._exit(EXIT_RUNTIME_ERROR)  # never return into the caller's code
         return ForkedInit(pid)
 
-    return _start(spec, start, None, container_id, made)
+    try:
+        return _start(spec, start, None, container_id, made, fifo)
+    finally:
+        if fifo is not None:
+            os.close(fifo)
 
 
 class ForkedInit:
@@ -352,7 +363,7 @@ class ForkedInit:
 
 def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
            on_created: Callable[[int], None] | None, container_id: str | None,
-           made: Callable[[str, Any], None] | None) -> Container:
+           made: Callable[[str, Any], None] | None, start_fifo: int | None = None) -> Container:
     """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse.
 
     Each resource is registered on the container's undo stack as it is made; any failure
@@ -366,7 +377,7 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         nft.require()
     undo = UndoStack()
     try:
-        return _build(spec, start, on_created, undo, container_id, made)
+        return _build(spec, start, on_created, undo, container_id, made, start_fifo)
     except BaseException:
         undo.close()  # init failed and was reaped: its mount namespace, and mount, went
         raise
@@ -374,7 +385,8 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
 
 def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[str] | ForkedInit],
            on_created: Callable[[int], None] | None, undo: UndoStack,
-           container_id: str | None, made: Callable[[str, Any], None] | None) -> Container:
+           container_id: str | None, made: Callable[[str, Any], None] | None,
+           start_fifo: int | None = None) -> Container:
     """`_start`'s work; everything it makes goes on `undo` (and to `made`) the moment it
     exists."""
     def record(kind: str, thing: Any) -> None:
@@ -404,6 +416,7 @@ def _build(spec: Spec, start: Callable[[int, int, int, int], subprocess.Popen[st
         on_created = bridge.hook(network, wired)  # wire first, then place in the cgroup
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
+    wire["start_fifo"] = start_fifo
     if spec.cgroup_view and cgroup is not None:  # lesson 20: its own limits, read-only
         wire["cgroup_view"] = cgroup.view()
     layer = None
@@ -480,7 +493,7 @@ def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r
     # With a PID namespace, {"pid": N} comes from init's parent half and {"sync": ...} from its
     # child, two processes writing one pipe: the sync can overtake the pid under load. Answer a
     # sync only once the pid is known, or on_created would place init's parent, not the child.
-    known = waiting = False
+    known = waiting = started = False
 
     def answer() -> None:
         try:
@@ -493,8 +506,14 @@ def _converse(process: subprocess.Popen[str] | ForkedInit, spec_w: int, report_r
         channel.send(go=True)
 
     while (message := channel.receive()) is not None:
-        if "pid" in message:
+        if message.get("waiting") == "start":  # OCI create: built, the exec waits for start
+            if known:
+                return pid
+            started = True  # from the child, ahead of its pid (see above)
+        elif "pid" in message:
             pid, known = message["pid"], True
+            if started:
+                return pid
             if waiting:
                 waiting = False
                 answer()

@@ -141,11 +141,13 @@ class InotifyFlag(enum.IntFlag):
 
 
 class IoctlRequest(enum.IntEnum):
-    """The terminal ioctl(2) requests pycontain makes, from <asm/ioctls.h> (tty_ioctl(4))."""
+    """The ioctl(2) requests pycontain makes: on a terminal, from <asm/ioctls.h>
+    (tty_ioctl(4)), and on a namespace file, from <linux/nsfs.h> (ioctl_ns(2))."""
 
     TIOCSCTTY = 0x540E  # make the terminal the caller's controlling terminal
     TIOCGWINSZ = 0x5413  # read its window size (struct winsize)
     TIOCSWINSZ = 0x5414  # set it: the process in front gets SIGWINCH
+    NS_GET_NSTYPE = 0xB703  # the CLONE_NEW* type of the namespace an nsfs file refers to
 
 
 class RenameFlag(enum.IntFlag):
@@ -391,6 +393,17 @@ class Syscalls:
         except OSError as e:
             raise SyscallError("setgroups", (groups,), e.errno or 0) from None
 
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        """setrlimit(2): the soft and hard limit of `resource` (RLIMIT_NOFILE = 7, ...); raising
+        a hard limit needs CAP_SYS_RESOURCE. -1 is RLIM_INFINITY."""
+        import resource as resource_module
+
+        try:
+            resource_module.setrlimit(resource, (soft, hard))
+        except (OSError, ValueError) as e:
+            raise SyscallError("setrlimit", (resource, soft, hard),
+                               getattr(e, "errno", None) or 1) from None
+
     def setresuid(self, ruid: int, euid: int, suid: int) -> None:
         """setresuid(2): set the real, effective and saved user ids."""
         try:
@@ -519,7 +532,7 @@ LINUX = Syscalls()
 KERNEL_CALLS = (
     "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "capget",
     "capset", "seccomp", "chdir",
-    "chroot", "fork", "setsid", "ioctl", "setgroups", "setresuid", "setresgid", "sigaction",
+    "chroot", "fork", "setsid", "ioctl", "setgroups", "setrlimit", "setresuid", "setresgid", "sigaction",
     "close_range",
     "execve",
     "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
@@ -563,6 +576,7 @@ fork = LINUX.fork
 setsid = LINUX.setsid
 ioctl = LINUX.ioctl
 setgroups = LINUX.setgroups
+setrlimit = LINUX.setrlimit
 setresuid = LINUX.setresuid
 setresgid = LINUX.setresgid
 sigaction = LINUX.sigaction
