@@ -396,13 +396,9 @@ class Syscalls:
     def setrlimit(self, resource: int, soft: int, hard: int) -> None:
         """setrlimit(2): the soft and hard limit of `resource` (RLIMIT_NOFILE = 7, ...); raising
         a hard limit needs CAP_SYS_RESOURCE. -1 is RLIM_INFINITY."""
-        import resource as resource_module
-
-        try:
-            resource_module.setrlimit(resource, (soft, hard))
-        except (OSError, ValueError) as e:
-            raise SyscallError("setrlimit", (resource, soft, hard),
-                               getattr(e, "errno", None) or 1) from None
+        limits = (ctypes.c_ulong * 2)(soft & 0xFFFFFFFFFFFFFFFF, hard & 0xFFFFFFFFFFFFFFFF)
+        self._check(self.libc.setrlimit(ctypes.c_int(resource), limits), "setrlimit",
+                    (resource, soft, hard))
 
     def setresuid(self, ruid: int, euid: int, suid: int) -> None:
         """setresuid(2): set the real, effective and saved user ids."""
