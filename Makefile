@@ -8,7 +8,7 @@ PORT ?= 8888
 # Debian packages the lessons and tests use (installed with apt-get when missing); the last
 # brings podman's seccomp profile, /usr/share/containers/seccomp.json (lesson 21); rsync copies the
 # lab VM's notebooks (vagrant/provision.sh --sync-notebooks, tests/unit/test_provision.py)
-DEBS := busybox-static iproute2 nftables golang-github-containers-common rsync
+DEBS := busybox-static iproute2 nftables golang-github-containers-common rsync podman conmon runc
 
 .PHONY: help path lab test test-cgroup2 test-vagrant offline-bundle notebooks release lint cleanup bench rootfs debs
 

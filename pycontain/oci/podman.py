@@ -113,7 +113,6 @@ class Podman:
                     f'runroot = "{d}/run"\n')
         with open(f"{d}/conf/containers.conf", "w") as f:
             f.write('[containers]\nnetns = "none"\nlog_driver = "k8s-file"\n'
-                    'default_sysctls = []\n'
                     '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
                     f'events_logfile_path = "{d}/events.log"\ntmp_dir = "{d}/tmp"\n'
                     f'static_dir = "{d}/storage/libpod"\nvolume_path = "{d}/storage/volumes"\n'
