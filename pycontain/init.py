@@ -209,7 +209,9 @@ def unshare_namespaces(spec: InitSpec, channel: Channel) -> None:
     """Move this process into a new namespace of each type asked for, with one unshare(2)
     (lesson 02). It is this process's own namespaces that change: it becomes the container.
     The user namespace came first, alone; the cgroup namespace comes last."""
-    names = [name for name in spec["namespaces"] if name not in ("cgroup", "user")]
+    joined = {name for name, _ in spec["join"]}
+    names = [name for name in spec["namespaces"]
+             if name not in ("cgroup", "user") and name not in joined]
     if not names:
         return
     try:
