@@ -528,7 +528,8 @@ LINUX = Syscalls()
 KERNEL_CALLS = (
     "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "capget",
     "capset", "seccomp", "chdir",
-    "chroot", "fork", "setsid", "ioctl", "setgroups", "setrlimit", "setresuid", "setresgid", "sigaction",
+    "chroot", "fork", "setsid", "ioctl", "setgroups", "setrlimit", "setresuid", "setresgid",
+    "sigaction",
     "close_range",
     "execve",
     "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",

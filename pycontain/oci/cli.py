@@ -69,7 +69,9 @@ def parse(argv: list[str]) -> tuple[dict[str, Any], str, dict[str, Any], list[st
         given[name] = _value(name, equals, value, words) if GLOBAL[name] else True
     if not words:
         raise SpecError("COMMAND", ", ".join(OPTIONS), None, hint=USAGE)
-    command, options, rest = words.pop(0), {}, []
+    command = words.pop(0)
+    options: dict[str, Any] = {}
+    rest: list[str] = []
     if command not in OPTIONS:
         raise SpecError("COMMAND", ", ".join(OPTIONS), command, hint=USAGE)
     known = OPTIONS[command]

@@ -135,7 +135,8 @@ def translate(raw: Any, bundle: str) -> Config:
         options["seccomp"] = linux["seccomp"]
     propagation = linux.get("rootfsPropagation") or "private"
     if propagation not in ("private", "rprivate", "slave", "rslave"):
-        raise SpecError("linux.rootfsPropagation", "private, rprivate, slave or rslave", propagation,
+        raise SpecError("linux.rootfsPropagation", "private, rprivate, slave or rslave",
+                        propagation,
                         hint="pycontain makes every mount private (lesson 04): a shared root "
                              "would carry the container's mounts to the host")
     if raw.get("hostname"):

@@ -36,17 +36,19 @@ CONTAINER_ID = "conformance-1"
 STATE_KEYS = ("ociVersion", "id", "status", "pid", "bundle")
 
 
-def _oci(runtime: list[str], root: str, *words: str) -> subprocess.CompletedProcess[str]:
-    """One verb; the container's stdio is /dev/null (a pipe would stay open while it runs)."""
+def oci(runtime: list[str], root: str, *words: str) -> subprocess.CompletedProcess[str]:
+    """One verb of `runtime` with its state under `root`; the container's stdio is /dev/null
+    (a pipe would stay open while it runs)."""
     return subprocess.run([*runtime, "--root", root, *words], stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE if words[0] == "state" else subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, text=True, timeout=60)
 
 
 def _status(runtime: list[str], root: str) -> dict[str, object] | None:
-    done = _oci(runtime, root, "state", CONTAINER_ID)
+    done = oci(runtime, root, "state", CONTAINER_ID)
     try:
-        shown: dict[str, object] = json.loads(done.stdout) if done.returncode == 0 else None
+        shown: dict[str, object] | None = (json.loads(done.stdout) if done.returncode == 0
+                                           else None)
     except ValueError:
         return None
     return shown
@@ -75,7 +77,7 @@ def run(runtime: list[str], bundle: str) -> list[Line]:
         return ok
 
     try:
-        created = _oci(runtime, root, "create", "--bundle", bundle, CONTAINER_ID)
+        created = oci(runtime, root, "create", "--bundle", bundle, CONTAINER_ID)
         if not line("create", created.returncode == 0, f"exit status {created.returncode}"):
             return lines
         shown = _status(runtime, root) or {}
@@ -89,31 +91,31 @@ def run(runtime: list[str], bundle: str) -> list[Line]:
         line("state's JSON", not missing and shown.get("id") == CONTAINER_ID
              and isinstance(pid, int) and pid > 0 and os.path.exists(f"/proc/{pid}"),
              f"missing {missing}" if missing else f"pid {pid}, bundle {shown.get('bundle')}")
-        started = _oci(runtime, root, "start", CONTAINER_ID)
+        started = oci(runtime, root, "start", CONTAINER_ID)
         ran = _wait(lambda: os.path.exists(marker))
         shown = _status(runtime, root) or {}
         line("start runs it", started.returncode == 0 and ran
              and shown.get("status") == "running",
              f"exit status {started.returncode}, data/ran "
              f"{'written' if ran else 'not written in 10 s'}, status {shown.get('status')!r}")
-        again = _oci(runtime, root, "start", CONTAINER_ID)
+        again = oci(runtime, root, "start", CONTAINER_ID)
         line("start twice fails", again.returncode != 0, f"exit status {again.returncode}")
-        refused = _oci(runtime, root, "delete", CONTAINER_ID)
+        refused = oci(runtime, root, "delete", CONTAINER_ID)
         line("delete of a running one fails", refused.returncode != 0,
              f"exit status {refused.returncode}")
-        killed = _oci(runtime, root, "kill", CONTAINER_ID, "KILL")
+        killed = oci(runtime, root, "kill", CONTAINER_ID, "KILL")
         stopped = _wait(lambda: (_status(runtime, root) or {}).get("status") == "stopped")
         line("kill stops it", killed.returncode == 0 and stopped,
              f"exit status {killed.returncode}, "
              f"status {(_status(runtime, root) or {}).get('status')!r}")
-        dead = _oci(runtime, root, "kill", CONTAINER_ID, "KILL")
+        dead = oci(runtime, root, "kill", CONTAINER_ID, "KILL")
         line("kill of a stopped one fails", dead.returncode != 0, f"exit status {dead.returncode}")
-        deleted = _oci(runtime, root, "delete", CONTAINER_ID)
-        gone = _oci(runtime, root, "state", CONTAINER_ID)
+        deleted = oci(runtime, root, "delete", CONTAINER_ID)
+        gone = oci(runtime, root, "state", CONTAINER_ID)
         line("delete removes it", deleted.returncode == 0 and gone.returncode != 0,
              f"delete exit status {deleted.returncode}, then state {gone.returncode}")
     finally:
-        _oci(runtime, root, "delete", "--force", CONTAINER_ID)
+        oci(runtime, root, "delete", "--force", CONTAINER_ID)
         for entry in os.listdir(root):  # runc's directory of a container it deleted is gone
             subprocess.run(["rm", "-rf", os.path.join(root, entry)], check=False)
         os.rmdir(root)
