@@ -86,6 +86,26 @@ def _hierarchies() -> list[tuple[str, str, str, str]]:
     return found
 
 
+def leftover_jails() -> list[str]:
+    """The temporary directories of jails whose Podman was never closed (a kernel killed)."""
+    base = tempfile.gettempdir()
+    return sorted(os.path.join(base, n) for n in os.listdir(base)
+                  if n.startswith("pycontain-podman-"))
+
+
+def remove_jail(path: str) -> None:
+    """Remove a jail `leftover_jails()` found: its processes killed by pid, its cgroups in
+    every hierarchy, its directory."""
+    name = os.path.basename(path)
+    if not name.startswith("pycontain-podman-"):
+        raise ValueError(f"not a podman jail of pycontain's: {path}")
+    jail = Podman.__new__(Podman)
+    jail.holder, jail.dir = None, path
+    jail.cgroups = [c for point, _, _, own in _hierarchies()
+                    if os.path.isdir(c := os.path.join(point, own.lstrip("/"), name))]
+    jail.close()
+
+
 class Podman:
     """podman in a jail of its own (see the module's docstring); `close()` leaves nothing."""
 
