@@ -42,15 +42,20 @@ WANTED_NAMESPACES = ("ipc", "mnt", "net", "pid", "uts")
 def _bundle(write_config: Callable[[str, str], object], name: str) -> str:
     """A fresh bundle directory (with data/) that the learner's function has written into."""
     bundle = tempfile.mkdtemp(prefix=f"pycontain-lesson24-{name}-")
-    os.makedirs(os.path.join(bundle, "data"))
-    attempt(f"{name}(bundle, rootfs)", write_config, bundle, str(rootfs.ensure()))
-    path = os.path.join(bundle, "config.json")
-    expect(os.path.exists(path), f"{name}() wrote no config.json in the bundle it was given")
     try:
-        config.load(bundle)
-    except Exception as e:  # a SpecError names the JSON path
-        message = e.worded(config.NAMES) if hasattr(e, "worded") else str(e)
-        raise CheckFailed(f"pycontain-oci refuses the config.json: {message}") from e
+        os.makedirs(os.path.join(bundle, "data"))
+        attempt(f"{name}(bundle, rootfs)", write_config, bundle, str(rootfs.ensure()))
+        path = os.path.join(bundle, "config.json")
+        expect(os.path.exists(path), f"{name}() wrote no config.json in the bundle it was "
+               "given")
+        try:
+            config.load(bundle)
+        except Exception as e:  # a SpecError names the JSON path
+            message = e.worded(config.NAMES) if hasattr(e, "worded") else str(e)
+            raise CheckFailed(f"pycontain-oci refuses the config.json: {message}") from e
+    except BaseException:
+        _remove(bundle)
+        raise
     return bundle
 
 
