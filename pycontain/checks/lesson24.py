@@ -43,8 +43,12 @@ def _bundle(write_config: Callable[[str, str], object], name: str) -> str:
     """A fresh bundle directory (with data/) that the learner's function has written into."""
     bundle = tempfile.mkdtemp(prefix=f"pycontain-lesson24-{name}-")
     try:
+        import shutil
+
         os.makedirs(os.path.join(bundle, "data"))
-        attempt(f"{name}(bundle, rootfs)", write_config, bundle, str(rootfs.ensure()))
+        copy = os.path.join(bundle, "rootfs")  # the bind's mount point is made in the root:
+        shutil.copytree(str(rootfs.ensure()), copy, symlinks=True)  # never in the shared image
+        attempt(f"{name}(bundle, rootfs)", write_config, bundle, copy)
         path = os.path.join(bundle, "config.json")
         expect(os.path.exists(path), f"{name}() wrote no config.json in the bundle it was "
                "given")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -42,8 +43,12 @@ def oci(tmp_path):
 
 
 def make_bundle(path, rootfs, args, **linux):
-    """A bundle at `path` with the embedded rootfs and /data bound to path/data."""
+    """A bundle at `path` with a copy of the embedded rootfs (the bind's mount point is made
+    in the root: never in the shared image) and /data bound to path/data."""
     (path / "data").mkdir(parents=True, exist_ok=True)
+    if not (path / "rootfs").exists():
+        shutil.copytree(rootfs, path / "rootfs", symlinks=True)
+    rootfs = "rootfs"
     config = {
         "ociVersion": "1.0.2",
         "process": {"args": args, "env": ["PATH=/bin:/usr/bin"], "cwd": "/",
