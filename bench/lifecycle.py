@@ -11,7 +11,7 @@ the private v1-only cgroup view on a hybrid host, so both runtimes run in the sa
     exec       `pycontain exec ID /bin/true` into one running container, against `runc exec
                ID /bin/true` into one running runc container
     oci        `pycontain-oci create` + `start` + (the container's stdout at EOF: /bin/true has
-               exited) + `delete` of /bin/true, against runc's same four steps on the same
+               exited) + `delete --force` of /bin/true, against runc's same four steps on the same
                bundle (runc spec's, without its ambient capabilities, which pycontain refuses)
     loop       --loop containers (default 100) started with `run -d` and removed with `rm -f`
                one after the other, each with one runc create/start/delete beside it: the time
@@ -124,7 +124,8 @@ class OciTrue:
             run_quiet([*self.argv, "--root", self.root, "start", cid], "start")
             while os.read(r, 4096):
                 pass
-            run_quiet([*self.argv, "--root", self.root, "delete", cid], "delete")
+            # --force: runc may still see the ended process unreaped (running) at EOF
+            run_quiet([*self.argv, "--root", self.root, "delete", "--force", cid], "delete")
         finally:
             os.close(r)
             if w >= 0:
