@@ -8,7 +8,7 @@ PORT ?= 8888
 # Debian packages the lessons and tests use (installed with apt-get when missing); the last
 # brings podman's seccomp profile, /usr/share/containers/seccomp.json (lesson 21); rsync copies the
 # lab VM's notebooks (vagrant/provision.sh --sync-notebooks, tests/unit/test_provision.py)
-DEBS := busybox-static iproute2 nftables golang-github-containers-common rsync
+DEBS := busybox-static iproute2 nftables golang-github-containers-common rsync podman conmon runc
 
 .PHONY: help path lab test test-cgroup2 test-vagrant offline-bundle notebooks release lint cleanup bench rootfs debs
 
@@ -43,11 +43,13 @@ EDITABLE := --config-settings editable_mode=compat
 $(VENV)/.lab: pyproject.toml | $(VENV)/bin/activate
 	@echo "installing pycontain and JupyterLab into $(VENV)"
 	@$(call QUIETLY,pip,$(PY) -m pip install $(EDITABLE) -e '.[lab]')
+	@$(PY) -c "from pycontain.oci.cli import write_launcher; write_launcher('$(VENV)/bin/pycontain-oci')"
 	@touch $@
 
 $(VENV)/.dev: pyproject.toml | $(VENV)/bin/activate
 	@echo "installing pycontain, JupyterLab and the test tools into $(VENV)"
 	@$(call QUIETLY,pip,$(PY) -m pip install $(EDITABLE) -e '.[dev]')
+	@$(PY) -c "from pycontain.oci.cli import write_launcher; write_launcher('$(VENV)/bin/pycontain-oci')"
 	@touch $@ $(VENV)/.lab
 
 debs: | $(VENV)/bin/activate

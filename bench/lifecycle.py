@@ -10,6 +10,9 @@ the private v1-only cgroup view on a hybrid host, so both runtimes run in the sa
                `runc delete --force` of the same `sleep 600` (runc's own detached lifecycle)
     exec       `pycontain exec ID /bin/true` into one running container, against `runc exec
                ID /bin/true` into one running runc container
+    oci        `pycontain-oci create` + `start` + (the container's stdout at EOF: /bin/true has
+               exited) + `delete --force` of /bin/true, against runc's same four steps on the same
+               bundle (runc spec's, without its ambient capabilities, which pycontain refuses)
     loop       --loop containers (default 100) started with `run -d` and removed with `rm -f`
                one after the other, each with one runc create/start/delete beside it: the time
                of each tenth of the loop (linear growth means a flat row), and what is left at
@@ -99,6 +102,52 @@ class Runc:
             subprocess.run(self.runc("delete", "--force", cid), capture_output=True)
 
 
+class OciTrue:
+    """`create`, `start`, wait for the exit, `delete` of /bin/true with an OCI runtime's CLI."""
+
+    def __init__(self, argv: list[str], bundle: Path, state_root: Path) -> None:
+        self.argv, self.bundle, self.root = argv, bundle, str(state_root)
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+        cid = f"pycontain-bench-{os.getpid()}-{self.count}"
+        r, w = os.pipe()  # the container's stdout: EOF once /bin/true has exited
+        try:
+            created = subprocess.run([*self.argv, "--root", self.root, "create", "--bundle",
+                                      str(self.bundle), cid], stdin=subprocess.DEVNULL,
+                                     stdout=w, stderr=subprocess.DEVNULL)
+            os.close(w)
+            w = -1
+            if created.returncode != 0:
+                raise RuntimeError(f"{self.argv[0]} create exited {created.returncode}")
+            run_quiet([*self.argv, "--root", self.root, "start", cid], "start")
+            while os.read(r, 4096):
+                pass
+            # --force: runc may still see the ended process unreaped (running) at EOF
+            run_quiet([*self.argv, "--root", self.root, "delete", "--force", cid], "delete")
+        finally:
+            os.close(r)
+            if w >= 0:
+                os.close(w)
+
+    def delete_all(self) -> None:
+        for cid in (os.listdir(self.root) if os.path.isdir(self.root) else []):
+            subprocess.run([*self.argv, "--root", self.root, "delete", "--force", cid],
+                           capture_output=True)
+
+
+def oci_true_bundle(workdir: Path, root: str) -> Path:
+    where = workdir / "true"
+    where.mkdir()
+    bundle = make_bundle(where, root)
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    config["process"]["capabilities"].pop("ambient", None)
+    config_path.write_text(json.dumps(config, indent=2))
+    return bundle
+
+
 def pycontain_detach(root: str) -> str:
     return output(pycontain_argv("run", "-d", "--namespaces", ",".join(NAMESPACES),
                                  "--rootfs", root, "--no-overlay", "--", *SLEEP), "run -d")
@@ -165,9 +214,16 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pycontain-bench-"))
     os.environ[settings.RUN_DIR_VARIABLE] = str(workdir / "run")  # our containers only
     runc = Runc(workdir, root)
+    bundle = oci_true_bundle(workdir, root)
+    ours = OciTrue([str(Path(sys.executable).parent / "pycontain-oci")], bundle,
+                   workdir / "oci-state")
+    runc_true = OciTrue(["runc"], bundle, workdir / "runc-true-state")
     before = set(lab.leftovers())
     held: list[str] = []
     try:
+        ours()  # warm-up
+        runc_true()
+        oci = measure({"pycontain-oci": ours, "runc": runc_true}, args.rounds)
         pycontain_lifecycle(root)  # warm-up
         runc.lifecycle()
         detach = measure({"pycontain run -d + rm -f": lambda: pycontain_lifecycle(root),
@@ -188,6 +244,8 @@ def main() -> int:
         for container_id in held:
             subprocess.run(pycontain_argv("rm", "-f", container_id), capture_output=True)
         runc.delete_all()
+        ours.delete_all()
+        runc_true.delete_all()
         for path in state.leftover_containers():
             state.remove_container(path)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -197,6 +255,8 @@ def main() -> int:
     show("run -d + rm -f against runc create + start + delete (sleep 600)", detach,
          "pycontain run -d + rm -f", "runc create/start/delete")
     show("exec /bin/true into a running container", execs, "pycontain exec", "runc exec")
+    show("OCI create + start + delete of /bin/true, start to exit (lesson 24; target <= 1.0x)",
+         oci, "pycontain-oci", "runc")
     print(f"\n{args.loop} containers started and removed one after the other "
           "(median of each tenth, ms)")
     for name, values in looped.items():

@@ -121,6 +121,8 @@ def die_with_parent(spec: InitSpec, channel: Channel) -> None:
 
     The check after prctl(2) catches the race where the parent died before it took effect.
     """
+    if spec["start_fifo"] is not None:  # an OCI container outlives `create` (lesson 24)
+        return
     syscalls.prctl(PrctlOption.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != spec["parent_pid"]:
         os._exit(EXIT_RUNTIME_ERROR)
@@ -175,6 +177,8 @@ def import_what_follows(spec: InitSpec, channel: Channel) -> None:
         from pycontain.fs import volumes  # noqa: F401
     if spec["user"] is not None:
         from pycontain.security import identity  # noqa: F401
+    if spec["sysctl"]:
+        from pycontain.namespaces import sysctl  # noqa: F401
 
 
 def enter_user_namespace(spec: InitSpec, channel: Channel) -> None:
@@ -201,11 +205,24 @@ def become_mapped_root(spec: InitSpec, channel: Channel) -> None:
     user.become_root()
 
 
+def join_namespaces(spec: InitSpec, channel: Channel) -> None:
+    """setns(2) into each namespace the spec names by path (an OCI config's `path`, lesson 24):
+    the container shares it instead of getting a new one of that type."""
+    for name, path in spec["join"]:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(fd, NAMESPACE_FLAGS[name])
+        finally:
+            os.close(fd)
+
+
 def unshare_namespaces(spec: InitSpec, channel: Channel) -> None:
     """Move this process into a new namespace of each type asked for, with one unshare(2)
     (lesson 02). It is this process's own namespaces that change: it becomes the container.
     The user namespace came first, alone; the cgroup namespace comes last."""
-    names = [name for name in spec["namespaces"] if name not in ("cgroup", "user")]
+    joined = {name for name, _ in spec["join"]}
+    names = [name for name in spec["namespaces"]
+             if name not in ("cgroup", "user") and name not in joined]
     if not names:
         return
     try:
@@ -243,8 +260,11 @@ def fork_into_namespaces(spec: InitSpec, channel: Channel) -> None:
         channel.send(pid=child)
         os.close(channel.out_fd)  # the child's copy now decides when the parent sees EOF
         os.close(channel.in_fd)
+        if spec["start_fifo"] is not None:  # OCI: PID 1 goes to the subreaper (conmon), as
+            os._exit(0)  # runc's intermediate process leaves it (lesson 24)
         mirror_exit(child)
-    syscalls.prctl(PrctlOption.PR_SET_PDEATHSIG, signal.SIGKILL)  # the fork cleared it
+    if spec["start_fifo"] is None:
+        syscalls.prctl(PrctlOption.PR_SET_PDEATHSIG, signal.SIGKILL)  # the fork cleared it
 
 
 def apply_hostname(spec: InitSpec, channel: Channel) -> None:
@@ -301,6 +321,23 @@ def mount_proc(spec: InitSpec, channel: Channel) -> None:
     if not spec["rootfs"] and "pid" in names and "mnt" in names:
         syscalls.mount("proc", "/proc", "proc", MountFlag.MS_NOSUID | MountFlag.MS_NODEV
                        | MountFlag.MS_NOEXEC)
+
+
+def write_sysctls(spec: InitSpec, channel: Channel) -> None:
+    """The namespaced kernel parameters the spec sets (net.*, kernel.shm*, ...), written in
+    the container's fresh /proc/sys before `mask_paths` makes it read-only (lesson 24)."""
+    if not spec["sysctl"]:
+        return
+    from pycontain.namespaces import sysctl
+
+    sysctl.write(spec["sysctl"])
+
+
+def set_rlimits(spec: InitSpec, channel: Channel) -> None:
+    """setrlimit(2) for each [resource, soft, hard] the spec gives (an OCI config's rlimits,
+    lesson 24): inherited by the command across execve(2)."""
+    for resource, soft, hard in spec["rlimits"]:
+        syscalls.setrlimit(resource, soft, hard)
 
 
 def mask_paths(spec: InitSpec, channel: Channel) -> None:
@@ -415,6 +452,21 @@ def _install_filter(spec: InitSpec) -> None:
     seccomp.install(spec["seccomp"])
 
 
+def wait_for_start(spec: InitSpec, channel: Channel) -> None:
+    """OCI's lifecycle: `create` leaves the container here, built, its command not yet run,
+    until `start` (lesson 24). runc's exec.fifo: the runtime opened the FIFO with O_PATH
+    before the fork and passed its number; opening it again for writing, through /proc, blocks
+    until `start` opens it for reading. Last before the exec, so nothing is left to fail."""
+    fifo = spec["start_fifo"]
+    if fifo is None:
+        return
+    channel.send(waiting="start")  # `create` returns now; its end of the pipes goes
+    fd = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo)
+
+
 def become_init(spec: InitSpec, channel: Channel) -> None:
     """`--init`: fork the command as PID 2 and stay PID 1, a minimal init (lesson 03).
 
@@ -459,6 +511,7 @@ STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
     (import_what_follows, 9),  # while this process can still read the interpreter's library
     (enter_user_namespace, 9),  # first: the other namespaces need its capabilities
     (become_mapped_root, 9),  # sync "userns": the parent writes the maps
+    (join_namespaces, 24),  # an OCI config's namespace paths, then new ones of the rest
     (unshare_namespaces, 2),
     (make_mounts_private, 4),  # before any mount
     (write_time_offsets, 11),  # before the first child enters the time namespace
@@ -468,10 +521,12 @@ STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
     (bind_volumes, 5),  # before pivot_root: the host's paths are still in reach
     (enter_rootfs, 5),  # pivot_root, then the old root detached
     (mount_proc, 3),
+    (write_sysctls, 24),  # in the fresh /proc/sys, before it is made read-only
     (mask_paths, 20),  # on the /proc just mounted
     (wait_until_created, 12),  # sync "created": the parent places us in the cgroup
     (unshare_cgroup_namespace, 10),  # after the placement: its cgroup becomes /
     (change_directory, 5),
+    (set_rlimits, 24),  # while CAP_SYS_RESOURCE may still raise a hard limit
     # What the container may do, last before the exec: the steps above need root's powers.
     # Seccomp goes after these, since a filter set earlier would have to allow every call of
     # the steps above; without no_new_privs before the capabilities, as seccomp(2) then needs
@@ -482,6 +537,7 @@ STEPS: tuple[tuple[Callable[[InitSpec, Channel], None], int], ...] = (
     (set_capabilities, 20),  # capset(2), then the ambient set cleared
     (set_no_new_privs, 20),
     (filter_system_calls, 21),  # with no_new_privs
+    (wait_for_start, 24),  # OCI: `create` returns, `start` lets the command run
     (become_init, 3),
     (execute, 2),
 )

@@ -50,6 +50,29 @@ def namespace(pid: int | str, ns_type: str, *, proc: str = "/proc") -> Namespace
     return parse_ns_link(os.readlink(f"{proc}/{pid}/ns/{ns_type}"))
 
 
+def namespace_type(path: str) -> str | None:
+    """The type of the namespace the file at `path` refers to ("net", "ipc", ...: ioctl
+    NS_GET_NSTYPE, ioctl_ns(2)), or None when it is no namespace (or does not exist).
+
+    >>> namespace_type("/proc/self/ns/uts"), namespace_type("/etc/hostname")
+    ('uts', None)
+    """
+    from pycontain import syscalls
+    from pycontain.errors import SyscallError
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        kind = syscalls.ioctl(fd, syscalls.IoctlRequest.NS_GET_NSTYPE)
+    except SyscallError:  # ENOTTY: not an nsfs file
+        return None
+    finally:
+        os.close(fd)
+    return next((name for name, flag in syscalls.NAMESPACE_FLAGS.items() if flag == kind), None)
+
+
 def namespaces(pid: int | str = "self", *, proc: str = "/proc") -> dict[str, NamespaceId]:
     """All namespaces of a process, keyed by type. Types the kernel lacks are left out."""
     found = {}

@@ -299,7 +299,8 @@ def fork_server() -> forkserver.Server:
 
 def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = None,
                  in_child: Callable[[], None] | None = None,
-                 made: Callable[[str, Any], None] | None = None, **options: Any) -> Container:
+                 made: Callable[[str, Any], None] | None = None,
+                 start_fifo: str | None = None, **options: Any) -> Container:
     """`spawn`, for a single-threaded caller only: init runs in a fork of this process.
 
     The `pycontain` command uses it (DESIGN, "The process model": a single-threaded CLI process
@@ -312,8 +313,14 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
     `made(kind, thing)` runs the moment each resource exists ("cgroup", "layer", "network"):
     the supervisor records it, so that a supervisor killed right after leaves nothing that
     `pycontain cleanup` does not know of.
+    `start_fifo` (an OCI runtime's create, lesson 24): the path of a FIFO; init then outlives
+    this process (no PDEATHSIG, PID 1 left to the subreaper) and waits before the exec until
+    someone opens the FIFO for reading (`oci.lifecycle.start`); this returns once it waits.
     """
     spec = argv if isinstance(argv, Spec) else Spec(argv, **options)
+    fifo = None
+    if start_fifo is not None:  # O_PATH, inherited by the fork: init reopens it through /proc
+        fifo = os.open(start_fifo, os.O_PATH)
 
     def start(spec_r: int, spec_w: int, report_r: int, report_w: int) -> ForkedInit:
         from pycontain import init
@@ -332,7 +339,11 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
                 os._exit(EXIT_RUNTIME_ERROR)  # never return into the caller's code
         return ForkedInit(pid)
 
-    return _start(spec, start, None, container_id, made)
+    try:
+        return _start(spec, start, None, container_id, made, fifo)
+    finally:
+        if fifo is not None:
+            os.close(fifo)
 
 
 class ForkedInit:
@@ -375,7 +386,7 @@ class ForkedInit:
 
 def _start(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | ForkedInit],
            on_created: Callable[[int], None] | None, container_id: str | None,
-           made: Callable[[str, Any], None] | None) -> Container:
+           made: Callable[[str, Any], None] | None, start_fifo: int | None = None) -> Container:
     """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse.
 
     Each resource is registered on the container's undo stack as it is made; any failure
@@ -389,7 +400,7 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | 
         nft.require()
     undo = UndoStack()
     try:
-        return _build(spec, start, on_created, undo, container_id, made)
+        return _build(spec, start, on_created, undo, container_id, made, start_fifo)
     except BaseException:
         undo.close()  # init failed and was reaped: its mount namespace, and mount, went
         raise
@@ -397,7 +408,8 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | 
 
 def _build(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | ForkedInit],
            on_created: Callable[[int], None] | None, undo: UndoStack,
-           container_id: str | None, made: Callable[[str, Any], None] | None) -> Container:
+           container_id: str | None, made: Callable[[str, Any], None] | None,
+           start_fifo: int | None = None) -> Container:
     """`_start`'s work; everything it makes goes on `undo` (and to `made`) the moment it
     exists."""
     def record(kind: str, thing: Any) -> None:
@@ -427,6 +439,7 @@ def _build(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | 
         on_created = bridge.hook(network, wired)  # wire first, then place in the cgroup
     wire = spec.to_wire()
     wire["sync_before_exec"] = on_created is not None
+    wire["start_fifo"] = start_fifo
     if spec.cgroup_view and cgroup is not None:  # lesson 20: its own limits, read-only
         wire["cgroup_view"] = cgroup.view()
     layer = None
@@ -503,7 +516,7 @@ def _converse(process: forkserver.Child | ForkedInit, spec_w: int, report_r: int
     # With a PID namespace, {"pid": N} comes from init's parent half and {"sync": ...} from its
     # child, two processes writing one pipe: the sync can overtake the pid under load. Answer a
     # sync only once the pid is known, or on_created would place init's parent, not the child.
-    known = waiting = False
+    known = waiting = started = False
 
     def answer() -> None:
         try:
@@ -516,8 +529,14 @@ def _converse(process: forkserver.Child | ForkedInit, spec_w: int, report_r: int
         channel.send(go=True)
 
     while (message := channel.receive()) is not None:
-        if "pid" in message:
+        if message.get("waiting") == "start":  # OCI create: built, the exec waits for start
+            if known:
+                return pid
+            started = True  # from the child, ahead of its pid (see above)
+        elif "pid" in message:
             pid, known = message["pid"], True
+            if started:
+                return pid
             if waiting:
                 waiting = False
                 answer()

@@ -56,7 +56,11 @@ if TYPE_CHECKING:
         readonly_paths: list[str]
         cgroup_view: dict[str, str]  # filled by the runtime: Cgroup.view() when asked for
         volumes: list[list[object]]  # [source, target, read_only] binds (fs.volumes)
-        user: list[int] | None  # [uid, gid] the command runs as; None: root
+        user: list[int] | None  # [uid, gid, *groups] the command runs as; None: root
+        join: list[list[str]]  # [name, path]: namespaces joined by setns(2), not made
+        sysctl: dict[str, str]  # namespaced kernel parameters (namespaces.sysctl)
+        rlimits: list[list[int]]  # [resource, soft, hard] for setrlimit(2)
+        start_fifo: int | None  # OCI: wait on this FIFO's fd before exec (runtime.spawn_forked)
 
 #: the namespaces `init` can build so far
 SUPPORTED_NAMESPACES = frozenset({"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"})
@@ -78,16 +82,17 @@ def default_environment(hostname: str | None) -> dict[str, str]:
     return env
 
 
-def _user(given: str | tuple[int, int] | None, root: str | None,
-          id_maps: tuple[tuple[tuple[int, int, int], ...], ...] | None) -> tuple[int, int] | None:
-    """Spec's `user` as (uid, gid), checked against the rootfs and the user namespace's map."""
+def _user(given: str | tuple[int, ...] | None, root: str | None,
+          id_maps: tuple[tuple[tuple[int, int, int], ...], ...] | None) -> tuple[int, ...] | None:
+    """Spec's `user` as (uid, gid, *groups), checked against the rootfs and the user
+    namespace's map."""
     if given is None:
         return None
     from pycontain.security import identity
 
-    if isinstance(given, tuple) and len(given) == 2 and all(
+    if isinstance(given, tuple) and len(given) >= 2 and all(
             isinstance(i, int) and i >= 0 for i in given):
-        ids = (given[0], given[1])
+        ids = tuple(given)
     else:
         ids = identity.resolve(given, root or "/")  # type: ignore[arg-type]
     if id_maps:
@@ -97,6 +102,54 @@ def _user(given: str | tuple[int, int] | None, root: str | None,
                                 hint=f"its map covers {lines}: {kind} {value} would be "
                                      "nobody (lesson 09)")
     return ids
+
+
+#: setrlimit(2)'s resources by name, from <sys/resource.h> (an OCI config's `rlimits`)
+RLIMITS = {"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
+           "RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7,
+           "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
+           "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15}
+
+
+def _rlimits(given: Collection[Any]) -> tuple[tuple[int, int, int], ...]:
+    """`rlimits` as (resource, soft, hard): names from `RLIMITS`, soft <= hard.
+
+    >>> _rlimits([("RLIMIT_NOFILE", 1024, 4096)])
+    ((7, 1024, 4096),)
+    """
+    checked = []
+    for item in given:
+        if (not isinstance(item, (tuple, list)) or len(item) != 3 or item[0] not in RLIMITS
+                or not all(isinstance(v, int) and v >= 0 for v in item[1:])
+                or item[1] > item[2]):
+            raise SpecError("rlimits", "(NAME, SOFT, HARD) triples, NAME one of RLIMIT_NOFILE, "
+                            "RLIMIT_NPROC, ... and 0 <= SOFT <= HARD", item)
+        checked.append((RLIMITS[item[0]], item[1], item[2]))
+    return tuple(checked)
+
+
+def _join(given: Mapping[str, str], chosen: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """`join`: {namespace: path} to setns(2) into, each a namespace of that type (the nsfs
+    file's inode is a namespace, and ioctl NS_GET_NSTYPE names its type)."""
+    from pycontain import procfs
+
+    joined = []
+    for name, path in sorted(given.items()):
+        if name not in ("ipc", "net", "uts"):
+            raise SpecError("join", "namespaces of type ipc, net or uts to join by path", name,
+                            hint="pycontain joins only the namespaces that need no fork or "
+                                 "mount of their own once joined (lesson 24)")
+        found = procfs.namespace_type(path)
+        if found != name:
+            raise SpecError("join", f"the path of a {name} namespace (/proc/PID/ns/{name}, "
+                            "/run/netns/NAME)", path,
+                            hint="it is " + (f"a {found} namespace" if found else
+                                             "no namespace at all") + " (lesson 24)")
+        joined.append((name, path))
+    unwanted = {name for name, _ in joined} - chosen
+    if unwanted:
+        raise SpecError("join", "namespaces among `namespaces` too", sorted(unwanted))
+    return tuple(joined)
 
 
 def _limits(limits: Limits | Mapping[str, Any] | None, options: dict[str, Any]) -> Limits | None:
@@ -221,7 +274,14 @@ class Spec:
         env: the command's environment; default: PATH, HOME and HOSTNAME only.
         cwd: working directory inside the container.
         user: who the command runs as: "UID[:GID]", a name[:group] the rootfs's /etc/passwd
-            knows, or (uid, gid); default root (`docker run -u`; security.identity).
+            knows, or (uid, gid, *supplementary_gids); default root (`docker run -u`;
+            security.identity).
+        join: {namespace: path} of existing ipc, net or uts namespaces to join with setns(2)
+            instead of making new ones (an OCI config's namespace `path`, lesson 24).
+        sysctl: namespaced kernel parameters to set inside, `{"net.ipv4.ip_forward": "1"}`
+            (`docker run --sysctl`; namespaces.sysctl, lesson 24).
+        rlimits: (NAME, SOFT, HARD) resource limits, `[("RLIMIT_NOFILE", 1024, 1024)]`
+            (`docker run --ulimit`; setrlimit(2), lesson 24).
         volumes: bind mounts of host paths, `["/srv/data:/data:ro"]` (`docker run -v`;
             fs.volumes): the host path absolute and existing, the container path absolute,
             inside the rootfs, not over /proc, /sys or /dev. Need a rootfs.
@@ -283,7 +343,7 @@ class Spec:
                  "root_switch", "overlay", "layers", "limits", "time_offsets", "id_maps",
                  "network", "publish", "subnet", "rates", "trace", "capabilities",
                  "no_new_privs", "seccomp", "masked_paths", "readonly_paths", "cgroup_view",
-                 "volumes", "user", "executable")
+                 "volumes", "user", "join", "sysctl", "rlimits", "executable")
     argv: tuple[str, ...]
     namespaces: frozenset[str]
     hostname: str | None
@@ -310,7 +370,10 @@ class Spec:
     readonly_paths: tuple[str, ...]
     cgroup_view: bool
     volumes: tuple[tuple[str, str, bool], ...]
-    user: tuple[int, int] | None
+    user: tuple[int, ...] | None
+    join: tuple[tuple[str, str], ...]
+    sysctl: dict[str, str]
+    rlimits: tuple[tuple[int, int, int], ...]
     executable: str
 
     def __init__(self, argv: Collection[str], *, namespaces: Collection[str] | str | None = None,
@@ -330,7 +393,9 @@ class Spec:
                  no_new_privs: bool = False, seccomp: object = None,
                  masked_paths: Collection[str] = (), readonly_paths: Collection[str] = (),
                  cgroup_view: bool = False, volumes: Collection[Any] = (),
-                 user: str | tuple[int, int] | None = None,
+                 user: str | tuple[int, ...] | None = None,
+                 join: Mapping[str, str] | None = None, sysctl: Mapping[str, str] | None = None,
+                 rlimits: Collection[Any] = (),
                  **limit_fields: str | float | None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise SpecError("argv", "a non-empty list of strings such as ['hostname']", argv)
@@ -425,6 +490,13 @@ class Spec:
 
             binds = tuple(tuple(v) for v in volumes_module.validate(volumes, root))  # type: ignore[misc]
         ids = _user(user, root, id_maps)
+        joined = _join(join, chosen) if join else ()
+        parameters: dict[str, str] = {}
+        if sysctl:  # lesson 24; else stay cheap
+            from pycontain.namespaces import sysctl as sysctl_module
+
+            parameters = sysctl_module.validate(sysctl, chosen)
+        limited = _rlimits(rlimits) if rlimits else ()
         search = (env or {}).get("PATH", rootfs_module.CONTAINER_PATH)
         overlay, lowers = _writable_layer(overlay, layers, root)
         chosen_limits = _limits(limits, limit_fields)
@@ -462,6 +534,9 @@ class Spec:
         set_(self, "cgroup_view", cgroup_view)
         set_(self, "volumes", binds)
         set_(self, "user", ids)
+        set_(self, "join", joined)
+        set_(self, "sysctl", parameters)
+        set_(self, "rlimits", limited)
         set_(self, "executable", executable)  # argv[0] found on PATH, as a path inside
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -504,7 +579,9 @@ class Spec:
                 "seccomp": self.seccomp, "masked_paths": list(self.masked_paths),
                 "readonly_paths": list(self.readonly_paths), "cgroup_view": {},
                 "volumes": [list(v) for v in self.volumes],
-                "user": None if self.user is None else list(self.user)}
+                "user": None if self.user is None else list(self.user),
+                "join": [list(j) for j in self.join], "sysctl": dict(self.sysctl),
+                "rlimits": [list(r) for r in self.rlimits], "start_fifo": None}
 
     def _capabilities_wire(self) -> CapabilitiesWire | None:
         if self.capabilities is None:

@@ -141,11 +141,13 @@ class InotifyFlag(enum.IntFlag):
 
 
 class IoctlRequest(enum.IntEnum):
-    """The terminal ioctl(2) requests pycontain makes, from <asm/ioctls.h> (tty_ioctl(4))."""
+    """The ioctl(2) requests pycontain makes: on a terminal, from <asm/ioctls.h>
+    (tty_ioctl(4)), and on a namespace file, from <linux/nsfs.h> (ioctl_ns(2))."""
 
     TIOCSCTTY = 0x540E  # make the terminal the caller's controlling terminal
     TIOCGWINSZ = 0x5413  # read its window size (struct winsize)
     TIOCSWINSZ = 0x5414  # set it: the process in front gets SIGWINCH
+    NS_GET_NSTYPE = 0xB703  # the CLONE_NEW* type of the namespace an nsfs file refers to
 
 
 class RenameFlag(enum.IntFlag):
@@ -419,6 +421,13 @@ class Syscalls:
         except OSError as e:
             raise SyscallError("setgroups", (groups,), e.errno or 0) from None
 
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        """setrlimit(2): the soft and hard limit of `resource` (RLIMIT_NOFILE = 7, ...); raising
+        a hard limit needs CAP_SYS_RESOURCE. -1 is RLIM_INFINITY."""
+        limits = (ctypes.c_ulong * 2)(soft & 0xFFFFFFFFFFFFFFFF, hard & 0xFFFFFFFFFFFFFFFF)
+        self._check(self.libc.setrlimit(ctypes.c_int(resource), limits), "setrlimit",
+                    (resource, soft, hard))
+
     def setresuid(self, ruid: int, euid: int, suid: int) -> None:
         """setresuid(2): set the real, effective and saved user ids."""
         try:
@@ -547,8 +556,8 @@ LINUX = Syscalls()
 KERNEL_CALLS = (
     "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl", "capget",
     "capset", "seccomp", "chdir",
-    "chroot", "fork", "clone_parent", "setsid", "ioctl", "setgroups", "setresuid", "setresgid",
-    "sigaction", "close_range",
+    "chroot", "fork", "clone_parent", "setsid", "ioctl", "setgroups", "setrlimit", "setresuid",
+    "setresgid", "sigaction", "close_range",
     "execve",
     "renameat2", "openat", "write", "close", "shmget", "shmctl", "shmat", "shmdt", "mq_open",
     "mq_close", "mq_unlink", "inotify_init1", "inotify_add_watch", "name_to_handle_at",
@@ -592,6 +601,7 @@ clone_parent = LINUX.clone_parent
 setsid = LINUX.setsid
 ioctl = LINUX.ioctl
 setgroups = LINUX.setgroups
+setrlimit = LINUX.setrlimit
 setresuid = LINUX.setresuid
 setresgid = LINUX.setresgid
 sigaction = LINUX.sigaction

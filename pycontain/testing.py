@@ -84,7 +84,8 @@ def init_spec(**changes: Any) -> dict[str, Any]:
         "root_switch": "pivot_root", "env": {}, "parent_pid": os.getppid(), "time_offsets": {},
         "overlay": None, "sync_before_exec": False, "trace": False, "capabilities": None,
         "no_new_privs": False, "seccomp": None, "masked_paths": [], "readonly_paths": [],
-        "cgroup_view": {}, "volumes": [], "user": None}
+        "cgroup_view": {}, "volumes": [], "user": None, "join": [], "sysctl": {},
+        "rlimits": [], "start_fifo": None}
     unknown = set(changes) - set(wire)
     if unknown:
         raise TypeError(f"init_spec() got keys init does not read: {sorted(unknown)}")

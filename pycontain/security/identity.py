@@ -91,12 +91,13 @@ def resolve(given: str, root: str = "/", parameter: str = "user") -> tuple[int, 
     return uid, gid
 
 
-def switch(uid: int, gid: int) -> None:
-    """Become `uid`:`gid` with no supplementary groups, keeping the permitted capabilities for
-    the capset(2) that follows (PR_SET_KEEPCAPS, cleared again by execve(2))."""
+def switch(uid: int, gid: int, *groups: int) -> None:
+    """Become `uid`:`gid` with only the supplementary `groups` (none by default: an OCI
+    config's additionalGids), keeping the permitted capabilities for the capset(2) that
+    follows (PR_SET_KEEPCAPS, cleared again by execve(2))."""
     syscalls.prctl(PrctlOption.PR_SET_KEEPCAPS, 1)
     if _may_set_groups():
-        syscalls.setgroups([])
+        syscalls.setgroups(list(groups))
     syscalls.setresgid(gid, gid, gid)
     syscalls.setresuid(uid, uid, uid)
 

@@ -28,7 +28,7 @@ LAYERS = {
     "safety: preflight, sweep, detached containers' state": {"lab", "state"},
     "the container: spec, first process, runtime, supervisor": {"spec", "init", "runtime",
                                                                 "supervisor", "nsenter"},
-    "observing and attacking it": {"observe", "audit"},
+    "observing and attacking it; the OCI runtime": {"observe", "audit", "oci"},
     "exercises and the front door": {"checks", "course", "cli", "__main__"},
 }
 LEVEL = {group: n for n, groups in enumerate(LAYERS.values()) for group in groups}
