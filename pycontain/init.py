@@ -146,7 +146,8 @@ LATER_MODULES = ("pycontain.namespaces.user", "pycontain.namespaces.time",
                  "pycontain.namespaces.uts", "pycontain.namespaces.pid", "pycontain.fs.layers",
                  "pycontain.fs.rootfs", "pycontain.security.paths",
                  "pycontain.security.capabilities", "pycontain.security.seccomp",
-                 "pycontain.fs.volumes", "pycontain.security.identity")
+                 "pycontain.fs.volumes", "pycontain.security.identity",
+                 "pycontain.namespaces.sysctl")
 
 
 def import_what_follows(spec: InitSpec, channel: Channel) -> None:
