@@ -537,7 +537,7 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
 
     >>> vars(_quick_run_args(["run", "--hostname=box", "--namespaces", "uts", "--", "true"]))
     ... # doctest: +ELLIPSIS
-    {'verb': 'run', 'hostname': 'box', 'namespaces': 'uts', 'rootfs': None, 'memory': None, ...}
+    {'verb': 'run', 'hostname': 'box', 'namespaces': 'uts', 'rootfs': None, 'map_root': None, ...}
     >>> _quick_run_args(["run", "--pids-limit", "20", "--memory=32M", "--", "true"]).pids_limit
     '20'
     >>> _quick_run_args(["run", "--init", "--namespaces", "pid,mnt", "--", "true"]).init

@@ -65,7 +65,7 @@ class Server:
     def fork(self, spec_r: int, report_w: int, stdio: tuple[int, int, int]) -> int:
         """A new child of this process that calls `target([spec_r, report_w])` with `stdio` as
         its fds 0, 1, 2; its pid."""
-        request = marshal.dumps({"env": dict(os.environ)})
+        request = marshal.dumps({"env": dict(os.environ), "ignored": ignored_signals()})
         # the working directory as a descriptor: one removed since (a test's tmp dir) still works
         cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -246,7 +246,19 @@ class Child:
 
 def leftover_servers() -> list[str]:
     """Fork servers whose parent is no longer the owner their argv names (its pid): the owner
-    ended and the server outlived it. A live owner's server is not a leftover."""
+    ended and the server outlived it. A live owner's server is not a leftover, and one whose
+    owner has just ended is on its way out (PR_SET_PDEATHSIG): those still there a moment
+    later are the leftovers."""
+    import time
+
+    found = _orphaned_servers()
+    if found:
+        time.sleep(0.2)
+        found = [pid for pid in _orphaned_servers() if pid in found]
+    return found
+
+
+def _orphaned_servers() -> list[str]:
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -258,8 +270,9 @@ def leftover_servers() -> list[str]:
                 parent = int(f.read().rpartition(")")[2].split()[1])
         except OSError:
             continue  # ended meanwhile
-        if _is_server(argv) and argv[argv.index(settings.FORK_SERVER_TAG.encode()) + 1] != \
-                str(parent).encode():
+        if not _is_server(argv):
+            continue
+        if argv[argv.index(settings.FORK_SERVER_TAG.encode()) + 1] != str(parent).encode():
             found.append(name)
     return found
 
@@ -288,6 +301,31 @@ def remove_server(pid: str) -> None:
         os.close(fd)
 
 
+def ignored_signals() -> list[int]:
+    """The signals this process ignores (SIG_IGN), of those a container's command inherits as
+    ignored across exec(2): a command run from a background job (`make test &`) ignores SIGINT.
+    SIGPIPE and SIGXFSZ are left out: every Python ignores those itself, and exec'd commands get
+    them back (subprocess's restore_signals, init's own)."""
+    import signal
+
+    return [int(sig) for sig in signal.valid_signals()
+            if sig not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ)
+            and signal.getsignal(sig) == signal.SIG_IGN]
+
+
+def _take_signals(ignored: list[int], server_ignored: list[int]) -> None:
+    """Give the child the caller's ignored signals, not the server's: the server inherited
+    its owner's of the moment it started, the container must have its caller's of now."""
+    import signal
+
+    for sig in set(ignored) | set(server_ignored):
+        if sig in ignored:
+            signal.signal(sig, signal.SIG_IGN)
+        else:  # what a fresh interpreter would have had
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
+                          else signal.SIG_DFL)
+
+
 # --- the server ------------------------------------------------------------------------------
 
 def serve() -> None:
@@ -310,6 +348,7 @@ def serve() -> None:
     except Exception as exc:
         channel.send(marshal.dumps({"error": to_wire(exc)}))
         os._exit(EXIT_RUNTIME_ERROR)
+    server_ignored = ignored_signals()
     channel.send(marshal.dumps({"ready": True}))
     while True:
         data, fds, _, _ = socket.recv_fds(channel, _MAX_REQUEST, 6)
@@ -322,14 +361,14 @@ def serve() -> None:
             channel.send(marshal.dumps({"error": to_wire(exc)}))
             pid = -1
         if pid == 0:
-            _child(channel, fds, marshal.loads(data), entry)
+            _child(channel, fds, marshal.loads(data), entry, server_ignored)
         for received in fds:
             os.close(received)
         faults.point("forkserver:forked")
 
 
 def _child(channel: socket.socket, fds: list[int], request: dict[str, Any],
-           entry: Callable[[list[str]], None]) -> None:
+           entry: Callable[[list[str]], None], server_ignored: list[int]) -> None:
     """The new child: tell the caller its pid, take its stdio, environment and directory, run
     init. Never returns. A failure before init goes to the report pipe, as init's own would:
     EOF there alone would read as 'exec'd'."""
@@ -343,6 +382,7 @@ def _child(channel: socket.socket, fds: list[int], request: dict[str, Any],
         for fd in stdio_fds:
             if fd > 2:
                 os.close(fd)
+        _take_signals(request["ignored"], server_ignored)
         os.environ.clear()
         os.environ.update(request["env"])
         os.fchdir(cwd)

@@ -89,6 +89,24 @@ def test_output_goes_where_the_caller_says(fresh_server, tmp_path):
         os.chdir(old)
 
 
+def test_the_container_ignores_what_its_caller_ignores_now_not_when_the_server_started(
+        fresh_server):
+    def ignored_by_the_command() -> int:
+        done = pycontain.run(["grep", "SigIgn", "/proc/self/status"], namespaces={"pid"})
+        return int(done.stdout.split()[1], 16)
+
+    bit = 1 << (signal.SIGUSR1 - 1)
+    before = signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # the server starts ignoring it
+    try:
+        assert ignored_by_the_command() & bit
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)  # the same server, the caller changed
+        assert not ignored_by_the_command() & bit
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        assert ignored_by_the_command() & bit
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+
+
 def test_a_time_out_kills_and_reports_it(fresh_server):
     result = pycontain.run(["sh", "-c", "echo started; exec sleep 30"], namespaces={"pid"},
                            timeout_s=0.5)

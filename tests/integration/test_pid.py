@@ -123,7 +123,12 @@ def test_zombie_timeline_counts_both_containers():
         times, counts = pid.zombie_timeline({"bare": bare.pid, "init": fronted.pid},
                                             duration_s=3.0, interval_s=0.05)
         assert len(times) == len(counts["bare"]) == len(counts["init"]) >= 5
-        assert counts["bare"] == sorted(counts["bare"]) and counts["bare"][-1] >= 1
+        # they pile up; a sample may also catch one subshell for a moment, a zombie its own
+        # parent, not PID 1, collects at once
+        assert counts["bare"][-1] >= 1 and counts["bare"][-1] >= max(counts["bare"]) - 1
+        assert all(later >= earlier - 1 for earlier, later in zip(counts["bare"][:-1],
+                                                                  counts["bare"][1:],
+                                                                  strict=True))
         assert max(counts["init"]) <= 2
 
 
