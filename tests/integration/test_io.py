@@ -189,7 +189,8 @@ def test_the_check_names_the_wrong_turn_before_the_writer_runs(limits_for, says)
 
 @pytest.mark.parametrize("limits_for,says", [
     (lambda d: pycontain.Limits(io_max_wbps=f"{d}:2M"), "your cap is 2.00 MiB/s"),
-    (lambda d: pycontain.Limits(io_max_wbps=f"{d}:4M", io_max_wiops=f"{d}:4"),
+    # 2 writes of 1 MiB a second: 2 MiB/s, held below the target by the other limit
+    (lambda d: pycontain.Limits(io_max_wbps=f"{d}:4M", io_max_wiops=f"{d}:2"),
      "also sets io_max_wiops"),
 ])
 def test_the_check_says_what_slowed_the_writer(limits_for, says):
