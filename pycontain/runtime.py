@@ -113,7 +113,7 @@ def _ending(result: Result) -> str:
 class Container:
     """A running container. Wait on it, signal it, look at it through /proc."""
 
-    def __init__(self, spec: Spec, pid: int, process: forkserver.Child | ForkedInit,
+    def __init__(self, spec: Spec, pid: int, process: forkserver.Child,
                  undo: UndoStack | None = None, container_id: str | None = None):
         self.id = container_id or new_id()  # 64 hex digits, shown as 12, as Docker does
         self.spec = spec
@@ -322,8 +322,8 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
     if start_fifo is not None:  # O_PATH, inherited by the fork: init reopens it through /proc
         fifo = os.open(start_fifo, os.O_PATH)
 
-    def start(spec_r: int, spec_w: int, report_r: int, report_w: int) -> ForkedInit:
-        from pycontain import init
+    def start(spec_r: int, spec_w: int, report_r: int, report_w: int) -> forkserver.Child:
+        from pycontain import forkserver, init
 
         for stream in (sys.stdout, sys.stderr):  # or the child could write our buffers again
             stream.flush()
@@ -337,7 +337,7 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
                 init.main([str(spec_r), str(report_w)])
             finally:
                 os._exit(EXIT_RUNTIME_ERROR)  # never return into the caller's code
-        return ForkedInit(pid)
+        return forkserver.Child(pid, [None, None, None])  # stdio: this process's own
 
     try:
         return _start(spec, start, None, container_id, made, fifo)
@@ -346,45 +346,7 @@ def spawn_forked(argv: Collection[str] | Spec, *, container_id: str | None = Non
             os.close(fifo)
 
 
-class ForkedInit:
-    """The part of `subprocess.Popen` that `Container` uses, for an init made by `spawn_forked`."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        if timeout is not None:  # waitpid(2) has no time-out: poll
-            import subprocess
-            import time
-
-            deadline = time.monotonic() + timeout
-            while self.poll() is None:
-                if time.monotonic() >= deadline:
-                    raise subprocess.TimeoutExpired([str(self.pid)], timeout)
-                time.sleep(0.005)
-        if self.returncode is None:
-            _, status = os.waitpid(self.pid, 0)
-            self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def communicate(self, timeout: float | None = None) -> tuple[None, None]:
-        self.wait(timeout)
-        return None, None
-
-    def kill(self) -> None:
-        if self.returncode is None:
-            os.kill(self.pid, signal.SIGKILL)
-
-
-def _start(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | ForkedInit],
+def _start(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child],
            on_created: Callable[[int], None] | None, container_id: str | None,
            made: Callable[[str, Any], None] | None, start_fifo: int | None = None) -> Container:
     """Make the pipes, start init with `start(spec_r, spec_w, report_r, report_w)`, converse.
@@ -406,7 +368,7 @@ def _start(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | 
         raise
 
 
-def _build(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child | ForkedInit],
+def _build(spec: Spec, start: Callable[[int, int, int, int], forkserver.Child],
            on_created: Callable[[int], None] | None, undo: UndoStack,
            container_id: str | None, made: Callable[[str, Any], None] | None,
            start_fifo: int | None = None) -> Container:
@@ -504,7 +466,7 @@ def _cgroup_for(limits: Limits, on_created: Callable[[int], None] | None, undo: 
     return cgroup, place
 
 
-def _converse(process: forkserver.Child | ForkedInit, spec_w: int, report_r: int,
+def _converse(process: forkserver.Child, spec_w: int, report_r: int,
               wire: InitSpec, on_created: Callable[[int], None] | None,
               id_maps: Any = None) -> int:
     """Send the spec, answer sync requests, and read reports until EOF (= exec happened)."""
