@@ -67,6 +67,20 @@ def _stopped(box: runtime.Container, message: str) -> CheckFailed:
     return CheckFailed(message)
 
 
+def _started_on_the_bridge(name: str, func: Callable[[list[str]], object], argv: list[str],
+                           role: str, why: str) -> runtime.Container:
+    """`func(argv)`'s container, running `argv` as given, on the bridge (with a veth); else a
+    CheckFailed, the container stopped."""
+    box = attempt(f"{name}(argv)", func, argv, returns=runtime.Container, instead=RUNNING)
+    assert isinstance(box, runtime.Container)
+    if list(box.spec.argv) != argv:
+        raise _stopped(box, f"the container runs {list(box.spec.argv)!r}, not the {role} the "
+                            f"check gave {name}(argv): start argv as given")
+    if box.network is None or box.network.veth is None:
+        raise _stopped(box, f"the container is not on the bridge: {why}")
+    return box
+
+
 @exercise(hints=EGRESS_HINTS)
 def check_egress_cap(capped: Callable[[list[str]], object]) -> Passed:
     """`capped(argv)` starts `argv` in a container whose egress is held to TARGET_MBIT."""
@@ -75,16 +89,10 @@ def check_egress_cap(capped: Callable[[list[str]], object]) -> Passed:
     asked: list[int | None] = []
 
     def start(argv: list[str]) -> runtime.Container:
-        box = attempt("capped(argv)", capped, argv, returns=runtime.Container,
-                      instead=RUNNING)
-        assert isinstance(box, runtime.Container)
-        if list(box.spec.argv) != argv:
-            raise _stopped(box, f"the container runs {list(box.spec.argv)!r}, not the sender "
-                                "the check gave capped(argv): start argv as given")
-        if box.network is None or box.network.veth is None:
-            raise _stopped(box, "the container is not on the bridge: the sender reaches the "
-                                "host at the bridge's end, and a rate is shaped on the "
-                                "container's veth there")
+        box = _started_on_the_bridge("capped", capped, argv, "sender",
+                                     "the sender reaches the host at the bridge's end, and a "
+                                     "rate is shaped on the container's veth there")
+        assert box.network is not None and box.network.veth is not None  # checked there
         if box.network.ifb is None:
             shaped = _tbf_rate_bps(box.network.veth)
             raise _stopped(box, (
@@ -128,15 +136,10 @@ def check_ingress_cap(capped_in: Callable[[list[str]], object]) -> Passed:
     asked: list[int] = []
 
     def start(argv: list[str]) -> runtime.Container:
-        box = attempt("capped_in(argv)", capped_in, argv, returns=runtime.Container,
-                      instead=RUNNING)
-        assert isinstance(box, runtime.Container)
-        if list(box.spec.argv) != argv:
-            raise _stopped(box, f"the container runs {list(box.spec.argv)!r}, not the "
-                                "receiver the check gave capped_in(argv): start argv as given")
-        if box.network is None or box.network.veth is None:
-            raise _stopped(box, "the container is not on the bridge: the check sends to its "
-                                "address there, and a rate is shaped on its veth")
+        box = _started_on_the_bridge("capped_in", capped_in, argv, "receiver",
+                                     "the check sends to its address there, and a rate is "
+                                     "shaped on its veth")
+        assert box.network is not None and box.network.veth is not None  # checked there
         rate = _tbf_rate_bps(box.network.veth)
         if rate is None:
             raise _stopped(box, (
