@@ -42,7 +42,8 @@ def in_netns(pid: int | None, *steps: list[Any]) -> list[Any]:
     host's); return their results. The caller's namespaces never change, and pyroute2 never
     loads here (in a notebook, its event loop would clash with the kernel's). Steps:
     ["links"], ["up", name], ["down", name], ["address", name, "10.207.0.2/24"],
-    ["route", gateway], ["bridge", name, "10.207.0.1/24"], ["veth", name, peer_pid],
+    ["route", gateway], ["bridge", name, "10.207.0.1/24", mac], ["veth", name, peer_pid] (or
+    ["veth", name, peer_pid, peer_mac]: the MAC address eth0 is born with),
     ["master", name, bridge], ["delete", name], traffic control for a link's bandwidth
     (`network.shaping` makes these: ["tbf", name, bits_per_s, burst_bytes, latency],
     ["ifb", name], ["redirect", name, ifb]), and ["enter", pid] to move on into the namespace
@@ -57,8 +58,8 @@ def in_netns(pid: int | None, *steps: list[Any]) -> list[Any]:
 
 def links(pid: int | None = None) -> list[dict[str, Any]]:
     """The links of the network namespace of `pid` (None: the host's), as the kernel lists
-    them: name, index, up (IFF_UP), state (operstate), kind, master (a bridge), peer (a veth's
-    other end, by its index), IPv4 addresses."""
+    them: name, index, mac (its MAC address), up (IFF_UP), state (operstate), kind, master (a
+    bridge), peer (a veth's other end, by its index), IPv4 addresses."""
     return list(in_netns(pid, ["links"])[0])
 
 
@@ -72,7 +73,7 @@ def _links(ipr: Any) -> list[dict[str, Any]]:
     for link in found:
         info = link.get("linkinfo")
         result.append({"name": link.get("ifname"), "index": link["index"],
-                       "up": bool(link["flags"] & 1), "state": link.get("operstate"),
+                       "mac": link.get("address"), "up": bool(link["flags"] & 1), "state": link.get("operstate"),
                        "kind": info.get("kind") if info else None,
                        "master": names.get(link.get("master")),
                        "peer": link.get("link"),  # a veth's other end: its index over there
@@ -101,13 +102,15 @@ def _step(ipr: Any, verb: str, *args: Any) -> Any:
         ipr.addr("add", index=index(args[0]), address=address, prefixlen=int(prefix))
     elif verb == "route":
         ipr.route("add", dst="0.0.0.0/0", gateway=args[0])
-    elif verb == "bridge":
-        ipr.link("add", ifname=args[0], kind="bridge")
-        _step(ipr, "address", *args)
+    elif verb == "bridge":  # its own MAC: else it takes its ports' lowest, changing with them
+        ipr.link("add", ifname=args[0], kind="bridge", address=args[2])
+        _step(ipr, "address", *args[:2])
         _step(ipr, "up", args[0])
     elif verb == "veth":  # the peer is born in the namespace of args[1], as eth0
-        ipr.link("add", ifname=args[0], kind="veth", peer={"ifname": "eth0",
-                                                           "net_ns_pid": args[1]})
+        peer = {"ifname": "eth0", "net_ns_pid": args[1]}
+        if len(args) > 2:
+            peer["address"] = args[2]
+        ipr.link("add", ifname=args[0], kind="veth", peer=peer)
     elif verb == "master":
         ipr.link("set", index=index(args[0]), master=index(args[1]), state="up")
     elif verb == "delete":

@@ -3,7 +3,8 @@
 The first container on the bridge creates it (with the subnet's first address), turns on IPv4
 forwarding and writes the nft table; each container gets a veth pair whose host end
 `pycontain-xxxxx` is a bridge port and whose other end is born inside its network namespace as
-`eth0`, with the next free address and a default route via the bridge; the last one to go takes
+`eth0`, with the next free address, a MAC address made from it (`mac_for`) and a default route
+via the bridge; the last one to go takes
 the bridge, the table and ip_forward back. Which containers are attached is kept in
 /run/pycontain-net (one JSON record each, under flock(2)), so that separate `pycontain run`
 processes share the bridge and `pycontain cleanup` can repair a crashed run.
@@ -41,6 +42,17 @@ def _exists(link: str) -> bool:
 def records() -> list[dict[str, Any]]:
     """The containers attached to the bridge, one record each (a crashed run's included)."""
     return [json.loads(p.read_text()) for p in sorted(STATE.glob(f"{PREFIX}*.json"))]
+
+
+def mac_for(address: str) -> str:
+    """The MAC address of a container's eth0 or the bridge, made from its IPv4 address (02:70
+    then the address's four bytes: 10.207.0.2 is 02:70:0a:cf:00:02), as Docker makes its
+    02:42:... ones. An ARP cache keeps an address's MAC for up to 45 s after the last answer
+    (arp(7), base_reachable_time): when a container ends and the next one gets its address, a
+    random MAC would leave the host sending to the old one, unanswered, for that long. A bridge
+    without a MAC of its own takes the lowest of its ports', which changes as they come and go,
+    under the containers' caches."""
+    return "02:70:" + ":".join(f"{byte:02x}" for byte in ipaddress.IPv4Address(address).packed)
 
 
 class _Locked:
@@ -114,7 +126,7 @@ class Attachment:
             {"veth": self.veth, "pid": pid, "address": self.address,
              "subnet": str(self.subnet), "publish": self.publish}))
         first = [] if _exists(BRIDGE) else [  # the first container makes the bridge
-            ["bridge", BRIDGE, f"{gateway}/{self.subnet.prefixlen}"]]
+            ["bridge", BRIDGE, f"{gateway}/{self.subnet.prefixlen}", mac_for(gateway)]]
         shaping: list[list[object]] = []
         if self.rates != (None, None):  # on the host's end, where the container cannot undo it
             from pycontain.network import shaping as tc
@@ -122,8 +134,8 @@ class Attachment:
             self.ifb, shaping = tc.steps(self.veth, *self.rates)
         # One helper process does both sides: the veth's peer is born inside the container's
         # namespace as eth0 (never on the host), then the helper enters that namespace too.
-        in_netns(None, *first, ["veth", self.veth, pid], ["master", self.veth, BRIDGE],
-                 *shaping, ["enter", pid], ["up", "lo"],
+        in_netns(None, *first, ["veth", self.veth, pid, mac_for(self.address)],
+                 ["master", self.veth, BRIDGE], *shaping, ["enter", pid], ["up", "lo"],
                  ["address", "eth0", f"{self.address}/{self.subnet.prefixlen}"],
                  ["up", "eth0"], ["route", gateway])
         nft.forwarding_on()

@@ -180,6 +180,38 @@ def test_unplugging_the_host_end_stops_pings_and_plugging_resumes_them(scratch, 
     assert ping() == 0
 
 
+def arp_entry(address: str) -> str | None:
+    """The MAC address the host's ARP cache holds for `address` (arp(7): /proc/net/arp)."""
+    for line in Path("/proc/net/arp").read_text().splitlines()[1:]:
+        ip, _, flags, mac, *_ = line.split()
+        if ip == address and int(flags, 16) & 0x2:  # ATF_COM: complete
+            return mac
+    return None
+
+
+@needs_nft
+def test_an_address_handed_on_keeps_its_mac_so_the_hosts_arp_cache_stays_right(scratch):
+    start(scratch, ["sleep", "300"], network="bridge")  # holds the bridge and its ARP cache
+
+    def answer(box: runtime.Container) -> list[str]:  # one try, no retry
+        with socket.create_connection((box.network.address, 8000), timeout=5) as connection:
+            connection.sendall(b"hello")
+            return connection.recv(200).decode().split()
+
+    first = server(scratch, 8000, network="bridge")
+    assert answer(first) == ["10.207.0.1", "hello"]
+    assert first.wait(30).exit_code == 0
+    cached = arp_entry(first.network.address)  # learnt by that exchange, still fresh
+    second = server(scratch, 8000, network="bridge")
+    assert second.network.address == first.network.address  # the next free one again
+    eth0 = {link["name"]: link for link in net.links(second.pid)}["eth0"]
+    assert eth0["mac"] == cached == bridge.mac_for(second.network.address)
+    assert answer(second) == ["10.207.0.1", "hello"]  # the cache was right: no ARP needed
+    # the bridge kept its own MAC while its ports came and went
+    host = {link["name"]: link for link in net.links()}
+    assert host[bridge.BRIDGE]["mac"] == bridge.mac_for("10.207.0.1") == "02:70:0a:cf:00:01"
+
+
 @needs_nft
 def test_cleanup_repairs_a_crashed_run(scratch):
     before = forward()
