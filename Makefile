@@ -43,13 +43,13 @@ EDITABLE := --config-settings editable_mode=compat
 $(VENV)/.lab: pyproject.toml | $(VENV)/bin/activate
 	@echo "installing pycontain and JupyterLab into $(VENV)"
 	@$(call QUIETLY,pip,$(PY) -m pip install $(EDITABLE) -e '.[lab]')
-	@$(PY) -c "from pycontain.oci.cli import write_launcher; write_launcher('$(VENV)/bin/pycontain-oci')"
+	@$(PY) -m pycontain.launcher $(VENV)/bin  # the lean console scripts, over pip's
 	@touch $@
 
 $(VENV)/.dev: pyproject.toml | $(VENV)/bin/activate
 	@echo "installing pycontain, JupyterLab and the test tools into $(VENV)"
 	@$(call QUIETLY,pip,$(PY) -m pip install $(EDITABLE) -e '.[dev]')
-	@$(PY) -c "from pycontain.oci.cli import write_launcher; write_launcher('$(VENV)/bin/pycontain-oci')"
+	@$(PY) -m pycontain.launcher $(VENV)/bin  # the lean console scripts, over pip's
 	@touch $@ $(VENV)/.lab
 
 debs: | $(VENV)/bin/activate

@@ -73,7 +73,8 @@ def _links(ipr: Any) -> list[dict[str, Any]]:
     for link in found:
         info = link.get("linkinfo")
         result.append({"name": link.get("ifname"), "index": link["index"],
-                       "mac": link.get("address"), "up": bool(link["flags"] & 1), "state": link.get("operstate"),
+                       "mac": link.get("address"), "up": bool(link["flags"] & 1),
+                       "state": link.get("operstate"),
                        "kind": info.get("kind") if info else None,
                        "master": names.get(link.get("master")),
                        "peer": link.get("link"),  # a veth's other end: its index over there

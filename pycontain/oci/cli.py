@@ -211,27 +211,6 @@ def log_error(given: dict[str, Any], message: str) -> None:
         pass
 
 
-#: the lean launcher `write_launcher` puts in place of pip's console script: `-I -S`, no site
-#: (pip's script pays for site and the editable install's finder, ~15 ms of every verb), the
-#: package found by path as `pycontain.fresh_python` finds it for init
-LAUNCHER = """#!{python} -IS
-import sys
-sys.path.append({parent!r})
-from pycontain.oci.cli import main
-main()
-"""
-
-
-def write_launcher(path: str) -> None:
-    """Write the lean `pycontain-oci` launcher at `path` (`make .venv/.dev` does, over pip's)."""
-    from pycontain import PACKAGE_PARENT
-
-    with open(f"{path}.tmp", "w") as f:
-        f.write(LAUNCHER.format(python=sys.executable, parent=PACKAGE_PARENT))
-    os.chmod(f"{path}.tmp", 0o755)
-    os.rename(f"{path}.tmp", path)
-
-
 def main(argv: list[str] | None = None) -> None:
     """The console script: `run`, its errors as one line (and a JSON log line), status 1."""
     args = sys.argv[1:] if argv is None else argv

@@ -23,7 +23,7 @@ LAYERS = {
     "the kernel boundary and the names": {"", "errors", "syscalls", "kernfs", "procfs",
                                           "settings", "helper", "tracing", "testing",
                                           "workloads", "sizes", "undo", "terminal",
-                                          "faults", "forkserver"},
+                                          "faults", "forkserver", "launcher"},
     "one concept per package": {"namespaces", "cgroups", "fs", "network", "security"},
     "safety: preflight, sweep, detached containers' state": {"lab", "state"},
     "the container: spec, first process, runtime, supervisor": {"spec", "init", "runtime",

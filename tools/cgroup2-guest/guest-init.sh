@@ -48,9 +48,9 @@ mkdir -p /srv/project
 tar -C /mnt/project --exclude=./.git --exclude=./.venv --exclude='*/__pycache__' -cf - . \
   | tar -C /srv/project -xf - || exit 1
 cd /srv/project || exit 1
-# the command pip would install beside python, where lesson 24 and its tests look for it
-PYTHONPATH=/srv/project python3 -c "import os, sys; from pycontain.oci.cli import write_launcher
-write_launcher(os.path.join(os.path.dirname(sys.executable), 'pycontain-oci'))" || exit 1
+# the commands pip would install beside python, where lesson 24 and its tests look for them
+PYTHONPATH=/srv/project:/opt/pytest \
+  python3 -m pycontain.launcher "$(dirname "$(command -v python3)")" || exit 1
 eval "set -- $(cat /mnt/results/args)"
 export HOME=/root MPLCONFIGDIR=/tmp/matplotlib MPLBACKEND=Agg
 # `run.sh --run SCRIPT ARGS...`: a Python script of the checkout instead of the tests (the
