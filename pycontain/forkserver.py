@@ -205,7 +205,7 @@ class Child:
 
     def communicate(self, timeout: float | None = None) -> tuple[str | None, str | None]:
         """Read stdout and stderr to their end, then wait: as Popen.communicate, text."""
-        import selectors
+        import select  # poll(2): the selectors module costs a command ~1.5 ms to import
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -213,23 +213,23 @@ class Child:
             self.stdin.close()
         files = {f.fileno(): (n, f) for n, f in ((1, self.stdout), (2, self.stderr))
                  if f is not None and not f.closed}
-        with selectors.DefaultSelector() as selector:
-            for fd in files:
-                selector.register(fd, selectors.EVENT_READ)
-            while selector.get_map():
-                left = None if deadline is None else deadline - time.monotonic()
-                ready = selector.select(left)
-                if not ready and left is not None:
-                    import subprocess
+        poller = select.poll()
+        for fd in files:
+            poller.register(fd, select.POLLIN)
+        while files:
+            left = None if deadline is None else deadline - time.monotonic()
+            ready = poller.poll(None if left is None else max(left, 0) * 1000)
+            if not ready and left is not None:
+                import subprocess
 
-                    raise subprocess.TimeoutExpired([str(self.pid)], timeout or 0)
-                for key, _ in ready:
-                    data = os.read(key.fd, 1 << 15)
-                    if data:
-                        self._output[files[key.fd][0]].append(data)
-                    else:
-                        selector.unregister(key.fd)
-                        files[key.fd][1].close()
+                raise subprocess.TimeoutExpired([str(self.pid)], timeout or 0)
+            for fd, _ in ready:
+                data = os.read(fd, 1 << 15)
+                if data:
+                    self._output[files[fd][0]].append(data)
+                else:  # its end (POLLHUP reads as b"")
+                    poller.unregister(fd)
+                    files.pop(fd)[1].close()
         self.wait(None if deadline is None else deadline - time.monotonic())
         return (self._text(1, self.stdout), self._text(2, self.stderr))
 
