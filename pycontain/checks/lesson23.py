@@ -154,7 +154,8 @@ def _options(value: object, name: str) -> dict[str, Any]:
                           "check wants the same as pycontain.run options, a dict of keyword "
                           "arguments")
     if value is None:
-        raise CheckFailed(f"{name}() returned None: does it end with `return`?")
+        raise CheckFailed(f"{name}() returned None: it must return the options, a dict "
+                          "(is its body still `pass`, or its `return` missing?)")
     if not isinstance(value, Mapping):
         raise CheckFailed(f"{name}() returned {value!r}; return a dict of pycontain.run "
                           "options, the lesson's WEAK dict with what you changed")
