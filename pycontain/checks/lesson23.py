@@ -143,25 +143,25 @@ def limits_why(limits: Mapping[str, Any], view: bool) -> str:
     return WHY["cgroup limits"]
 
 
-def _options(value: object, name: str) -> dict[str, Any]:
+def _options(value: object, shown: str) -> dict[str, Any]:
     """The learner's return value as options, or a `CheckFailed` that says what it was."""
     if isinstance(value, probe.Report):
-        raise CheckFailed(f"{name}() returned the audit's Report: it ran the audit itself. "
+        raise CheckFailed(f"{shown} returned the audit's Report: it ran the audit itself. "
                           "Return the options only (a dict); the check runs the audit on them")
     if isinstance(value, list | tuple) and value and all(
             isinstance(v, str) for v in value) and str(value[0]).startswith("-"):
-        raise CheckFailed(f"{name}() returned command-line flags ({' '.join(value)}): the "
+        raise CheckFailed(f"{shown} returned command-line flags ({' '.join(value)}): the "
                           "check wants the same as pycontain.run options, a dict of keyword "
                           "arguments")
     if value is None:
-        raise CheckFailed(f"{name}() returned None: it must return the options, a dict "
+        raise CheckFailed(f"{shown} returned None: it must return the options, a dict "
                           "(is its body still `pass`, or its `return` missing?)")
     if not isinstance(value, Mapping):
-        raise CheckFailed(f"{name}() returned {value!r}; return a dict of pycontain.run "
+        raise CheckFailed(f"{shown} returned {value!r}; return a dict of pycontain.run "
                           "options, the lesson's WEAK dict with what you changed")
     options = dict(value)
     expect("command" not in options and "argv" not in options,
-           f"{name}() names a command: the check runs its own; return only options")
+           f"{shown} names a command: the check runs its own; return only options")
     return options
 
 
@@ -173,7 +173,7 @@ def _accepted() -> list[str]:
               if p not in ("self", "argv", "limit_fields")), *FIELDS]
 
 
-def spec_of(options: Mapping[str, Any], name: str, argv: list[str] | None = None,
+def spec_of(options: Mapping[str, Any], shown: str, argv: list[str] | None = None,
             **fixed: Any) -> Any:
     """The container's `Spec` from the learner's `options` (and the check's own `fixed`
     ones), built before anything is created: an option pycontain.run does not have, or one it
@@ -185,14 +185,14 @@ def spec_of(options: Mapping[str, Any], name: str, argv: list[str] | None = None
         close = {k: difflib.get_close_matches(k, _accepted(), n=3, cutoff=0.5) for k in unknown}
         named = "; ".join(f"{k!r}" + (f" (close: {', '.join(close[k])})" if close[k] else "")
                           for k in unknown)
-        raise CheckFailed(f"{name}() returned option(s) pycontain.run does not have: {named}. "
+        raise CheckFailed(f"{shown} returned option(s) pycontain.run does not have: {named}. "
                           "Its options are the parameters of pycontain.Spec "
                           "(help(pycontain.Spec)), and the limits are named after their v2 "
                           "files (memory.max is memory_max; lessons 13, 14)")
     try:
         return Spec(argv or probe.argv(), **{**options, **fixed})
     except SpecError as e:
-        raise CheckFailed(f"pycontain refuses {name}()'s options, before any container is "
+        raise CheckFailed(f"pycontain refuses the options of {shown}, before any container is "
                           f"made: {format_error(e)}") from None
 
 
@@ -209,12 +209,12 @@ def check_every_line_green(harden: Callable[[], Mapping[str, Any]]) -> Passed:
 
     before = set(runtime.unwaited())
     try:
-        options = _options(attempt("harden()", harden), "harden")
+        options = _options(attempt("harden()", harden), "harden()")
         expect(options.get("rootfs") is not None
                and str(options["rootfs"]) == str(rootfs.ensure()),
                "the audit must look at a container on the embedded rootfs: keep WEAK's "
                "`rootfs`")
-        spec = spec_of(options, "harden")
+        spec = spec_of(options, "harden()")
         try:
             report = probe.audit(spec)
         except PycontainError as e:
@@ -238,16 +238,6 @@ def check_every_line_green(harden: Callable[[], Mapping[str, Any]]) -> Passed:
                   "--namespaces cgroup,ipc,mnt,net,pid,uts --memory 64M --pids-limit 20")
 
 
-def _root_inside(spec: Any) -> str:
-    """'' when the container's process is root inside; else what it is instead."""
-    user = spec.user
-    if user is not None and user[0] != 0:
-        return (f"runs as uid {user[0]} inside: a user other than root is a wall of its own "
-                "(Docker's USER; the uid change clears the effective capabilities), but this "
-                "exercise keeps root, uid 0, with every capability: leave `user` out")
-    return ""
-
-
 def _outside(spec: Any) -> int | None:
     """The uid outside that root inside is, when the container has a user namespace."""
     if spec.id_maps is None:
@@ -265,7 +255,7 @@ def check_privileged_yet_contained(contain: Callable[[], Mapping[str, Any]]) -> 
     before = set(runtime.unwaited())
     practice = Lab(check=False)
     try:
-        options = _options(attempt("contain()", contain), "contain")
+        options = _options(attempt("contain()", contain), "contain()")
         given_back = [f"`{k}` is {options.get(k)!r}, not {v!r}"
                       for k, v in outcome.PRIVILEGED.items()
                       if options.get(k, v) != v and not (k == "seccomp"
@@ -277,10 +267,13 @@ def check_privileged_yet_contained(contain: Callable[[], Mapping[str, Any]]) -> 
         chosen = [k for k in CHOSEN_BY_THE_ATTACKS if k in options]
         expect(not chosen, f"leave out {', '.join(chosen)}: each attack chooses its own "
                            "container's root, layer, volumes and working directory")
-        spec = spec_of({**outcome.PRIVILEGED, **options}, "contain", ["true"],
+        spec = spec_of({**outcome.PRIVILEGED, **options}, "contain()", ["true"],
                        rootfs=rootfs.ensure())
-        not_root = _root_inside(spec)
-        expect(not not_root, f"the container {not_root}")
+        inside = spec.user[0] if spec.user is not None else 0
+        expect(inside == 0, f"the container runs as uid {inside} inside: a user other than "
+               "root is a wall of its own (Docker's USER; the uid change clears the effective "
+               "capabilities), but this exercise keeps root, uid 0, with every capability: "
+               "leave `user` out")
         expect(_outside(spec) != 0,
                "the container has a user namespace, but its uid_map makes uid 0 inside uid 0 "
                "outside: the kernel checks the host's files and sysctls against that uid, so "
@@ -312,10 +305,10 @@ def check_privileged_yet_contained(contain: Callable[[], Mapping[str, Any]]) -> 
                                                           or "No such file" in o.evidence
                                                           for o in unclear) else ""))
     uid = _outside(spec)
-    who = (f"root inside is uid {uid} outside" if uid is not None
-           else "root inside is not root outside")
+    who = ("" if uid is None else f" Root inside is uid {uid} outside: --privileged in a user "
+           "namespace is rootless podman's --privileged.")
     return Passed("root with every capability inside, and still no way out: "
                   + "; ".join(f"{o.attack}: {o.evidence.split(' / ')[0][:90]}" for o in seen)
-                  + f". {who}: --privileged in a user namespace is rootless podman's "
-                  "--privileged. Not every attack needs root, though: the chroot climb still "
-                  "reaches the host's /, and reads what the world may read there")
+                  + f".{who} Not every attack needs root, though: against a root switched "
+                  "with chroot(2) the climb still reaches the host's /, and reads there what "
+                  "the world may read")

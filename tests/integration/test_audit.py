@@ -275,7 +275,7 @@ def test_the_stretch_passes_with_privileged_in_a_user_namespace():
     with open(core_pattern.PATH) as f:
         before = f.read()
     passed = lesson23.check_privileged_yet_contained(lambda: CONTAINED)
-    assert "root inside is uid 100000 outside" in passed and "Operation not permitted" in passed
+    assert "Root inside is uid 100000 outside" in passed and "Operation not permitted" in passed
     with open(core_pattern.PATH) as f:
         assert f.read() == before
 
