@@ -32,7 +32,7 @@ import contextlib
 import json
 import os
 from collections import namedtuple
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pycontain import procfs
@@ -128,7 +128,26 @@ def _some(items: list[str], most: int = 8) -> str:
     return f"{shown} and {len(items) - most} more" if len(items) > most else shown
 
 
-def _namespaces(lines: list[str], host: Mapping[str, procfs.NamespaceId]) -> list[Finding]:
+def root_outside(uid_map: Sequence[str]) -> int | None:
+    """The uid outside that uid 0 inside is, from the lines of /proc/self/uid_map; None when
+    root inside is unmapped.
+
+    >>> root_outside(["         0     100000      65536"]), root_outside(["0 0 1"])
+    (100000, 0)
+    >>> root_outside(["1000 1000 1"]) is None
+    True
+    """
+    for line in uid_map:
+        words = line.split()
+        if len(words) == 3 and all(w.isdigit() for w in words):
+            inside, outside, count = map(int, words)
+            if inside <= 0 < inside + count:
+                return outside - inside
+    return None
+
+
+def _namespaces(lines: list[str], host: Mapping[str, procfs.NamespaceId],
+                uid_map: Sequence[str] = ()) -> list[Finding]:
     inside = {word: rest for word, _, rest in (line.partition(" ") for line in lines)}
     out = []
     for ns_type in procfs.NAMESPACE_TYPES:
@@ -141,6 +160,11 @@ def _namespaces(lines: list[str], host: Mapping[str, procfs.NamespaceId]) -> lis
                                                       "shifts clocks, it isolates nothing"))
         elif seen == theirs:
             out.append(Finding(f"ns {ns_type}", False, f"{seen}: the host's"))
+        elif ns_type == "user" and root_outside(uid_map) == 0:
+            # its own namespace, but a map that makes root inside the host's root again: the
+            # kernel checks files and sysctls against the uid outside (lesson 09)
+            out.append(Finding("ns user", False, f"{seen}, but its uid_map makes uid 0 inside "
+                                                 "uid 0 outside: root inside is the host's root"))
         else:
             out.append(Finding(f"ns {ns_type}", True, f"{seen}, the host's is {theirs}"))
     return out
@@ -255,7 +279,7 @@ def findings(output: str, host: Mapping[str, procfs.NamespaceId] | None = None,
     status = procfs.parse_status("\n".join(sections.get("status", [])))
     host_mounts = procfs.mountinfo() if host_mounts is None else host_mounts
     host_root = next((m for m in host_mounts if m.mount_point == "/"), None)
-    ns = _namespaces(sections.get("ns", []), host)
+    ns = _namespaces(sections.get("ns", []), host, sections.get("uid_map", []))
     same = {f.name.split()[1] for f in ns if f.ok is False}
     return [*ns, *_security(status), *_paths(mounts, sections.get("writable", [])),
             *_devices(sections.get("dev", []), sections.get("mknod", [])),

@@ -21,6 +21,7 @@ from pycontain.audit import (
     shocker,
 )
 from pycontain.audit.outcome import DEFAULTS, PRIVILEGED
+from pycontain.cgroups import detect
 from pycontain.errors import SpecError
 from pycontain.fs import rootfs
 from pycontain.security import capabilities
@@ -178,3 +179,143 @@ def test_proc_self_exe_overwrites_only_a_runtime_it_outlives(scratch, options, e
     outcome = self_exe.attempt(where, weakened=escapes, **options)
     assert outcome.escaped is escapes and evidence in outcome.evidence, outcome
     assert os.path.realpath(sys.executable) not in outcome.evidence  # only ever the copy
+
+
+def _weak(embedded_rootfs):
+    return {"rootfs": embedded_rootfs, "overlay": True, "namespaces": "mnt,pid,uts",
+            **PRIVILEGED}
+
+
+@pytest.mark.parametrize("change, line, says", [
+    ({"memory_max": "64M", "pids_max": 20}, "- cgroup limits: no cgroup files in sight",
+     "has its limits, but cannot see them"),
+    ({"cgroup_view": True}, "- cgroup limits: no cgroup files in sight",
+     "no limits at all"),
+    ({"memory_max": "64M", "cgroup_view": True}, "max", "nothing caps the number of its "
+                                                       "processes"),
+    ({"memory_max": "max", "pids_max": 20, "cgroup_view": True}, "- cgroup limits:",
+     "memory.max is 'max', which is no limit"),
+    ({**GREEN, "uid_map": [(0, 0, 65536)]}, "- ns user:", "root inside is root outside again"),
+])
+def test_the_try_it_check_names_the_wrong_turn(embedded_rootfs, change, line, says):
+    from pycontain.checks import CheckFailed, lesson23
+
+    options = {**_weak(embedded_rootfs), **DEFAULTS,
+               "namespaces": GREEN["namespaces"], **change}
+    with pytest.raises(CheckFailed) as failed:
+        lesson23.check_every_line_green(lambda: options)
+    message = str(failed.value)
+    assert "1 of 21 lines are still red" in message and line in message and says in message
+
+
+MEMORY_V2 = detect().version("memory") == 2
+
+
+@pytest.mark.skipif(not MEMORY_V2, reason="memory is on cgroup v1 here: memory.high is refused")
+def test_memory_high_on_v2_is_named_a_throttle_not_a_cap(embedded_rootfs):
+    from pycontain.checks import CheckFailed, lesson23
+
+    with pytest.raises(CheckFailed, match="memory.high only throttles"):
+        lesson23.check_every_line_green(lambda: {**_weak(embedded_rootfs), **GREEN,
+                                                 "memory_max": None, "memory_high": "64M"})
+
+
+@pytest.mark.skipif(MEMORY_V2, reason="on v2 memory.high exists (the test above)")
+def test_memory_high_on_v1_is_refused_before_the_audit(embedded_rootfs):
+    from pycontain.checks import CheckFailed, lesson23
+
+    with pytest.raises(CheckFailed, match="before any container is made: `memory_high` must be "
+                                          "used only on cgroup v2"):
+        lesson23.check_every_line_green(lambda: {**_weak(embedded_rootfs), **GREEN,
+                                                 "memory_max": None, "memory_high": "64M"})
+
+
+def test_the_try_it_check_stops_what_harden_started_when_it_raises(embedded_rootfs):
+    import pycontain
+    from pycontain import runtime
+    from pycontain.checks import CheckFailed, lesson23
+
+    started = []
+
+    def harden():
+        started.append(pycontain.spawn(["sleep", "60"], rootfs=embedded_rootfs, overlay=True,
+                                       namespaces={"mnt", "pid"}, pids_max=10))
+        raise RuntimeError("half-way")
+
+    with pytest.raises(CheckFailed, match="harden\\(\\) raised RuntimeError: half-way.*stopped "
+                                          "the 1 container"):
+        lesson23.check_every_line_green(harden)
+    assert not started[0].running and started[0].cgroup.removed
+    assert runtime.unwaited() == []
+
+
+def test_the_try_it_check_stops_a_container_harden_left_running(embedded_rootfs):
+    import pycontain
+    from pycontain import runtime
+    from pycontain.checks import lesson23
+
+    started = []
+
+    def harden():  # the right options, and a container it had no need to start
+        started.append(pycontain.spawn(["sleep", "60"], rootfs=embedded_rootfs,
+                                       namespaces={"mnt", "pid"}))
+        return {**_weak(embedded_rootfs), **GREEN}
+
+    assert "every line" in lesson23.check_every_line_green(harden)
+    assert not started[0].running and runtime.unwaited() == []
+
+
+#: the stretch's answer: --privileged as it is, in a user namespace (and its own net)
+CONTAINED = {**PRIVILEGED, "namespaces": "ipc,mnt,net,pid,uts,user"}
+
+
+def test_the_stretch_passes_with_privileged_in_a_user_namespace():
+    from pycontain.checks import lesson23
+
+    with open(core_pattern.PATH) as f:
+        before = f.read()
+    passed = lesson23.check_privileged_yet_contained(lambda: CONTAINED)
+    assert "Root inside is uid 100000 outside" in passed and "Operation not permitted" in passed
+    with open(core_pattern.PATH) as f:
+        assert f.read() == before
+
+
+def test_the_stretch_shows_each_attack_privileged_wins():
+    from pycontain.checks import CheckFailed, lesson23
+
+    with open(core_pattern.PATH) as f:
+        before = f.read()
+    with pytest.raises(CheckFailed) as failed:
+        lesson23.check_privileged_yet_contained(lambda: {})  # PRIVILEGED, nothing added
+    message = str(failed.value)
+    assert "3 of the 3 attacks still reach the host" in message
+    assert all(f"- {name}:" in message for name in ("host disk", "core_pattern",
+                                                    "leaky vessels")), message
+    with open(core_pattern.PATH) as f:
+        assert f.read() == before  # opened, never written
+
+
+def test_the_stretch_tells_a_refusal_from_an_attack_that_did_not_run():
+    from pycontain.checks import CheckFailed, lesson23
+
+    # no PID namespace: no fresh /proc inside, so two attacks find no file to try
+    with pytest.raises(CheckFailed, match="(?s)not because the kernel refused it.*PID namespace"):
+        lesson23.check_privileged_yet_contained(lambda: {"namespaces": "mnt,net,user"})
+
+
+def test_the_stretch_stops_what_contain_started_when_it_raises(embedded_rootfs):
+    import pycontain
+    from pycontain import runtime
+    from pycontain.checks import CheckFailed, lesson23
+
+    started = []
+
+    def contain():
+        started.append(pycontain.spawn(["sleep", "60"], rootfs=embedded_rootfs,
+                                       namespaces={"mnt", "pid"}, pids_max=10))
+        raise RuntimeError("half-way")
+
+    with pytest.raises(CheckFailed, match="contain\\(\\) raised RuntimeError.*stopped the 1"):
+        lesson23.check_privileged_yet_contained(contain)
+    assert not started[0].running and started[0].cgroup.removed
+    assert runtime.unwaited() == []
