@@ -118,7 +118,7 @@ def _own_run_dir() -> Iterator[str]:
     mine = tempfile.mkdtemp(prefix="check-lesson22-", dir=parent)
     given = os.environ.get(settings.RUN_DIR_VARIABLE)
     os.environ[settings.RUN_DIR_VARIABLE] = mine
-    boxes = set(runtime.unwaited())
+    boxes, processes = set(runtime.unwaited()), children()
     failed: BaseException | None = None
     try:
         yield mine
@@ -127,7 +127,8 @@ def _own_run_dir() -> Iterator[str]:
         raise
     finally:
         try:
-            removed, stopped = _remove_all(), release_started(boxes)
+            ended = _end_children(processes)
+            removed, stopped = _remove_all(), release_started(boxes) + ended
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(os.path.join(mine, state.NAMES))
             os.rmdir(mine)
@@ -161,6 +162,34 @@ def _interrupt(pids: list[int]) -> None:
             os.close(fd)
 
 
+def _runs(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _end_children(before: set[int]) -> str:
+    """End every process this one started since `before` (`children()` then) that still runs:
+    a foreground `pycontain run` the learner's function waits for, or left running. Ctrl-C
+    first (`_interrupt`), SIGKILL for what has not ended DEADLINE_S later; what was ended, in
+    words ('' when nothing was)."""
+    late = sorted(pid for pid in children() - before if _runs(pid))
+    if not late:
+        return ""
+    _interrupt(late)
+    deadline = time.monotonic() + DEADLINE_S
+    while any(_runs(pid) for pid in late) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    killed = [pid for pid in late if _runs(pid)]
+    release_children(before)
+    return (f" (the check interrupted the {len(late)} command(s) still running, "
+            f"{', '.join(map(str, late))}, with Ctrl-C twice"
+            + (f", and killed {', '.join(map(str, killed))}" if killed else "") + ")")
+
+
 def _call(shown: str, func: Callable[..., Any], *args: Any) -> str:
     """The learner's `func(*args)`, given START_LIMIT_S; its value, stripped, or a
     `CheckFailed` that names what went wrong (raised, another type, too slow)."""
@@ -177,16 +206,12 @@ def _call(shown: str, func: Callable[..., Any], *args: Any) -> str:
     worker.start()
     worker.join(START_LIMIT_S)
     if worker.is_alive():
-        waiting = sorted(children() - before)
-        _interrupt(waiting)
-        worker.join(30)
-        killed = release_children(before) if worker.is_alive() else ""
-        worker.join(5)
+        ended = _end_children(before)
+        worker.join(DEADLINE_S)
         raise CheckFailed(
-            f"{shown} did not return within {START_LIMIT_S:g} s, so the check interrupted the "
-            f"{len(waiting)} command(s) it was waiting for (Ctrl-C, twice){killed}: without "
-            "-d, `pycontain run` waits until its container ends, and a web server does not "
-            "end (\"Containers that outlive their command\")")
+            f"{shown} did not return within {START_LIMIT_S:g} s{ended}: without -d, "
+            "`pycontain run` waits until its container ends, and a web server does not end "
+            "(\"Containers that outlive their command\")")
     if "error" in outcome:
         e = outcome["error"]
         raise CheckFailed(f"{shown} raised {type(e).__name__}: {e}") from e
