@@ -23,9 +23,10 @@ its cgroup and port behind.
 Wrong turns recognised, each with its own message: no -d (refused with --name, or waiting in
 the foreground), options refused (no id, no container), no name or another name, no --rootfs
 (the host's own files, and no httpd there), a server gone to the background (no -f), no memory
-limit, not on the bridge, the port pair reversed, another container port, no index.html (404);
-for the stretch: SIGTERM not caught, a handler held up by a long foreground command, a handler
-that does not end the shell, another exit status, no `ready` or no `bye`.
+limit or a memory.high only (v2), not on the bridge, the port pair reversed, another container
+port, no index.html (404); for the stretch: SIGTERM not caught, a handler held up by a long
+foreground command, a handler that does not end the shell, another exit status, no `ready` or
+no `bye`.
 """
 
 from __future__ import annotations
@@ -285,6 +286,15 @@ def _running(name: str) -> dict[str, Any]:
                       f"what it wrote to stderr: {errors!r}: {why}")
 
 
+def _read(record: dict[str, Any], knob: str) -> str | None:
+    """A knob of the container's cgroup, or None when it has no such file (v1: memory.high)."""
+    cgroup = state.cgroup_of(record)
+    try:
+        return cgroup.read(knob) if cgroup is not None else None
+    except (PycontainError, OSError):
+        return None
+
+
 def _memory_max(record: dict[str, Any]) -> tuple[str, str]:
     """The container's memory limit as its cgroup says it, and the file's name."""
     cgroup = state.cgroup_of(record)
@@ -346,6 +356,9 @@ def check_web_server(start_web_server: Callable[[str, int], object], name: str =
         expect(state.alive(record.get("supervisor")),
                "the container has no supervisor: start it detached (-d)")
         memory_max, knob = _memory_max(record)
+        expect(memory_max != "max" or _read(record, "memory.high") in ("max", None),
+               "the container has a memory.high, which throttles it once crossed but stops "
+               "nothing: the exercise asks for the hard limit, memory.max (lesson 14)")
         expect(memory_max != "max", f"nothing limits the container's memory ({knob}: no "
                                     "limit); which option of `pycontain run` sets one? "
                                     "(lesson 14)")
