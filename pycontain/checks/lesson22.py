@@ -211,7 +211,7 @@ def _call(shown: str, func: Callable[..., Any], *args: Any) -> str:
         worker.join(DEADLINE_S)
         raise CheckFailed(
             f"{shown} did not return within {START_LIMIT_S:g} s{ended}: without -d, "
-            "`pycontain run` waits until its container ends, and a web server does not end "
+            "`pycontain run` waits until its container ends, and yours is meant to last "
             "(\"Containers that outlive their command\")")
     if "error" in outcome:
         e = outcome["error"]
@@ -237,7 +237,7 @@ def _inspect(name: str) -> dict[str, Any] | None:
     return dict(record)
 
 
-def _named(name: str, given: str) -> dict[str, Any]:
+def _named(name: str, given: str, function: str) -> dict[str, Any]:
     """The state of the container called `name`; a failure that says what there is instead."""
     record = _inspect(name)
     if record is not None:
@@ -252,7 +252,7 @@ def _named(name: str, given: str) -> dict[str, Any]:
     called = ", ".join(f"{o['id'][:12]} ({'called ' + repr(o['name']) if o['name'] else 'no name'})"
                        for o in others)
     raise CheckFailed(f"no container is called {name!r}, but your function started "
-                      f"{called}: give it the name start_web_server gets (`pycontain run "
+                      f"{called}: give it the name {function} gets (`pycontain run "
                       "--help` shows the option; `pycontain ps` finds a container by it)")
 
 
@@ -344,7 +344,7 @@ def check_web_server(start_web_server: Callable[[str, int], object], name: str =
     _require_httpd()
     with _own_run_dir():
         given = _call(f"start_web_server({name!r}, {port})", start_web_server, name, port)
-        record = _named(name, given)
+        record = _named(name, given, "start_web_server")
         expect(record.get("image") is not None,
                "the container has no rootfs of its own: it sees the host's files (what it "
                "wrote, it wrote there), where there is no busybox httpd; the embedded rootfs, "
@@ -396,7 +396,7 @@ def check_graceful_stop(start_graceful: Callable[[str], object],
     check stops it with a grace of GRACE_S and reads how it ended."""
     with _own_run_dir():
         given = _call(f"start_graceful({name!r})", start_graceful, name)
-        _named(name, given)
+        _named(name, given, "start_graceful")
         record = _running(name)
         deadline = time.monotonic() + DEADLINE_S
         while READY not in _logs(name)[0].split():

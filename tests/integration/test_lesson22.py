@@ -247,6 +247,17 @@ def test_the_stretch_names_the_wrong_turn_and_leaves_nothing(command, message, m
     assert not learner.left(), learner.left()
 
 
+@pytest.mark.parametrize("options,message", [
+    (DETACHED[:1] + DETACHED[3:], "no container is called 'graceful22'.*start_graceful gets"),
+    (DETACHED[1:], "printed no id and made no container"),
+])
+def test_the_stretch_names_a_container_without_its_name_or_not_detached(options, message):
+    learner = Learner(*options, command=GRACEFUL)
+    with pytest.raises(CheckFailed, match=message):
+        lesson22.check_graceful_stop(learner)
+    assert not learner.left(), learner.left()
+
+
 def test_the_stretch_leaves_nothing_when_the_function_raises():
     learner = Learner(*DETACHED, command=GRACEFUL, then="halfway")
     with pytest.raises(CheckFailed, match="raised RuntimeError: halfway.*removed graceful22"):
