@@ -249,8 +249,11 @@ def expect_closed(practice: Any, box: Any, what: str, stop: str) -> None:
            "which waits for it; waiting removes the cgroup")
 
 
-def fetch(url: str, timeout_s: float = 30.0) -> str:
-    """GET `url`, retrying while the server inside starts; '' when it never answers."""
+def fetch(url: str, timeout_s: float = 30.0, *, errors: bool = False) -> str:
+    """GET `url`, retrying while the server inside starts; '' when it never answers. With
+    `errors`, an answer with an error status (404, 500) is raised at once as
+    urllib.error.HTTPError: the server runs, so waiting changes nothing, and the status says
+    what is wrong."""
     import time
     import urllib.error
     import urllib.request
@@ -260,7 +263,9 @@ def fetch(url: str, timeout_s: float = 30.0) -> str:
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
                 return str(answer.read().decode(errors="replace"))
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError) as e:
+            if errors and isinstance(e, urllib.error.HTTPError):
+                raise
             if time.monotonic() > deadline:
                 return ""
             time.sleep(0.2)
