@@ -187,8 +187,9 @@ def _least_names(found: Any, shown: str) -> frozenset[str]:
     from pycontain.security import capabilities
 
     expect(found is not None,
-           f"{shown} returned None: as capabilities= that keeps every capability, the opposite "
-           "of none; a command that needs none has the empty set, set()")
+           f"{shown} returned None: return a set of capability names (None, as "
+           "capabilities=, would keep every capability; a command that needs none has the "
+           "empty set, set())")
     expect(not isinstance(found, str | bytes) and isinstance(found, Collection),
            f"{shown} returned {found!r}: return a set of capability names, such as "
            "{'CAP_KILL'}")
