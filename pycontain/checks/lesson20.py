@@ -95,7 +95,7 @@ class JobReport:
         return self.listening and self.uid == NOBODY and self.httpd_status == "0"
 
 
-def _run_job(kept: Collection[str] | str, no_new_privs: bool) -> JobReport:
+def _run_job(kept: frozenset[str], no_new_privs: bool) -> JobReport:
     from pycontain.fs import rootfs
 
     result = runtime.run(["sh", "-c", JOB], rootfs=str(rootfs.ensure()), namespaces=NAMESPACES,
@@ -146,25 +146,26 @@ def check_web_server_options(web_server_options: Callable[[], object]) -> Passed
                       f"network namespace, so that port 80 is the container's): return only "
                       f"{' and '.join(OPTIONS)}, not {', '.join(map(str, other))}")
     kept = options.get("capabilities")
-    expect(kept is not None, "with no capabilities= the container keeps every capability this "
-                             "process has, as the lessons before this one did: name the ones "
-                             "the job needs")
+    if kept is None:
+        raise CheckFailed("with no capabilities= the container keeps every capability this "
+                          "process has, as the lessons before this one did: name the ones the "
+                          "job needs")
     expect(not _is_all(kept), "ALL keeps every capability, as --privileged does: a container "
                               "keeps only what its job needs")
-    no_new_privs = options.get("no_new_privs", False)
+    from pycontain.security import capabilities
+
+    no_new_privs = bool(options.get("no_new_privs", False))
     try:
-        report = _run_job(kept, bool(no_new_privs))  # type: ignore[arg-type]
+        chosen = capabilities.parse("capabilities", kept)
+        report = _run_job(chosen, no_new_privs)
     except SpecError as e:
         raise CheckFailed(f"pycontain.run refused the options: {e}") from e
     expect(report.works, _why_it_failed(report))
-    from pycontain.security import capabilities
-
-    chosen = capabilities.parse("capabilities", kept)  # type: ignore[arg-type]
     needed = {}
     for cap in sorted(chosen):
-        without = _run_job(chosen - {cap}, bool(no_new_privs))
+        without = _run_job(chosen - {cap}, no_new_privs)
         if without.works:
-            spare = sum(_run_job(chosen - {other}, bool(no_new_privs)).works
+            spare = sum(_run_job(chosen - {other}, no_new_privs).works
                         for other in chosen if other > cap)
             more = f" (and {spare} more of the {_count(chosen)} you kept)" if spare else ""
             raise CheckFailed(f"httpd still listens on port 80 as nobody without {cap}{more}: "

@@ -300,7 +300,8 @@ def test_the_stretch_passes_a_search_and_proves_it_on_the_kernel():
 
 
 @pytest.mark.parametrize(("least", "says"), [
-    (lambda argv: None, "returned None: return a set of capability names (None, as capabilities=, would keep"),
+    (lambda argv: None, "returned None: return a set of capability names (None, as "
+                        "capabilities=, would keep every capability"),
     (lambda argv: "CHOWN", "return a set of capability names"),
     (each_alone, "no capability alone is enough for a command that needs several together"),
     (lambda argv: {"CAP_CHOWN"}, "'chmod: /tmp/f: Operation not permitted'; a capability it "
