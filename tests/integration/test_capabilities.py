@@ -341,3 +341,13 @@ def test_a_learner_function_that_raises_leaves_no_container(check):
     assert not boxes[0].running and runtime.unwaited() == []
     assert boxes[0].cgroup is not None and boxes[0].cgroup.removed
     assert not during & set(leftovers())
+
+
+def test_the_stretch_names_a_search_from_capabilities_this_process_lacks():
+    """A wrong turn: starting from every capability the kernel knows, where this process
+    lacks some (this host withholds a few from root): pycontain.run's own refusal names it."""
+    lacking = set(capabilities.known()) - capabilities.read().permitted
+    with pytest.raises(CheckFailed) as caught:
+        lesson20.check_least(lambda argv: set(capabilities.known()))
+    says = "capabilities this process has (CapPrm" if lacking else "is not the smallest"
+    assert says in str(caught.value)
