@@ -90,8 +90,8 @@ def _profile(profile: object, shown: str) -> tuple[object, list[seccomp.Instruct
     if isinstance(profile, list):
         raise CheckFailed(f"{shown} returned a list: the rules alone have no default action. "
                           f"{PROFILE}")
-    expect(isinstance(profile, (dict, str, os.PathLike)), f"{shown} returned {profile!r}; "
-                                                          f"{PROFILE}")
+    expect(isinstance(profile, (dict, str, os.PathLike)),
+           f"{shown} returned {profile!r}, which is not a profile: {PROFILE}")
     try:
         return profile, seccomp.compile(profile, EVERY_CAPABILITY)
     except SpecError as e:
