@@ -137,9 +137,10 @@ def _why_unshare_got_through(profile: object, program: list[seccomp.Instruction]
     actions = {str(rule.get("action")) for rule in rules}
     letting = actions & {"SCMP_ACT_LOG", "SCMP_ACT_ALLOW", "SCMP_ACT_TRACE"}
     if letting and not any(rule.get("args") for rule in rules):
+        logs = (" (LOG only writes it to the kernel's log: \"Three answers to one call\")"
+                if "SCMP_ACT_LOG" in letting else "")
         return (f"the rule for unshare gives {', '.join(sorted(letting))}, which lets the "
-                "call happen (LOG only writes it to the kernel's log: \"Three answers to one "
-                "call\")")
+                f"call happen{logs}")
     if any(rule.get("args") for rule in rules):
         return ("the rule for unshare compares its arguments (`args`), and unshare's flags, "
                 "CLONE_NEWUSER (clone(2) lists its value), did not match: a rule with no args "

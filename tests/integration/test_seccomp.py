@@ -168,6 +168,7 @@ def test_the_check_passes_on_a_filter_that_refuses_unshare_only():
     ([REFUSE], "returned a list: the rules alone have no default action"),
     (allowing({**REFUSE, "names": ["setns"]}), "no rule of the profile names unshare"),
     (allowing({**REFUSE, "action": "SCMP_ACT_LOG"}), "gives SCMP_ACT_LOG, which lets the call"),
+    (allowing({**REFUSE, "action": "SCMP_ACT_ALLOW"}), "gives SCMP_ACT_ALLOW, which lets the call"),
     (allowing({**REFUSE, "args": [{"index": 0, "value": 0x20000, "op": "SCMP_CMP_EQ"}]}),
      "compares its arguments"),
     (allowing({**REFUSE, "names": ["unshare", "clone"]}), "fork(2) is clone(2) underneath"),
