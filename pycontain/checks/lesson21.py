@@ -90,6 +90,7 @@ def _profile(profile: object, shown: str) -> tuple[object, list[seccomp.Instruct
     if isinstance(profile, list):
         raise CheckFailed(f"{shown} returned a list: the rules alone have no default action. "
                           f"{PROFILE}")
+    expect(profile is not None, f"{shown} returned None (no `return` yet?): {PROFILE}")
     expect(isinstance(profile, (dict, str, os.PathLike)),
            f"{shown} returned {profile!r}, which is not a profile: {PROFILE}")
     try:

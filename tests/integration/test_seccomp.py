@@ -155,7 +155,7 @@ def test_the_check_passes_on_a_filter_that_refuses_unshare_only():
 
 
 @pytest.mark.parametrize(("profile", "says"), [
-    (None, "which is not a profile: return a profile"),
+    (None, "returned None (no `return` yet?): return a profile"),
     (allowing({**REFUSE, "names": ["unshar"]}), "did you mean unshare"),
     (allowing(REFUSE, default="SCMP_ACT_ERRNO"), "the default action, here ERRNO(1)"),
     (allowing(REFUSE, default="SCMP_ACT_KILL_PROCESS"), "here KILL_PROCESS"),
