@@ -10,9 +10,14 @@ these calls one action and allows everything else.
 
 The calls, as the probe makes them: `unshare` a user namespace (which needs no capability: only
 a filter refuses it), `mkdir` in `directory`, `uname`, `sync`, `getpid`, `write` a file in
-`directory`, `fork` a child and wait for it.
+`directory`, `fork` a child and wait for it. And the other ways into a user namespace (lesson
+21's stretch): `clone-newuser` and `clone3-newuser`, a child in a new user namespace made by
+clone(2) and by clone3(2) (whose flags are in a struct in memory, out of a filter's sight);
+`unshare-newuts`, a new UTS namespace only (root's, with CAP_SYS_ADMIN); `unshare-newuser-newuts`,
+both at once; and `thread`, a thread started as the C library does it (clone3, and clone when
+clone3 answers ENOSYS).
 
-See also: seccomp(2), unshare(2), mkdir(2), fork(2); signal(7) (SIGSYS).
+See also: seccomp(2), unshare(2), clone(2), mkdir(2), fork(2); signal(7) (SIGSYS).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from pycontain.observe import kernel_log
 
 #: each call the probe makes -> the names a profile gives it (aarch64 has mkdirat only)
 CALLS = {"unshare": ["unshare"], "mkdir": ["mkdir", "mkdirat"], "uname": ["uname"],
-         "sync": ["sync"], "getpid": ["getpid"], "write": ["write"], "fork": ["clone", "fork"]}
+         "sync": ["sync"], "getpid": ["getpid"], "write": ["write"], "fork": ["clone", "fork"],
+         "clone-newuser": ["clone"], "clone3-newuser": ["clone3"], "unshare-newuts": ["unshare"],
+         "unshare-newuser-newuts": ["unshare"], "thread": ["clone3", "clone"]}
 #: the actions whose result the kernel logs when actions_logged lists them (an ERRNO, a TRAP
 #: or a TRACE only with SECCOMP_FILTER_FLAG_LOG, which pycontain does not set)
 LOGGED = ("SCMP_ACT_LOG", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL")
@@ -37,11 +44,42 @@ LOG_WAIT_S = 2.0
 _PROBE = r"""
 import ctypes, errno, os, sys, time
 call, directory = sys.argv[1], sys.argv[2]
+NEWUSER, NEWUTS, SIGCHLD = 0x10000000, 0x04000000, 17  # CLONE_NEWUSER, CLONE_NEWUTS
+CLONE, CLONE3 = {"x86_64": 56, "aarch64": 220}[os.uname().machine], 435
+libc = ctypes.CDLL(None, use_errno=True)
+
+def unshare(flags):
+    if libc.unshare(flags) == -1:
+        raise OSError(ctypes.get_errno(), "unshare")
+
+def reap(pid):  # what clone(2) or clone3(2) returned, as fork(2) would: the child exits 7
+    if pid == 0:
+        os._exit(7)
+    if pid == -1:
+        raise OSError(ctypes.get_errno(), "clone")
+    if os.waitpid(pid, 0)[1] != 7 << 8:
+        raise OSError(errno.ECHILD, "the child did not exit 7")
+
 try:
     if call == "unshare":
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(0x10000000) == -1:  # CLONE_NEWUSER
-            raise OSError(ctypes.get_errno(), "unshare")
+        unshare(NEWUSER)
+    elif call == "unshare-newuts":
+        unshare(NEWUTS)
+    elif call == "unshare-newuser-newuts":
+        unshare(NEWUSER | NEWUTS)
+    elif call == "clone-newuser":  # no new stack: the child goes on from here, as after fork
+        reap(libc.syscall(CLONE, ctypes.c_ulong(NEWUSER | SIGCHLD), 0, 0, 0, 0))
+    elif call == "clone3-newuser":  # struct clone_args: flags, pidfd, child_tid, parent_tid,
+        arguments = (ctypes.c_uint64 * 8)(NEWUSER, 0, 0, 0, SIGCHLD, 0, 0, 0)  # exit_signal...
+        reap(libc.syscall(CLONE3, arguments, ctypes.c_size_t(ctypes.sizeof(arguments))))
+    elif call == "thread":
+        import threading
+        try:
+            started = threading.Thread(target=lambda: None)
+            started.start()
+            started.join()
+        except RuntimeError:  # "can't start new thread": pthread_create's errno is gone
+            raise OSError(errno.EAGAIN, "pthread_create") from None
     elif call == "mkdir":
         os.mkdir(os.path.join(directory, f"made-{time.time_ns()}"))
     elif call == "uname":
@@ -55,11 +93,7 @@ try:
         os.write(fd, b"hello")
         os.close(fd)
     elif call == "fork":
-        child = os.fork()
-        if child == 0:
-            os._exit(7)
-        if os.waitpid(child, 0)[1] != 7 << 8:
-            raise OSError(errno.ECHILD, "the child did not exit 7")
+        reap(os.fork())
     print("done", flush=True)
 except OSError as e:
     print(errno.errorcode.get(e.errno, str(e.errno)), os.strerror(e.errno), flush=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import pycontain
-from pycontain import lab
+from pycontain import lab, runtime
 from pycontain.checks import CheckFailed, lesson21
 from pycontain.observe import kernel_log, seccomp_probe
 from pycontain.security import seccomp
@@ -155,14 +155,23 @@ def test_the_check_passes_on_a_filter_that_refuses_unshare_only():
 
 
 @pytest.mark.parametrize(("profile", "says"), [
-    (None, "return a profile"),
+    (None, "returned None (no `return` yet?): return a profile"),
     (allowing({**REFUSE, "names": ["unshar"]}), "did you mean unshare"),
     (allowing(REFUSE, default="SCMP_ACT_ERRNO"), "the default action, here ERRNO(1)"),
     (allowing(REFUSE, default="SCMP_ACT_KILL_PROCESS"), "here KILL_PROCESS"),
     (allowing({**REFUSE, "action": "SCMP_ACT_KILL_PROCESS"}), "unshare killed the process"),
     (allowing({**REFUSE, "errnoRet": 38}), "ENOSYS"),
-    (allowing({**REFUSE, "excludes": {"caps": ["CAP_SYS_ADMIN"]}}), "no rule refused it"),
-    (allowing({**REFUSE, "names": ["unshare", "clone"]}), "refused more than unshare: fork"),
+    (allowing({**REFUSE, "excludes": {"caps": ["CAP_SYS_ADMIN"]}}), "its excludes"),
+    ("default", "lists a capability the check's containers keep"),
+    (seccomp.DEFAULT, "lists a capability the check's containers keep"),
+    ("unconfined", "no filter at all"),
+    ([REFUSE], "returned a list: the rules alone have no default action"),
+    (allowing({**REFUSE, "names": ["setns"]}), "no rule of the profile names unshare"),
+    (allowing({**REFUSE, "action": "SCMP_ACT_LOG"}), "gives SCMP_ACT_LOG, which lets the call"),
+    (allowing({**REFUSE, "action": "SCMP_ACT_ALLOW"}), "gives SCMP_ACT_ALLOW, which lets the call"),
+    (allowing({**REFUSE, "args": [{"index": 0, "value": 0x20000, "op": "SCMP_CMP_EQ"}]}),
+     "compares its arguments"),
+    (allowing({**REFUSE, "names": ["unshare", "clone"]}), "fork(2) is clone(2) underneath"),
     (allowing({**REFUSE, "names": ["unshare", "openat"]}), "a rule refuses a call it needs"),
 ])
 def test_the_check_names_the_mistake(profile, says):
@@ -170,3 +179,64 @@ def test_the_check_names_the_mistake(profile, says):
         lesson21.check_refuse_unshare(lambda: profile)
     assert says in str(failed.value)
     assert "'names': ['unshare']" not in str(failed.value)  # the answer is not given away
+
+
+def test_a_run_s_result_is_named_as_not_a_profile():
+    ran = pycontain.run(["true"])
+    with pytest.raises(CheckFailed, match="what a container left when it ended, not a profile"):
+        lesson21.check_refuse_unshare(lambda: ran)
+
+
+def test_a_learner_exception_stops_the_containers_it_started_and_leaves_nothing():
+    started = []
+
+    def raises():
+        started.append(pycontain.spawn(["sleep", "60"], seccomp=allowing(REFUSE)))
+        raise RuntimeError("half-way")
+
+    for check in (lesson21.check_refuse_unshare, lesson21.check_refuse_user_namespaces):
+        with pytest.raises(CheckFailed) as failed:
+            check(raises)
+        assert "raised RuntimeError: half-way" in str(failed.value)
+        assert "the check stopped the 1 container(s)" in str(failed.value)
+        assert not started[-1].running
+        assert not os.path.exists(f"/proc/{started[-1].pid}")
+        assert started[-1] not in runtime.unwaited()
+        cgroup = started[-1].cgroup
+        assert cgroup is None or not any(os.path.isdir(d) for d in cgroup.dirs.values())
+    assert not [d for d in os.listdir("/tmp") if d.startswith("pycontain-check21-")]
+
+
+NEWUSER = 0x10000000
+HOLDS_NEWUSER = {"index": 0, "value": NEWUSER, "valueTwo": NEWUSER, "op": "SCMP_CMP_MASKED_EQ"}
+CLONE3_ENOSYS = {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+NO_USER_NAMESPACE = allowing({**REFUSE, "names": ["unshare", "clone"], "args": [HOLDS_NEWUSER]},
+                             CLONE3_ENOSYS)
+
+
+def test_the_stretch_passes_when_no_call_makes_a_user_namespace():
+    passed = lesson21.check_refuse_user_namespaces(lambda: NO_USER_NAMESPACE)
+    assert "clone3-newuser ENOSYS" in passed and "a thread" in passed
+
+
+@pytest.mark.parametrize(("profile", "says"), [
+    (allowing(REFUSE), "clone(2) with CLONE_NEWUSER: unshare is not the only way in"),
+    (allowing({**REFUSE, "names": ["unshare", "clone"], "args": [HOLDS_NEWUSER]}),
+     "clone3(2) with CLONE_NEWUSER: its flags are in a struct in memory"),
+    (allowing({**REFUSE, "names": ["unshare", "clone"], "args": [
+        {"index": 0, "value": NEWUSER, "op": "SCMP_CMP_EQ"}]}, CLONE3_ENOSYS),
+     "SCMP_CMP_EQ matches one value only"),
+    (allowing({**REFUSE, "names": ["unshare", "clone"], "args": [
+        {"index": 0, "value": NEWUSER, "op": "SCMP_CMP_EQ"}]}, CLONE3_ENOSYS),
+     "your rule for clone did not match"),
+    (allowing({**REFUSE, "names": ["unshare", "clone"], "args": [HOLDS_NEWUSER]},
+              {**CLONE3_ENOSYS, "errnoRet": 1}), "falls back to clone(2) only when clone3"),
+    (allowing({**REFUSE, "names": ["unshare", "clone", "clone3"]}), "fork(2) is clone(2) without"),
+    (allowing({**REFUSE, "names": ["unshare", "clone", "clone3"]}),
+     "unshare of a UTS namespace alone makes no user namespace"),
+    (allowing({**REFUSE, "action": "SCMP_ACT_KILL_PROCESS"}), "killed the process (SIGSYS"),
+])
+def test_the_stretch_names_the_way_left_open_or_the_call_it_broke(profile, says):
+    with pytest.raises(CheckFailed) as failed:
+        lesson21.check_refuse_user_namespaces(lambda: profile)
+    assert says in str(failed.value)
