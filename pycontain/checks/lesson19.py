@@ -11,12 +11,13 @@ unified tree's `cgroup.freeze` and v1's `freezer.state`: either one counts.
 its first process leaves the rest running, and calls `kill_tree(box)`: then the container's
 cgroup must empty within `KILL_S`.
 
-They recognise the wrong turns seen when the exercises were tried: SIGSTOP instead of a freeze,
-a pause that returns before the kernel has finished freezing (the write only asks), a value the
-freezer file refuses (EINVAL: v1 takes words, v2 a number), a resume by SIGCONT or none, a kill of the
-first process only, a kill that signals nothing, and a kill of a frozen tree. (One pass of
-SIGKILL over `cgroup.procs` emptied the bomb every time it was tried here: the check takes it.) Whatever the learner's function started or froze is
-thawed, killed and removed when it raises or the check fails.
+They recognise the wrong turns seen when the exercises were tried: SIGSTOP instead of a
+freeze, a pause that returns before the kernel has finished freezing (the write only asks), a
+value the freezer file refuses (EINVAL, ERANGE: v1 takes words, v2 a number), a resume by
+SIGCONT or none, a kill of the first process only, a kill that signals nothing, and a kill of a
+frozen tree. (One pass of SIGKILL over `cgroup.procs` emptied the bomb every time it was tried
+here: the check takes it.) Whatever the learner's function started or froze is thawed, killed
+and removed when it raises or the check fails.
 
 The stretch, `check_stop_politely`, is `systemctl stop` (KillMode=control-group): `stop(box,
 grace_s)` must give every process of a tree SIGTERM, a moment to leave, then kill the rest and
