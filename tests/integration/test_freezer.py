@@ -2,7 +2,7 @@
 count stands still) until it is thawed; a frozen process is not a stopped one (no state T,
 nothing for waitpid(WUNTRACED)), SIGSTOP is; one write kills a whole tree, a fork bomb too,
 where killing the first process leaves the rest; v1's freezer.state does the same where the
-unified tree is missing; the exercise checks pass and fail when they should."""
+unified tree is missing. The exercises' checks: test_lesson19_checks.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import pycontain
 from pycontain import cgroups, workloads
 from pycontain.cgroups import v1
 from pycontain.cgroups.layout import Layout, detect
-from pycontain.checks import CheckFailed, lesson19
 from pycontain.errors import CgroupError
 from pycontain.observe import probe, widgets
 
@@ -154,26 +153,3 @@ def test_v1_freezer_state_freezes_thaws_and_kills_a_fork_bomb(v1_only):
     finally:
         bomb.kill()
         bomb.wait()
-
-
-def test_the_pause_check_passes_with_freeze_and_thaw():
-    print("\n" + lesson19.check_pause_and_resume(lambda box: box.freeze(),
-                                                 lambda box: box.thaw()))
-
-
-@pytest.mark.parametrize("pause,resume,message", [
-    (lambda box: None, lambda box: None, "not say the container is frozen"),
-    (lambda box: box.signal(signal.SIGSTOP), lambda box: box.signal(signal.SIGCONT),
-     "that is SIGSTOP"),
-    (lambda box: box.freeze(), lambda box: None, "box.thaw()"),
-])
-def test_the_pause_check_fails_without_a_freeze(pause, resume, message):
-    with pytest.raises(CheckFailed, match=message):
-        lesson19.check_pause_and_resume(pause, resume)
-
-
-def test_the_kill_check_passes_with_kill_all_and_fails_with_the_first_process_only():
-    print("\n" + lesson19.check_kill_tree(lambda box: box.kill_all()))
-    with pytest.raises(CheckFailed, match="still in the container's cgroup"):
-        lesson19.check_kill_tree(lambda box: box.signal(signal.SIGKILL))
-
