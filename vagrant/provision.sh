@@ -219,6 +219,8 @@ if [[ $(cat "$venv/.pycontain-stamp" 2>/dev/null) != "$stamp" ]] || ! "$venv/bin
   PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install -q --no-compile "${pip_from[@]}" \
     --config-settings editable_mode=compat -e "${home}[lab]" \
     || fail "pip could not install pycontain[lab]${bundle:+ from the wheels of the bundle (made for another Python? $make_bundle)}"
+  # the lean console scripts over pip's: `pycontain` starts as python -I -S (pycontain.launcher)
+  "$venv/bin/python" -m pycontain.launcher "$venv/bin" || fail "could not write the pycontain commands into $venv/bin"
   echo "$stamp" >"$venv/.pycontain-stamp"
   changed+=(python)
 fi
