@@ -205,7 +205,6 @@ class Child:
 
     def communicate(self, timeout: float | None = None) -> tuple[str | None, str | None]:
         """Read stdout and stderr to their end, then wait: as Popen.communicate, text."""
-        import select  # poll(2): the selectors module costs a command ~1.5 ms to import
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -213,6 +212,11 @@ class Child:
             self.stdin.close()
         files = {f.fileno(): (n, f) for n, f in ((1, self.stdout), (2, self.stderr))
                  if f is not None and not f.closed}
+        if not files:  # the command's own stdio: nothing to read (select's import spared)
+            self.wait(timeout)
+            return (None, None)
+        import select  # poll(2): the selectors module costs a command ~1.5 ms to import
+
         poller = select.poll()
         for fd in files:
             poller.register(fd, select.POLLIN)
