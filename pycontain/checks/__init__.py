@@ -179,13 +179,16 @@ def releasing(practice: Any) -> Iterator[None]:
 
 
 def children() -> set[int]:
-    """The PIDs of this process's children now (zombies too), as /proc says."""
-    from pycontain import procfs
+    """The PIDs of this process's children now (zombies too), as /proc says, but for the first
+    processes of containers started here: `release_started` stops those through their
+    Container, which must reap its own process to release its cgroup and veth."""
+    from pycontain import procfs, runtime
 
     me, found = os.getpid(), set()
+    containers = {box.pid for box in runtime.unwaited()}
     for pid in procfs.pids():
         try:
-            if procfs.status(pid).ppid == me:
+            if procfs.status(pid).ppid == me and pid not in containers:
                 found.add(pid)
         except (FileNotFoundError, ProcessLookupError):
             continue

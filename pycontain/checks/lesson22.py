@@ -128,8 +128,9 @@ def _own_run_dir() -> Iterator[str]:
         raise
     finally:
         try:
+            started = release_started(boxes)  # in this process: through their Containers
             ended = _end_children(processes)
-            removed, stopped = _remove_all(), release_started(boxes) + ended
+            removed, stopped = _remove_all(), started + ended
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(os.path.join(mine, state.NAMES))
             os.rmdir(mine)
