@@ -45,7 +45,7 @@ import urllib.error
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pycontain import runtime, settings, state, supervisor
+from pycontain import procfs, runtime, settings, state, supervisor
 from pycontain.checks import (
     CheckFailed,
     Passed,
@@ -167,9 +167,8 @@ def _interrupt(pids: list[int]) -> None:
 def _runs(pid: int) -> bool:
     """Whether process `pid` exists and has not ended (a zombie has)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
+        return not procfs.status(pid).state.startswith("Z")
+    except (FileNotFoundError, ProcessLookupError):
         return False
 
 
