@@ -466,35 +466,40 @@ def _exec_parsers(verbs: Any) -> None:
 
 
 def _exec(args: argparse.Namespace | SimpleNamespace) -> int:
-    from pycontain import nsenter, terminal
+    """Ask the container's supervisor to exec the command (pycontain.exec_socket), with this
+    process's stdin (with -i), stdout and stderr, or a pty whose other end is relayed here."""
+    from pycontain import exec_socket
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise SpecError("command", "one or more words after CONTAINER, as in "
                                    "`pycontain exec web ls /`", "")
-    terminal.require(args.interactive, args.tty)
-    record = nsenter.target(args.container)
-    wire = nsenter.prepare(record, command, env=environment_variables(args.env or []),
-                           cwd=None if args.workdir is None else workdir(args.workdir),
-                           user=args.user)
-    if not args.tty:
-        def stdio() -> None:
-            if not args.interactive:  # docker exec without -i: nothing to read
-                null = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(null, 0)
-                os.close(null)
+    if args.tty:
+        from pycontain import terminal
 
-        return nsenter.wait(nsenter.start(record, wire, stdio))
+        terminal.require(args.interactive, args.tty)
+    what = {"argv": command, "env": environment_variables(args.env or []),
+            "cwd": None if args.workdir is None else workdir(args.workdir), "user": args.user,
+            "tty": bool(args.tty)}
+    sock = exec_socket.connect(args.container)
+    if not args.tty:
+        stdin = 0 if args.interactive else os.open(os.devnull, os.O_RDONLY)  # docker's: no -i,
+        try:                                                                 # nothing to read
+            exec_socket.request(sock, args.container, what, [stdin, 1, 2])
+        finally:
+            if stdin != 0:
+                os.close(stdin)
+        return exec_socket.wait(sock, args.container)
     master, slave = terminal.open_pty()
     try:
-        pid = nsenter.start(record, wire, lambda: terminal.take(slave))
+        exec_socket.request(sock, args.container, what, [slave])
     finally:
         os.close(slave)
     try:
         terminal.relay(master, args.interactive)
     finally:
         os.close(master)
-    return nsenter.wait(pid)
+    return exec_socket.wait(sock, args.container)
 
 
 def _top(args: argparse.Namespace | SimpleNamespace) -> int:

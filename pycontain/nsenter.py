@@ -12,8 +12,8 @@ joins it by taking each of those on, in the order the kernel allows, and then ex
    mount namespace last (it changes the root and working directory to the container's);
 3. a fork: a PID (or time) namespace takes only the caller's future children (lesson 03), so
    the child is the one inside; this process, outside, reports the child's pid and exits,
-   and the child, reparented to the `pycontain exec` command (PR_SET_CHILD_SUBREAPER), is
-   its own child to wait for;
+   and the child, reparented to the caller of `start` (PR_SET_CHILD_SUBREAPER), is its child
+   to wait for: for `pycontain exec`, the container's supervisor (pycontain.exec_socket);
 4. the child then runs init's own last steps with the container's recorded spec: working
    directory, seccomp filter, bounding set, user, capabilities, no_new_privs, exec
    (`EXEC_STEPS`), so that its /proc/<pid>/status shows the same CapEff, CapBnd, NoNewPrivs
@@ -123,7 +123,7 @@ def hide_from_container() -> None:
     syscalls.prctl(PrctlOption.PR_SET_DUMPABLE, 0)
 
 
-def _import_what_follows(wire: Mapping[str, Any]) -> None:
+def preload() -> None:
     """Import now what the steps use: after setns(CLONE_NEWNS) the library is out of reach."""
     from pycontain import init  # noqa: F401
     from pycontain.security import capabilities, identity, seccomp  # noqa: F401
@@ -140,7 +140,7 @@ def start(record: state.Record, wire: dict[str, Any],
     from pycontain.errors import from_wire
     from pycontain.init import Channel
 
-    _import_what_follows(wire)
+    preload()
     # its cgroup's directories as recorded: the managers (and their imports, a few ms) are not
     # needed to write a pid into cgroup.procs
     cgroup = list((record.get("cgroup") or {}).get("dirs", {}).values())

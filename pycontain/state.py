@@ -36,9 +36,7 @@ from __future__ import annotations
 
 import _signal as signal  # without its enums: the command pays for them
 import errno
-import json
 import os
-import re
 import time
 
 from pycontain import faults, settings
@@ -54,12 +52,10 @@ if TYPE_CHECKING:
 
 #: a container's statuses, as docker names them
 STATUSES = ("created", "running", "paused", "exited")
-#: a container id: 64 hex digits (runtime.new_id)
-ID = re.compile(r"[0-9a-f]{64}")
-#: a run directory being made (`create`): renamed to the id once its state.json is written
-STAGING = re.compile(r"\.([0-9a-f]{64})\.new")
+#: the digits of a container id: 64 of them (runtime.new_id)
+HEX_DIGITS = frozenset("0123456789abcdef")
 #: what docker accepts as a name
-NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]+"
 STATE_FILE, LOCK_FILE, NAMES = "state.json", "lock", "names"
 LOGS = {"stdout": "stdout.log", "stderr": "stderr.log"}
 
@@ -164,7 +160,9 @@ def wait_gone(owner: dict[str, Any] | None, timeout_s: float) -> bool:
 # --- the record ------------------------------------------------------------------------------
 
 def validate_name(name: str) -> str:
-    if not NAME.fullmatch(name):
+    import re  # here: `pycontain exec` and the verbs that only find a container skip it
+
+    if not re.fullmatch(NAME, name):
         raise SpecError("name", "two or more of a-z, A-Z, 0-9, '_', '.', '-', starting with a "
                                 "letter or digit, as docker accepts", name)
     return name
@@ -210,6 +208,8 @@ def _write(record: Record, where: str | None = None) -> None:
     """Write the state atomically: a temporary file beside it, fsync'd, renamed over it."""
     path = os.path.join(where or directory(record["id"]), STATE_FILE)
     temporary = f"{path}.{os.getpid()}.tmp"
+    import json  # here, as in `read`: `pycontain exec` finds a container without it (and re)
+
     with open(temporary, "w") as f:
         json.dump(record, f, indent=1)
         f.flush()
@@ -219,6 +219,8 @@ def _write(record: Record, where: str | None = None) -> None:
 
 def read(container_id: str) -> Record:
     """The state as last written (see `current()` for what it means now)."""
+    import json
+
     with open(os.path.join(directory(container_id), STATE_FILE)) as f:
         record: Record = json.load(f)
     return record
@@ -288,12 +290,31 @@ def current(record: Record) -> Record:
 
 # --- finding a container ---------------------------------------------------------------------
 
-def ids() -> list[str]:
-    """Every container's id, oldest first."""
+def is_id(name: str) -> bool:
+    """Whether `name` is a container id (a run directory's name).
+
+    >>> is_id("ab" * 32), is_id("AB" * 32), is_id("ab")
+    (True, False, False)
+    """
+    return len(name) == 64 and HEX_DIGITS.issuperset(name)
+
+
+def staged_id(name: str) -> str | None:
+    """The id of the run directory `name` is being made for (`.<id>.new`), or None."""
+    return name[1:-4] if name[:1] == "." and name.endswith(".new") and is_id(name[1:-4]) else None
+
+
+def listed() -> list[str]:
+    """Every container's id, in no order (`ids` sorts them: it reads every state)."""
     try:
-        found = [n for n in os.listdir(root()) if ID.fullmatch(n)]
+        return [n for n in os.listdir(root()) if is_id(n)]
     except FileNotFoundError:
         return []
+
+
+def ids() -> list[str]:
+    """Every container's id, oldest first."""
+    found = listed()
 
     def created(container_id: str) -> float:
         try:
@@ -307,7 +328,7 @@ def ids() -> list[str]:
 def find(reference: str, parameter: str = "container") -> str:
     """The id of the container `reference` names: its full id, its name, or a prefix of its id
     no other container's id starts with (docker's order)."""
-    known = ids()
+    known = listed()
     if reference in known:
         return reference
     try:
@@ -316,7 +337,7 @@ def find(reference: str, parameter: str = "container") -> str:
             return target
     except (FileNotFoundError, OSError):
         pass
-    matches = [i for i in known if reference and i.startswith(reference.lower())]
+    matches = sorted(i for i in known if reference and i.startswith(reference.lower()))
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -423,7 +444,7 @@ def leftover_containers() -> list[str]:
     """Every container's run directory (and one a killed `create` was making), and names
     whose container is gone."""
     found = [os.path.join(root(), i) for i in sorted(os.listdir(root()))
-             if ID.fullmatch(i) or STAGING.fullmatch(i)] if os.path.isdir(root()) else []
+             if is_id(i) or staged_id(i)] if os.path.isdir(root()) else []
     names = os.path.join(root(), NAMES)
     if os.path.isdir(names):
         found += [os.path.join(names, n) for n in sorted(os.listdir(names))
@@ -437,10 +458,9 @@ def remove_container(path: str) -> None:
     if os.path.dirname(path) == os.path.join(root(), NAMES):
         os.unlink(path)
         return
-    if os.path.dirname(path) == root() and (staging := STAGING.fullmatch(
-            os.path.basename(path))):
-        remove_files(staging.group(1), None, path)  # nothing was started from it
+    if os.path.dirname(path) == root() and (staging := staged_id(os.path.basename(path))):
+        remove_files(staging, None, path)  # nothing was started from it
         return
-    if os.path.dirname(path) != root() or not ID.fullmatch(os.path.basename(path)):
+    if os.path.dirname(path) != root() or not is_id(os.path.basename(path)):
         raise ValueError(errno.EINVAL, f"not a container's run directory: {path}")
     remove(os.path.basename(path))

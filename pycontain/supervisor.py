@@ -14,8 +14,10 @@ the supervisor's parent is init (or a subreaper), never the command. The supervi
    PDEATHSIG ties it to the supervisor, not to the command;
 3. records `running` with the pid and its start time, and tells the command (one JSON line on a
    pipe: the pid, or the error, which the command then raises as if it had made it);
-4. waits; forwards SIGTERM to the container; when the container ends, releases what it had (its
-   undo stack), records the exit status and the reason, and removes everything with `--rm`.
+4. waits, and meanwhile serves `pycontain exec` on a socket in the run directory
+   (pycontain.exec_socket: the exec'd processes are its children too); forwards SIGTERM to
+   the container; when the container ends, releases what it had (its undo stack), records the
+   exit status and the reason, and removes everything with `--rm`.
 
 The verbs (`stop`, `kill`, `pause`, `unpause`, `rm`) read the state and signal the container
 through a pidfd checked against its start time (`state.send_signal`); they never need the
@@ -32,7 +34,7 @@ import signal
 import sys
 import time
 
-from pycontain import faults, nsenter, state, syscalls
+from pycontain import exec_socket, faults, nsenter, state, syscalls
 from pycontain.errors import EXIT_RUNTIME_ERROR, PycontainError, SpecError, exit_status
 
 TYPE_CHECKING = False
@@ -135,8 +137,9 @@ def _supervise(spec: Spec, container_id: str, report_w: int) -> None:
             faults.point(f"supervisor:{kind}")
 
         try:
+            service = exec_socket.Service(container_id)  # before `running`: exec may follow
             container = runtime.spawn_forked(spec, container_id=container_id, made=made)
-        except PycontainError as e:
+        except (PycontainError, OSError) as e:
             state.update(container_id, status="exited", finished=time.time(),
                          exit_code=exit_status(e), reason=str(e))
             _report(report_w, {"error": to_wire(e)})
@@ -150,7 +153,9 @@ def _supervise(spec: Spec, container_id: str, report_w: int) -> None:
                      process=nsenter.recorded(spec.to_wire()))  # for `pycontain exec`
         faults.point("supervisor:running")
         _report(report_w, {"started": container.pid})
+        service.serve(container)  # `pycontain exec`, until the container's first process ends
         result = container.wait()  # releases the layer, the cgroup and the network
+        service.finish()  # the exec'd processes that were left: killed with its cgroup
         faults.point("supervisor:released")
         state.update(container_id, status="exited", finished=time.time(),
                      exit_code=result.status, signal=result.signal, reason=result.reason,

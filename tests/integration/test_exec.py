@@ -14,6 +14,8 @@ import tempfile
 
 import pytest
 
+from pycontain import state
+
 from .conftest import PYCONTAIN, run_cli
 from .test_lifecycle import detach, inspect, refused, run_dir, until  # noqa: F401 (fixture)
 
@@ -269,3 +271,110 @@ def test_the_joining_interpreter_is_not_dumpable_until_it_execs(web, dumpable, o
     assert ("opened" in seen.stdout.splitlines()) is opened, seen.stdout + seen.stderr
     if not opened:
         assert "Permission denied" in seen.stdout, seen.stdout
+
+
+# --- served by the supervisor (pycontain.exec_socket) ---------------------------------------
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rpartition(")")[2].split()[1])
+
+
+def test_the_supervisor_is_the_exec_processs_parent_and_forwards_the_commands_signals(web):
+    out = tempfile.mkdtemp(prefix="pycontain-exec-")
+    try:
+        # the exec'd shell writes its host pid (from outside: its own $$ is the namespace's)
+        # and says ready on the command's own stdout, which is a file of ours
+        with open(f"{out}/stdout", "w") as stdout:
+            command = subprocess.Popen(
+                [*PYCONTAIN, "exec", "web", "sh", "-c",
+                 "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do sleep 0.1; done"],
+                stdout=stdout, stderr=subprocess.PIPE, text=True)
+        until(lambda: "ready" in open(f"{out}/stdout").read())
+        inside = [p for p in top_pids("web") if p != web["pid"]]
+        assert len(inside) >= 1
+        shell = next(p for p in inside if open(f"/proc/{p}/comm").read().strip() == "sh")
+        assert parent_of(shell) == web["supervisor"]["pid"]  # not the command's child
+        assert parent_of(shell) != command.pid
+        command.terminate()  # SIGTERM to the command: forwarded, and the trap's status back
+        assert command.wait(timeout=30) == 5, command.stderr.read() if command.stderr else ""
+        assert open(f"{out}/stdout").read().splitlines() == ["ready", "got TERM"]
+    finally:
+        for name in os.listdir(out):
+            os.unlink(os.path.join(out, name))
+        os.rmdir(out)
+
+
+def test_the_exec_command_loads_neither_json_nor_the_joining_code(web):
+    # the launcher's own interpreter flags (-I -S), and -X importtime to see what it loads
+    entry = os.path.join(os.path.dirname(sys.executable), "pycontain")
+    with open(entry) as f:
+        program = f.read().split("\n", 1)[1]  # after its #! line
+    done = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c", program, "exec",
+                           "web", "true"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    loaded = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+              if line.startswith("import time:")}
+    assert "pycontain.exec_socket" in loaded  # the test sees what it claims to see
+    assert not loaded & {"json", "re", "pycontain.nsenter", "pycontain.init",
+                         "pycontain.security.seccomp", "pycontain.runtime"}, loaded
+
+
+def test_a_command_killed_leaves_its_process_running_and_a_bad_request_no_harm(web):
+    from pycontain import exec_socket
+
+    command = subprocess.Popen([*PYCONTAIN, "exec", "web", "sleep", "302"])
+    # once it has exec'd (for a moment the joining interpreter is in the cgroup too)
+    rows = until(lambda: [p for p in top_pids("web") if p != web["pid"] and open(
+        f"/proc/{p}/cmdline").read().split("\0")[:2] == ["sleep", "302"]])
+    command.kill()  # SIGKILL: nothing is forwarded; the process runs on, as docker's does
+    command.wait()
+    assert top_pids("web")[1:] == rows
+    # a request that is not one: the supervisor answers with an error and goes on serving
+    sock = exec_socket.connect("web")
+    sock.sendall(b"not marshal")
+    answer, _ = exec_socket.receive(sock)
+    assert answer is not None and "error" in answer
+    sock.close()
+    assert run_cli("exec", "web", "true").returncode == 0
+    assert run_cli("stop", "-t", "0", "web").returncode == 0  # the sleep dies with it
+    assert not any(os.path.exists(f"/proc/{p}") for p in rows)
+
+
+def test_exec_serves_a_run_directory_longer_than_a_socket_path(embedded_rootfs, monkeypatch):
+    deep = tempfile.mkdtemp(prefix="pycontain-run-")
+    root = os.path.join(deep, "x" * 60)  # <root>/<64 hex>/exec.sock: over sun_path's 108
+    os.mkdir(root)
+    monkeypatch.setenv("PYCONTAIN_RUN_DIR", root)
+    try:
+        container_id = detach("--rootfs", embedded_rootfs, "--", "sleep", "300")
+        assert len(os.path.join(root, container_id, "exec.sock")) > 108
+        done = run_cli("exec", container_id, "echo", "reached")
+        assert (done.returncode, done.stdout) == (0, "reached\n"), done.stderr
+        assert run_cli("rm", "-f", container_id).returncode == 0
+    finally:
+        for path in state.leftover_containers():
+            state.remove_container(path)
+        if os.path.isdir(os.path.join(root, state.NAMES)):
+            os.rmdir(os.path.join(root, state.NAMES))
+        os.rmdir(root)
+        os.rmdir(deep)
+
+
+def test_orphans_of_an_exec_without_a_pid_namespace_are_reaped(embedded_rootfs):
+    container_id = detach("--namespaces", "mnt,uts", "--rootfs", embedded_rootfs, "--",
+                          "sleep", "300")
+    supervisor = inspect(container_id)["supervisor"]["pid"]
+    try:
+        # the shell exits at once; its background sleep is orphaned to the nearest subreaper,
+        # the supervisor, which must reap it when it ends (no zombie left)
+        done = run_cli("exec", container_id, "sh", "-c", "sleep 0.3 & echo $!")
+        assert done.returncode == 0, done.stderr
+
+        def children() -> list[str]:
+            with open(f"/proc/{supervisor}/task/{supervisor}/children") as f:
+                return f.read().split()
+        until(lambda: len(children()) == 1)  # only the container's first process again
+    finally:
+        assert run_cli("rm", "-f", container_id).returncode == 0

@@ -27,7 +27,8 @@ LAYERS = {
     "one concept per package": {"namespaces", "cgroups", "fs", "network", "security"},
     "safety: preflight, sweep, detached containers' state": {"lab", "state"},
     "the container: spec, first process, runtime, supervisor": {"spec", "init", "runtime",
-                                                                "supervisor", "nsenter"},
+                                                                "supervisor", "nsenter",
+                                                                "exec_socket"},
     "observing and attacking it; the OCI runtime": {"observe", "audit", "oci"},
     "exercises and the front door": {"checks", "course", "cli", "__main__"},
 }
