@@ -30,9 +30,10 @@ An error raised inside a container's first process crosses back to the parent wi
 
 from __future__ import annotations
 
-import enum
 import errno as errno_module
 import os
+
+from pycontain.kernel_names import Constant, Flag
 
 # `typing` costs milliseconds in a fresh interpreter, and every container's first process imports
 # this module; annotations are never evaluated at run time (PEP 563), so only checkers need it.
@@ -269,10 +270,10 @@ def errno_name(errno: int) -> str:
     return errno_module.errorcode.get(errno, f"E{errno}")
 
 
-def flag_names(flags: int, kind: type[enum.IntFlag]) -> str:
+def flag_names(flags: int, kind: type[Flag]) -> str:
     """Render flags the way the C headers spell them.
 
-    >>> class F(enum.IntFlag):
+    >>> class F(Flag):
     ...     MS_BIND = 4096
     ...     MS_REC = 16384
     >>> flag_names(F.MS_BIND | F.MS_REC, F)
@@ -282,24 +283,18 @@ def flag_names(flags: int, kind: type[enum.IntFlag]) -> str:
     >>> flag_names(F.MS_BIND | 0x1, F)
     'MS_BIND|0x1'
     """
-    members = [m for m in kind if m.value & flags]
-    names = [str(m.name) for m in members]
-    rest = int(flags) & ~sum(m.value for m in members)
-    if rest:
-        names.append(hex(rest))
-    return "|".join(names) if names else "0"
+    return kind(flags).name
 
 
 def render_arg(value: object) -> str:
-    """One argument as it appears in an error message: flags by name, the rest by repr.
+    """One argument as it appears in an error message: flags and options by name, the rest by
+    repr.
 
     >>> render_arg("/tmp/x"), render_arg(None), render_arg(3)
     ("'/tmp/x'", 'None', '3')
     """
-    if isinstance(value, enum.IntFlag):
-        return flag_names(value, type(value))
-    if isinstance(value, enum.IntEnum):
-        return str(value.name)
+    if isinstance(value, Constant):
+        return value.name
     return repr(value)
 
 
@@ -461,18 +456,18 @@ _WIRE_TYPES: dict[str, type[PycontainError]] = {
 
 
 def _encode(value: object) -> object:
-    if isinstance(value, enum.IntFlag | enum.IntEnum):
-        return {"enum": type(value).__name__, "value": int(value)}
+    if isinstance(value, Constant):  # a flag or an option: its class, by name, and its number
+        return {"kind": type(value).__name__, "value": int(value)}
     if isinstance(value, tuple | list):
         return [_encode(v) for v in value]
     return value
 
 
 def _decode(value: object) -> object:
-    if isinstance(value, dict) and set(value) == {"enum", "value"}:
+    if isinstance(value, dict) and set(value) == {"kind", "value"}:
         from pycontain import syscalls  # lazy: syscalls imports this module
 
-        kind = getattr(syscalls, str(value["enum"]), None)
+        kind = getattr(syscalls, str(value["kind"]), None)
         return kind(value["value"]) if kind else value["value"]
     if isinstance(value, list):
         return [_decode(v) for v in value]

@@ -110,7 +110,7 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 def _plain(value: Any) -> Any:
-    return int(value) if isinstance(value, int) else value  # IntFlag -> int for JSON
+    return int(value) if isinstance(value, int) else value  # a kernel_names flag -> int for JSON
 
 
 def _serve() -> None:

@@ -1,8 +1,8 @@
 """The kernel boundary: every system call pycontain makes goes through this module.
 
 No other module touches ctypes, `os.unshare` or `os.setns`. Names, argument order and flag names
-are the kernel's own, so you can grep from here to the man page. Flags are `enum.IntFlag`s that
-print the way the C headers spell them (`MS_BIND|MS_REC`).
+are the kernel's own, so you can grep from here to the man page. Flags and options are
+`pycontain.kernel_names` constants that print the way the C headers spell them (`MS_BIND|MS_REC`).
 
 Failures raise `SyscallError` (an `OSError`) carrying the call, its arguments and the errno;
 `pycontain.errors` adds a hint from its table (lesson 02).
@@ -30,16 +30,17 @@ from __future__ import annotations
 # _signal is the C half of `signal`, without its enums (see pycontain.init).
 import _signal
 import ctypes
-import enum
 import os
 
 from pycontain.errors import SyscallError, flag_names  # noqa: F401  (flag_names: re-exported)
+from pycontain.kernel_names import Flag, Option
 
 # Every container's first process imports this module, so it imports only what the calls need:
-# os.uname() instead of `platform` and libc's sethostname instead of `socket` (each a few ms).
+# os.uname() instead of `platform` and libc's sethostname instead of `socket` (each a few ms), and
+# kernel_names' constants instead of `enum` (4-5 ms).
 
 
-class CloneFlag(enum.IntFlag):
+class CloneFlag(Flag):
     """The CLONE_NEW* flags of unshare(2) and setns(2), from <linux/sched.h>."""
 
     CLONE_NEWTIME = 0x00000080
@@ -52,7 +53,7 @@ class CloneFlag(enum.IntFlag):
     CLONE_NEWNET = 0x40000000
 
 
-class MountFlag(enum.IntFlag):
+class MountFlag(Flag):
     """mount(2) flags, from <linux/mount.h>."""
 
     MS_RDONLY = 1
@@ -69,7 +70,7 @@ class MountFlag(enum.IntFlag):
     MS_SHARED = 1 << 20
 
 
-class UmountFlag(enum.IntFlag):
+class UmountFlag(Flag):
     """umount2(2) flags."""
 
     MNT_FORCE = 1
@@ -78,7 +79,7 @@ class UmountFlag(enum.IntFlag):
     UMOUNT_NOFOLLOW = 8
 
 
-class PrctlOption(enum.IntEnum):
+class PrctlOption(Option):
     """The prctl(2) options pycontain uses."""
 
     PR_SET_PDEATHSIG = 1
@@ -94,7 +95,7 @@ class PrctlOption(enum.IntEnum):
     PR_CAP_AMBIENT = 47
 
 
-class CapAmbient(enum.IntEnum):
+class CapAmbient(Option):
     """The second argument of prctl(PR_CAP_AMBIENT, ...), from <linux/prctl.h>."""
 
     PR_CAP_AMBIENT_IS_SET = 1
@@ -103,20 +104,20 @@ class CapAmbient(enum.IntEnum):
     PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 
-class IpcFlag(enum.IntFlag):
+class IpcFlag(Flag):
     """shmget(2) flags, from <bits/ipc.h>; the low 9 bits are the permissions (0o600)."""
 
     IPC_CREAT = 0o1000
     IPC_EXCL = 0o2000
 
 
-class IpcCmd(enum.IntEnum):
+class IpcCmd(Option):
     """shmctl(2) commands, from <bits/ipc.h>."""
 
     IPC_RMID = 0
 
 
-class OpenFlag(enum.IntFlag):
+class OpenFlag(Flag):
     """open(2) flags that openat(2) and mq_open(3) take, from <fcntl.h> (O_RDONLY is 0, so it
     never shows)."""
 
@@ -127,7 +128,7 @@ class OpenFlag(enum.IntFlag):
     O_CLOEXEC = os.O_CLOEXEC
 
 
-class InotifyFlag(enum.IntFlag):
+class InotifyFlag(Flag):
     """inotify_init1(2) flags and the inotify(7) event bits pycontain uses, from <sys/inotify.h>.
 
     The kernel signals a change of a cgroup v2 `*.events` file as IN_MODIFY (cgroup-v2.rst).
@@ -140,7 +141,7 @@ class InotifyFlag(enum.IntFlag):
     IN_CLOEXEC = os.O_CLOEXEC
 
 
-class IoctlRequest(enum.IntEnum):
+class IoctlRequest(Option):
     """The ioctl(2) requests pycontain makes: on a terminal, from <asm/ioctls.h>
     (tty_ioctl(4)), and on a namespace file, from <linux/nsfs.h> (ioctl_ns(2))."""
 
@@ -150,7 +151,7 @@ class IoctlRequest(enum.IntEnum):
     NS_GET_NSTYPE = 0xB703  # the CLONE_NEW* type of the namespace an nsfs file refers to
 
 
-class RenameFlag(enum.IntFlag):
+class RenameFlag(Flag):
     """renameat2(2) flags, from <linux/fs.h>."""
 
     RENAME_NOREPLACE = 1
@@ -162,8 +163,8 @@ AT_FDCWD = -100
 #: the largest handle name_to_handle_at(2) gives (<fcntl.h>, MAX_HANDLE_SZ)
 MAX_HANDLE_SZ = 128
 
-#: namespace name as in /proc/<pid>/ns/<name> -> its clone flag
-NAMESPACE_FLAGS: dict[str, CloneFlag] = {
+#: namespace name as in /proc/<pid>/ns/<name> -> its clone flag (a CloneFlag)
+NAMESPACE_FLAGS: dict[str, int] = {
     "cgroup": CloneFlag.CLONE_NEWCGROUP,
     "ipc": CloneFlag.CLONE_NEWIPC,
     "mnt": CloneFlag.CLONE_NEWNS,
@@ -223,7 +224,7 @@ class Syscalls:
             raise SyscallError(call, args, ctypes.get_errno())
         return result
 
-    def unshare(self, flags: CloneFlag) -> None:
+    def unshare(self, flags: CloneFlag | int) -> None:
         """unshare(2): move the calling process into new namespaces."""
         args = (CloneFlag(flags),)
         if hasattr(os, "unshare"):  # Python >= 3.12
@@ -288,7 +289,7 @@ class Syscalls:
         result = self.libc.sethostname(encoded, ctypes.c_size_t(len(encoded)))
         self._check(result, "sethostname", (name,))
 
-    def prctl(self, option: PrctlOption, arg2: int = 0, arg3: int = 0) -> int:
+    def prctl(self, option: PrctlOption | int, arg2: int = 0, arg3: int = 0) -> int:
         """prctl(2) with up to two arguments (the rest 0, as the kernel requires of most
         options); returns the kernel's result."""
         args = (PrctlOption(option), arg2, arg3)
@@ -484,7 +485,7 @@ class Syscalls:
         result = self.libc.shmget(ctypes.c_int(key), ctypes.c_size_t(size), ctypes.c_int(shmflg))
         return self._check(result, "shmget", args)
 
-    def shmctl(self, shmid: int, cmd: IpcCmd) -> None:
+    def shmctl(self, shmid: int, cmd: IpcCmd | int) -> None:
         """shmctl(2) without a buffer: the one command pycontain needs is IPC_RMID."""
         result = self.libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(cmd), None)
         self._check(result, "shmctl", (shmid, IpcCmd(cmd)))

@@ -18,14 +18,14 @@ See also: strace(1), and `pycontain.testing`, which records the same calls inste
 
 from __future__ import annotations
 
-import enum
 import inspect
 import os
 import signal
 import time
 
 from pycontain import syscalls
-from pycontain.errors import errno_name, flag_names
+from pycontain.errors import errno_name
+from pycontain.kernel_names import Constant
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,11 +39,11 @@ SIGNATURES = {name: inspect.signature(getattr(syscalls.Syscalls, name))
 NO_RETURN = frozenset({"execve"})
 
 
-def _flag_type(annotation: object) -> type[enum.Enum] | None:
+def _flag_type(annotation: object) -> type[Constant] | None:
     """The flag or option type a parameter is annotated with (`MountFlag | int`), or None."""
     first = str(annotation).split("|")[0].strip()
     kind = getattr(syscalls, first, None)
-    return kind if isinstance(kind, type) and issubclass(kind, enum.Enum) else None
+    return kind if isinstance(kind, type) and issubclass(kind, Constant) else None
 
 
 def arguments(call: str, args: Sequence[object], kwargs: dict[str, Any]) -> tuple[object, ...]:
@@ -74,10 +74,8 @@ def render(value: object) -> str:
     """
     if value is None:
         return "NULL"
-    if isinstance(value, enum.IntFlag):
-        return flag_names(value, type(value))
-    if isinstance(value, enum.Enum):
-        return str(value.name)
+    if isinstance(value, Constant):  # a flag or an option (kernel_names)
+        return value.name
     if isinstance(value, str):
         return _quoted(value)
     if isinstance(value, bytes):

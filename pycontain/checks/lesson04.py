@@ -57,7 +57,7 @@ def _is_propagation(call: tuple[Any, ...]) -> bool:
     """A mount(2) call that changes propagation only (flags of propagation only: the kernel
     ignores its source and filesystem type)."""
     return (call[0] == "mount" and len(call) >= 5 and _flags(call[4])
-            and bool(call[4] & _PROPAGATION) and not call[4] & ~_PROPAGATION_ONLY)
+            and bool(call[4] & _PROPAGATION) and not call[4] & ~int(_PROPAGATION_ONLY))
 
 
 def _check_mount(call: tuple[Any, ...], base: str, unshared: bool) -> None:

@@ -33,8 +33,8 @@ from pycontain.procfs import Mount
 from pycontain.settings import PREFIX
 from pycontain.syscalls import CloneFlag, MountFlag, UmountFlag
 
-#: the propagation types of mount(2), each with the flag that sets it
-PROPAGATION_FLAGS: dict[str, MountFlag] = {
+#: the propagation types of mount(2), each with the flag that sets it (a MountFlag)
+PROPAGATION_FLAGS: dict[str, int] = {
     "shared": MountFlag.MS_SHARED,
     "private": MountFlag.MS_PRIVATE,
     "slave": MountFlag.MS_SLAVE,
@@ -55,7 +55,7 @@ def propagation_flag(kind: str) -> MountFlag:
         raise SpecError("kind", f"one of {', '.join(map(repr, PROPAGATION_FLAGS))}", kind,
                         hint="these are the four propagation types of mount_namespaces(7) "
                              "(lesson 04)")
-    return PROPAGATION_FLAGS[kind]
+    return MountFlag(PROPAGATION_FLAGS[kind])
 
 
 def set_propagation(path: str, kind: str, *, recursive: bool = False) -> None:

@@ -33,12 +33,12 @@ PR_SET_NO_NEW_PRIVS), proc_pid_status(5), setcap(8), xattr(7), docker-run(1) (--
 
 from __future__ import annotations
 
-import enum
 import os
 from collections import namedtuple
 
 from pycontain import syscalls
 from pycontain.errors import SpecError
+from pycontain.kernel_names import Option
 from pycontain.syscalls import CapAmbient, PrctlOption
 
 TYPE_CHECKING = False
@@ -68,7 +68,7 @@ NAMES = (
 #: name -> number
 NUMBERS = {name: number for number, name in enumerate(NAMES)}
 #: the numbers with their names, as a trace shows them (`prctl(PR_CAPBSET_DROP, CAP_MKNOD)`)
-Capability = enum.IntEnum("Capability", NUMBERS)  # type: ignore[misc]
+Capability = type("Capability", (Option,), {"__module__": __name__, **NUMBERS})
 
 #: what `pycontain run` keeps: Docker's default set (moby oci/caps/defaults.go) without
 #: CAP_MKNOD: Docker may grant it because its device cgroup then refuses every node but a few;
