@@ -11,6 +11,10 @@ TIOCGWINSZ/TIOCSWINSZ at the start and on every SIGWINCH, so `top` or an editor 
 The pty is the host's, not one of the container's devpts instance: the container only holds a
 descriptor of it, as `docker exec -t` through containerd does with its console socket.
 
+An OCI runtime does not copy anything itself (lesson 24): the caller (podman's conmon) passes a
+unix socket's path as `--console-socket`, and the runtime sends it the master end (`send`,
+SCM_RIGHTS, as runc does); conmon then relays it.
+
 See also: pty(7), openpty(3), tty_ioctl(4) (TIOCSCTTY, TIOCGWINSZ, TIOCSWINSZ), termios(3),
 docker-exec(1) (-i, -t), credentials(7) (sessions and controlling terminals).
 """
@@ -50,6 +54,30 @@ def copy_size(master: int) -> None:
             size = syscalls.ioctl(fd, IoctlRequest.TIOCGWINSZ, bytes(WINSIZE_BYTES))
             syscalls.ioctl(master, IoctlRequest.TIOCSWINSZ, size)
             return
+
+
+def resize(master: int, rows: int, columns: int) -> None:
+    """Give the pty `rows` x `columns` (an OCI process's consoleSize: height, width)."""
+    size = rows.to_bytes(2, "little") + columns.to_bytes(2, "little") + bytes(4)
+    syscalls.ioctl(master, IoctlRequest.TIOCSWINSZ, size)
+
+
+def send(master: int, console_socket: str) -> None:
+    """Hand the pty's master end to whoever listens on the unix socket `console_socket` (an
+    OCI runtime's --console-socket: podman's conmon), as runc's utils.SendFd does."""
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(console_socket)
+        sock.sendmsg([b"/dev/ptmx"],  # the master's name, as runc sends it (conmon ignores it)
+                     [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, master.to_bytes(4, "little"))])
+    except OSError as e:
+        raise SpecError("--console-socket", "the path of a unix socket that is listening",
+                        console_socket, hint=f"{e.strerror}: the caller (conmon) makes it "
+                                             "and waits on it") from None
+    finally:
+        sock.close()
 
 
 def take(slave: int) -> None:

@@ -124,11 +124,8 @@ def run(parsed: tuple[dict[str, Any], str, dict[str, Any], list[str]]) -> int:
     os.environ.setdefault("PYCONTAIN_ALLOW_HOST", "1")  # called as an OCI runtime, not a lab
     root = given.get("--root") or lifecycle.DEFAULT_ROOT
     if command == "create":
-        if options.get("console"):
-            raise SpecError("--console-socket", "absent: pycontain-oci takes no terminal yet",
-                            options["console"], hint="run without -t")
         lifecycle.create(root, _one_id(command, rest), options.get("bundle") or ".",
-                         options.get("pid_file"))
+                         options.get("pid_file"), options.get("console"))
     elif command == "start":
         lifecycle.start(root, _one_id(command, rest))
     elif command == "state":
@@ -160,9 +157,6 @@ def _exec(root: str, options: dict[str, Any], rest: list[str]) -> int:
     from pycontain import nsenter
     from pycontain.oci import lifecycle
 
-    if options.get("tty") or options.get("console"):
-        raise SpecError("--tty", "absent: pycontain-oci takes no terminal yet", True,
-                        hint="exec without -t")
     if not rest:
         raise SpecError("ID", "the container's id after `exec`", None)
     container_id, args = rest[0], rest[1:]
@@ -176,11 +170,12 @@ def _exec(root: str, options: dict[str, Any], rest: list[str]) -> int:
         if not isinstance(process, dict):
             raise SpecError("--process", "a JSON object", process)
     else:
-        process = {"args": args, "env": options.get("envs", []), "cwd": options.get("cwd")}
+        process = {"args": args, "env": options.get("envs", []), "cwd": options.get("cwd"),
+                   "terminal": bool(options.get("tty"))}
         if options.get("user"):
             uid, _, gid = options["user"].partition(":")
             process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
-    pid = lifecycle.exec_process(root, container_id, process)
+    pid = lifecycle.exec_process(root, container_id, process, options.get("console"))
     if options.get("pid_file"):
         with open(f"{options['pid_file']}.tmp", "w") as f:
             f.write(str(pid))

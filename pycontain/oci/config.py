@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 FIELDS = {
     "process.args": 2, "process.env": 2, "process.cwd": 5, "process.user": 20,
     "process.capabilities": 20, "process.noNewPrivileges": 20, "process.rlimits": 24,
+    "process.terminal": 22, "process.consoleSize": 22,
     "root.path": 5, "root.readonly": 5, "hostname": 2, "mounts": 5,
     "linux.namespaces": 1, "linux.uidMappings": 9, "linux.gidMappings": 9,
     "linux.resources.memory": 14, "linux.resources.pids": 13, "linux.resources.cpu": 15,
@@ -70,7 +71,9 @@ MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "
 HOOKS = ("prestart", "createRuntime", "poststart", "poststop")  # all run in the runtime's ns
 ID_CHARACTERS = "A-Za-z0-9_.-"
 
-Config = namedtuple("Config", "spec bundle annotations hooks version")
+#: `terminal`: process.terminal, a pty whose master goes to the --console-socket (lifecycle),
+#: `console_size`: its (rows, columns) from process.consoleSize, or None
+Config = namedtuple("Config", "spec bundle annotations hooks version terminal console_size")
 
 
 def load(bundle: str) -> Config:
@@ -122,7 +125,19 @@ def translate(raw: Any, bundle: str) -> Config:
                            "cgroupsPath", "seccomp", "maskedPaths", "readonlyPaths", "sysctl",
                            "rootfsPropagation"})
     options: dict[str, Any] = {}
-    options.update(_process(_object(raw.get("process"), "process")))
+    process = _object(raw.get("process"), "process")
+    terminal = process.get("terminal", False)
+    if not isinstance(terminal, bool):
+        raise SpecError("process.terminal", "true or false", terminal)
+    size = _object(process.get("consoleSize"), "process.consoleSize")
+    console_size = None
+    if size:
+        rows, columns = size.get("height"), size.get("width")
+        if not all(isinstance(n, int) and 0 <= n < 1 << 16 for n in (rows, columns)):
+            raise SpecError("process.consoleSize", "{\"height\": ROWS, \"width\": COLUMNS}, "
+                            "each 0-65535", size)
+        console_size = (rows, columns)
+    options.update(_process(process))
     options.update(_namespaces(linux))
     options["rootfs"] = _root(_object(raw.get("root"), "root"), bundle, options)
     options.update(_mounts(raw.get("mounts") or [], options["namespaces"]))
@@ -148,15 +163,12 @@ def translate(raw: Any, bundle: str) -> Config:
     except SpecError as e:
         e.parameter, e.accepted = NAMES.get(e.parameter, e.parameter), e.accepted
         raise
-    return Config(spec, bundle, annotations, hooks, version)
+    return Config(spec, bundle, annotations, hooks, version, terminal, console_size)
 
 
 def _process(process: dict[str, Any]) -> dict[str, Any]:
     _only(process, "process", {"terminal", "consoleSize", "user", "args", "env", "cwd",
                                "capabilities", "rlimits", "noNewPrivileges", "oomScoreAdj"})
-    if process.get("terminal"):
-        raise SpecError("process.terminal", "false: pycontain-oci takes no console socket yet",
-                        True, hint="run without a terminal (podman run without -t)")
     args = process.get("args")
     if not isinstance(args, list) or not args:
         raise SpecError("process.args", "a non-empty list of strings such as [\"sh\"]", args)

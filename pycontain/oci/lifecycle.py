@@ -92,14 +92,18 @@ def state(root: str, container_id: str) -> dict[str, Any]:
     return shown
 
 
-def create(root: str, container_id: str, bundle: str, pid_file: str | None = None) -> int:
+def create(root: str, container_id: str, bundle: str, pid_file: str | None = None,
+           console_socket: str | None = None) -> int:
     """Build the container the bundle describes and leave it waiting for `start`; return its
-    pid (also written to `pid_file`). Bad input is refused before anything is made."""
-    from pycontain import nsenter, runtime
+    pid (also written to `pid_file`). With process.terminal its stdio is a new pty, whose
+    master goes to `console_socket` (podman's conmon relays it). Bad input is refused before
+    anything is made."""
+    from pycontain import nsenter, runtime, terminal
     from pycontain.oci import config
 
     check_id(container_id)
     chosen = config.load(bundle)
+    _check_console(chosen.terminal, console_socket, "process.terminal")
     os.makedirs(root, mode=0o700, exist_ok=True)
     where = _dir(root, container_id)
     try:
@@ -108,12 +112,22 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         raise SpecError("id", "an id no other container of this runtime has", container_id,
                         hint="`delete` it first, or pick another") from None
     container = None
+    pty: tuple[int, int] | None = None
     try:
         fifo = os.path.join(where, FIFO)
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)  # writable by the container's user, whatever our umask
-        container = runtime.spawn_forked(chosen.spec, container_id=container_id,
-                                         start_fifo=fifo)
+        if chosen.terminal:
+            pty = terminal.open_pty()
+            if chosen.console_size:
+                terminal.resize(pty[0], *chosen.console_size)
+        slave = None if pty is None else pty[1]
+        container = runtime.spawn_forked(
+            chosen.spec, container_id=container_id, start_fifo=fifo,
+            in_child=None if slave is None else lambda: terminal.take(slave))
+        if pty is not None:
+            assert console_socket is not None  # _check_console
+            terminal.send(pty[0], console_socket)
         cgroup = container.cgroup
         record = {"id": container_id, "bundle": chosen.bundle, "created": time.time(),
                   "annotations": chosen.annotations, "hooks": chosen.hooks,
@@ -134,7 +148,21 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
             container.undo.close()
         _remove(root, container_id)
         raise
+    finally:
+        for fd in pty or ():  # the container and conmon hold theirs
+            os.close(fd)
     return container.pid
+
+
+def _check_console(wanted: bool, console_socket: str | None, parameter: str) -> None:
+    """A terminal needs a console socket to send it to, and a console socket a terminal: runc
+    refuses either alone."""
+    if wanted and not console_socket:
+        raise SpecError("--console-socket", f"the path of a unix socket: {parameter} is true",
+                        None, hint="podman's conmon passes one with -t")
+    if console_socket and not wanted:
+        raise SpecError("--console-socket", f"absent: {parameter} is false", console_socket,
+                        hint="a terminal is what it would be sent")
 
 
 def start(root: str, container_id: str) -> None:
@@ -306,10 +334,12 @@ def _capabilities() -> list[str]:
     return list(capabilities.NUMBERS)
 
 
-def exec_process(root: str, container_id: str, process: dict[str, Any]) -> int:
-    """Start `process` (an OCI process object: args, env, cwd, user) in a running container;
-    return its pid, a child of this process once it has exec'd (`pycontain.nsenter`)."""
-    from pycontain import nsenter
+def exec_process(root: str, container_id: str, process: dict[str, Any],
+                 console_socket: str | None = None) -> int:
+    """Start `process` (an OCI process object: args, env, cwd, user, terminal) in a running
+    container; return its pid, a child of this process once it has exec'd (`pycontain.nsenter`).
+    With a terminal, the pty's master goes to `console_socket`, as in `create`."""
+    from pycontain import nsenter, terminal
 
     record = read(root, container_id)
     if status(root, record) != "running":
@@ -322,4 +352,16 @@ def exec_process(root: str, container_id: str, process: dict[str, Any]) -> int:
     user = process.get("user") or {}
     given = f"{user['uid']}:{user.get('gid', 0)}" if "uid" in user else None
     wire = nsenter.prepare(record, args, env=env, cwd=process.get("cwd"), user=given)
-    return nsenter.start(record, wire)
+    wanted = process.get("terminal", False)
+    _check_console(wanted is True, console_socket, "the process's terminal")
+    if not wanted:
+        return nsenter.start(record, wire)
+    master, slave = terminal.open_pty()
+    try:
+        pid = nsenter.start(record, wire, lambda: terminal.take(slave))
+        assert console_socket is not None
+        terminal.send(master, console_socket)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return pid

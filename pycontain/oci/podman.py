@@ -143,7 +143,8 @@ class Podman:
                     "HOME": d, "CONTAINERS_CONF": f"{d}/conf/containers.conf",
                     "CONTAINERS_STORAGE_CONF": f"{d}/conf/storage.conf",
                     "CONTAINERS_REGISTRIES_CONF": f"{d}/conf/registries.conf",
-                    "PYCONTAIN_ALLOW_HOST": "1", "XDG_RUNTIME_DIR": f"{d}/run"}
+                    "PYCONTAIN_ALLOW_HOST": "1", "XDG_RUNTIME_DIR": f"{d}/run",
+                    "TMPDIR": f"{d}/tmp"}  # conmon's console sockets (conmon-term.*) too
 
     def _jail(self) -> None:
         """The cgroup in every hierarchy, and the holder in it, its hierarchies mounted

@@ -206,3 +206,82 @@ def _edit(bundle, **changes):
     config = json.loads((bundle / "config.json").read_text())
     config.update(changes)
     (bundle / "config.json").write_text(json.dumps(config))
+
+
+class ConsoleSocket:
+    """What conmon does with `--console-socket`: listen on a unix socket, receive the pty's
+    master end that the runtime sends (SCM_RIGHTS), and read the container's terminal."""
+
+    def __init__(self, path):
+        import socket
+
+        self.path = str(path)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(1)
+        self.listener.settimeout(30)
+        self.masters = []
+
+    def master(self):
+        import socket
+
+        conn, _ = self.listener.accept()
+        with conn:
+            name, fds, _flags, _addr = socket.recv_fds(conn, 64, 1)
+        assert name == b"/dev/ptmx" and len(fds) == 1  # runc's message
+        self.masters.append(fds[0])
+        return fds[0]
+
+    def read_until(self, master, end):
+        import select
+
+        seen = b""
+        while end not in seen:
+            assert select.select([master], [], [], 30)[0], seen
+            seen += os.read(master, 4096)
+        return seen.decode().replace("\r", "")
+
+    def close(self):
+        for fd in self.masters:
+            os.close(fd)
+        self.listener.close()
+
+
+def test_a_terminal_goes_to_the_console_socket_for_create_and_exec(oci, tmp_path,
+                                                                  embedded_rootfs):
+    bundle = make_bundle(tmp_path / "b", embedded_rootfs, [
+        "sh", "-c", "stty size; [ -t 0 ] && [ -t 1 ] && echo a terminal; echo end; sleep 30"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"].update(terminal=True, consoleSize={"height": 33, "width": 77})
+    (bundle / "config.json").write_text(json.dumps(config))
+    console = ConsoleSocket(tmp_path / "console.sock")
+    try:
+        # without the socket runc refuses, and so does pycontain-oci, before anything is made
+        refused = oci("create", "--bundle", str(bundle), "t1")
+        assert refused.returncode != 0 and "--console-socket" in refused.stderr
+        assert not (oci.root / "t1").exists()
+        created = subprocess.Popen([OCI, "--root", str(oci.root), "create", "--bundle",
+                                    str(bundle), "--console-socket", console.path, "t1"],
+                                   stdin=subprocess.DEVNULL)
+        master = console.master()
+        assert created.wait(timeout=30) == 0
+        assert oci("start", "t1").returncode == 0
+        assert console.read_until(master, b"end").splitlines()[:3] == [
+            "33 77", "a terminal", "end"]
+        process = tmp_path / "process.json"
+        process.write_text(json.dumps({"args": ["sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo a "
+                                                "terminal; echo done"], "terminal": True,
+                                       "env": ["PATH=/bin"], "cwd": "/"}))
+        execd = subprocess.Popen([OCI, "--root", str(oci.root), "exec", "--process",
+                                  str(process), "--console-socket", console.path, "t1"],
+                                 stdin=subprocess.DEVNULL)
+        seen = console.read_until(console.master(), b"done")
+        assert seen.splitlines()[:2] == ["a terminal", "done"], seen
+        assert execd.wait(timeout=30) == 0
+        flat = tmp_path / "flat.json"
+        flat.write_text(json.dumps({"args": ["true"], "env": ["PATH=/bin"], "cwd": "/"}))
+        refused = oci("exec", "--process", str(flat), "--console-socket", console.path, "t1")
+        assert refused.returncode != 0 and "--console-socket" in refused.stderr
+        assert oci("delete", "--force", "t1").returncode == 0
+    finally:
+        console.close()

@@ -38,6 +38,18 @@ def test_run_rm_applies_memory_pids_cpus_and_cap_drop_inside(podman):
     assert effective & 1 << 5  # CAP_KILL kept, as podman's default set has it
 
 
+def test_t_gives_the_command_a_terminal_through_conmons_console_socket(podman):
+    done = podman.run("run", "--rm", "-t", *ULIMITS, IMAGE, "sh", "-c",
+                      "[ -t 0 ] && [ -t 1 ] && echo a terminal")
+    assert done.stdout.split() == ["a", "terminal"], done.stderr
+    cid = podman.run("run", "-d", *ULIMITS, IMAGE, "sleep", "60").stdout.strip()
+    try:
+        inside = podman.run("exec", "-t", cid, "sh", "-c", "[ -t 0 ] && echo exec terminal")
+        assert inside.stdout.split() == ["exec", "terminal"], inside.stderr
+    finally:
+        podman.run("rm", "-f", cid)
+
+
 def test_the_exit_status_comes_back_through_podman(podman):
     done = podman.run("run", "--rm", *ULIMITS, IMAGE, "sh", "-c", "exit 3", check=False)
     assert done.returncode == 3, done.stderr
@@ -60,10 +72,15 @@ def test_run_d_ps_exec_logs_stop_rm(podman):
 
 
 def test_the_jail_leaves_no_process_cgroup_or_file():
+    def conmons() -> set[str]:  # conmon's sockets go to TMPDIR, the jail's own
+        return {n for n in os.listdir("/tmp") if n.startswith("conmon")}
+
+    before = conmons()
     jailed = Podman()
     try:
         jailed.import_rootfs()
-        jailed.run("run", "-d", *ULIMITS, IMAGE, "sleep", "60")
+        cid = jailed.run("run", "-d", *ULIMITS, IMAGE, "sleep", "60").stdout.strip()
+        jailed.run("exec", cid, "true")  # conmon's exec: its sockets too
         running = jailed.pids()
         assert len(running) >= 3  # the holder, conmon, the container
         made, where = list(jailed.cgroups), jailed.dir
@@ -72,6 +89,7 @@ def test_the_jail_leaves_no_process_cgroup_or_file():
     assert not any(os.path.exists(path) for path in made)
     assert not os.path.exists(where)
     assert not any(os.path.exists(f"/proc/{pid}") and _in(made, pid) for pid in running)
+    assert conmons() <= before
 
 
 def _in(cgroup_dirs: list[str], pid: int) -> bool:
