@@ -93,7 +93,17 @@ def connect(reference: str) -> _socket.socket:
 def request(sock: _socket.socket, reference: str, what: dict[str, Any],
             stdio: Sequence[int]) -> int:
     """Ask for `what` (argv, env, cwd, user, tty) with `stdio` as its stdin, stdout and stderr;
-    return the exec'd process's pid (the host's) once it has exec'd."""
+    return the exec'd process's pid (the host's) once it has exec'd. From here on the signals
+    this process gets go to that process (`wait`): one sent before it exists waits in the
+    socket until the supervisor can deliver it."""
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            send(sock, {"signal": signum})
+        except OSError:  # the supervisor is gone: nothing left to signal
+            pass
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
     send(sock, {**what, "reference": reference}, stdio)
     answer, _ = receive(sock)
     if answer is None:
@@ -105,16 +115,8 @@ def request(sock: _socket.socket, reference: str, what: dict[str, Any],
 
 
 def wait(sock: _socket.socket, reference: str) -> int:
-    """Forward the signals this process gets until the supervisor says the exec'd process
-    ended; its exit status as the shell shows it (128 + N when killed by signal N)."""
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            send(sock, {"signal": signum})
-        except OSError:  # the supervisor is gone: nothing left to signal
-            pass
-
-    for sig in FORWARDED:
-        signal.signal(sig, forward)
+    """Wait until the supervisor says the exec'd process ended (forwarding signals: `request`);
+    its exit status as the shell shows it (128 + N when killed by signal N)."""
     while True:
         answer, _ = receive(sock)
         if answer is None:

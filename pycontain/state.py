@@ -369,10 +369,14 @@ def release(record: Record) -> list[str]:
     writable layer. What the supervisor does on exit, done again from the record after a crash;
     each step is idempotent. Returns what it released."""
     done = []
-    cgroup = cgroup_of(record)
-    if cgroup is not None and any(os.path.isdir(d) for d in cgroup.dirs.values()):
-        cgroup.remove()
-        done.append(f"cgroup {cgroup.name}")
+    recorded = (record.get("cgroup") or {}).get("dirs", {})
+    if any(os.path.isdir(d) for d in recorded.values()):
+        left = _rmdir_empty(recorded)
+        if left:  # processes or cgroups in it: killed, waited for, removed depth-first
+            cgroup = cgroup_of({**record, "cgroup": {**record["cgroup"], "dirs": left}})
+            assert cgroup is not None
+            cgroup.remove()
+        done.append(f"cgroup {record['cgroup']['name']}")
     network = record.get("network")
     if network and network.get("veth"):
         from pycontain.network import bridge
@@ -391,6 +395,22 @@ def release(record: Record) -> list[str]:
                       True).discard()
         done.append(f"dir {layer['path']}")
     return done
+
+
+def _rmdir_empty(dirs: dict[str, str]) -> dict[str, str]:
+    """rmdir(2) each of a cgroup's directories; those that stay (and exist). The kernel removes
+    only an empty cgroup (EBUSY while a process or a child cgroup is in it), so a container
+    that has ended goes with one rmdir a hierarchy, without the cgroup managers and their
+    imports (a few ms of every `pycontain-oci delete`)."""
+    left = {}
+    for kind, path in dirs.items():
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            left[kind] = path
+    return left
 
 
 def remove_files(container_id: str, name: str | None, path: str | None = None) -> None:

@@ -9,9 +9,9 @@ rmdir depth-first. See also: the kernel's cgroup-v2.rst ("Core Interface Files")
 
 from __future__ import annotations
 
+import _signal as signal  # without its enums: every delete and run with limits loads this
 import errno as errno_module
 import os
-import signal
 import time
 from collections.abc import Callable
 

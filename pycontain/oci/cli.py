@@ -110,8 +110,6 @@ def _one_id(command: str, rest: list[str], most: int = 1) -> str:
 
 def run(parsed: tuple[dict[str, Any], str, dict[str, Any], list[str]]) -> int:
     """Do what `parse` read; return the exit status. Errors propagate (see `main`)."""
-    import json
-
     from pycontain.oci import lifecycle
 
     given, command, options, rest = parsed
@@ -129,6 +127,8 @@ def run(parsed: tuple[dict[str, Any], str, dict[str, Any], list[str]]) -> int:
     elif command == "start":
         lifecycle.start(root, _one_id(command, rest))
     elif command == "state":
+        import json  # here: create, start and delete, the verbs of every container, skip it
+
         print(json.dumps(lifecycle.state(root, _one_id(command, rest)), indent=2))
     elif command == "kill":
         container_id = _one_id(command, rest, 2)
@@ -141,10 +141,14 @@ def run(parsed: tuple[dict[str, Any], str, dict[str, Any], list[str]]) -> int:
             shown = lifecycle.state(root, container_id)
             print(f"{container_id}\t{shown['pid']}\t{shown['status']}\t{shown['bundle']}")
     elif command == "features":
+        import json
+
         print(json.dumps(lifecycle.features(), indent=2))
     elif command == "ps":
+        from pycontain import jsonc
+
         pids = lifecycle.pids(root, _one_id(command, rest))
-        print(json.dumps(pids) if options.get("format") == "json" else
+        print(jsonc.dumps(pids) if options.get("format") == "json" else
               "PID\n" + "\n".join(map(str, pids)))
     elif command == "exec":
         return _exec(root, options, rest)
@@ -152,9 +156,7 @@ def run(parsed: tuple[dict[str, Any], str, dict[str, Any], list[str]]) -> int:
 
 
 def _exec(root: str, options: dict[str, Any], rest: list[str]) -> int:
-    import json
-
-    from pycontain import nsenter
+    from pycontain import jsonc, nsenter
     from pycontain.oci import lifecycle
 
     if not rest:
@@ -163,7 +165,7 @@ def _exec(root: str, options: dict[str, Any], rest: list[str]) -> int:
     if options.get("process"):
         try:
             with open(options["process"]) as f:
-                process = json.load(f)
+                process = jsonc.loads(f.read())
         except (OSError, ValueError) as e:
             raise SpecError("--process", "a readable JSON file with an OCI process object",
                             options["process"], hint=str(e)) from None

@@ -19,10 +19,10 @@ See also: the OCI runtime spec's config.md and config-linux.md; runc spec.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import namedtuple
 
+from pycontain import jsonc
 from pycontain.errors import SpecError
 from pycontain.spec import Spec
 
@@ -83,13 +83,15 @@ def load(bundle: str) -> Config:
     path = os.path.join(bundle, "config.json")
     try:
         with open(path) as f:
-            raw = json.load(f)
+            text = f.read()
     except FileNotFoundError:
         raise SpecError("--bundle", "a directory holding a config.json (`runc spec` writes "
                         "one)", bundle) from None
-    except json.JSONDecodeError as e:
-        raise SpecError("config.json", "valid JSON", f"line {e.lineno} column {e.colno}: "
-                        f"{e.msg}") from None
+    try:
+        raw = jsonc.loads(text)
+    except ValueError as e:  # json's JSONDecodeError: jsonc hands text that does not parse on
+        raise SpecError("config.json", "valid JSON", f"line {e.lineno} column {e.colno}: "  # type: ignore[attr-defined]
+                        f"{e.msg}") from None  # type: ignore[attr-defined]
     return translate(raw, bundle)
 
 

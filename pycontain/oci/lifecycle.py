@@ -19,10 +19,10 @@ See also: the OCI runtime spec (runtime.md: "Lifecycle", "State"), runc(8), fifo
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
+from pycontain import jsonc
 from pycontain import state as records
 from pycontain.errors import SpecError
 
@@ -53,7 +53,7 @@ def _dir(root: str, container_id: str) -> str:
 def _write(root: str, record: dict[str, Any]) -> None:
     path = os.path.join(_dir(root, record["id"]), STATE_FILE)
     with open(f"{path}.tmp", "w") as f:
-        json.dump(record, f)
+        f.write(jsonc.dumps(record))
     os.rename(f"{path}.tmp", path)
 
 
@@ -61,7 +61,7 @@ def read(root: str, container_id: str) -> dict[str, Any]:
     """The container's record, or a SpecError when there is none."""
     try:
         with open(os.path.join(_dir(root, container_id), STATE_FILE)) as f:
-            record: dict[str, Any] = json.load(f)
+            record: dict[str, Any] = jsonc.loads(f.read())
     except FileNotFoundError:
         if os.path.isdir(_dir(root, container_id)):  # `create` is writing it
             return {"id": container_id, "status": "creating", "bundle": None}
@@ -198,7 +198,7 @@ def signal_number(given: str) -> int:
     >>> signal_number("KILL"), signal_number("SIGTERM"), signal_number("2")
     (9, 15, 2)
     """
-    import signal
+    import _signal as signal  # without its enums
 
     text = given.upper()
     if text.isdigit() and 0 < int(text) < signal.NSIG:
@@ -232,7 +232,7 @@ def kill(root: str, container_id: str, sig: int, *, all_processes: bool = False)
 def delete(root: str, container_id: str, *, force: bool = False) -> None:
     """Release what `create` made. A running container is refused without `force`, which
     SIGKILLs it first; a created one is killed, as runc does."""
-    import signal
+    import _signal as signal  # without its enums: every delete pays for them
 
     record = read(root, container_id)
     now = status(root, record)
@@ -242,7 +242,7 @@ def delete(root: str, container_id: str, *, force: bool = False) -> None:
     if now in ("created", "running"):
         records.send_signal(record["container"], signal.SIGKILL)
         records.wait_gone(record["container"], 5.0)
-    if records.cgroup_of(record) is not None:
+    if record.get("cgroup"):
         records.release(record)  # its cgroup: what is left in it killed, then removed
     _remove(root, container_id)
     if now != "creating":
@@ -304,7 +304,7 @@ def run_hooks(root: str, record: dict[str, Any], kind: str) -> None:
     import subprocess  # only here: every create and start passes by
 
     for hook in hooks:
-        payload = json.dumps(state(root, record["id"]) if kind != "poststop" else
+        payload = jsonc.dumps(state(root, record["id"]) if kind != "poststop" else
                              {"ociVersion": OCI_VERSION, "id": record["id"],
                               "status": "stopped", "pid": 0, "bundle": record.get("bundle")})
         env = dict(item.partition("=")[::2] for item in hook["env"])

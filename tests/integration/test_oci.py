@@ -285,3 +285,29 @@ def test_a_terminal_goes_to_the_console_socket_for_create_and_exec(oci, tmp_path
         assert oci("delete", "--force", "t1").returncode == 0
     finally:
         console.close()
+
+
+def test_create_start_and_delete_load_neither_json_nor_re(oci, tmp_path, embedded_rootfs):
+    """The three verbs of every container start a fresh interpreter each (runc's whole `start`
+    takes about what `import json` does): their JSON goes through pycontain.jsonc."""
+    bundle = make_bundle(tmp_path / "b", embedded_rootfs, ["true"])
+    with open(OCI) as f:
+        program = f.read().split("\n", 1)[1]  # the launcher's code, after its #! line
+
+    def loaded(*words):
+        # files, not pipes: the container created holds create's stdout and stderr
+        with open(tmp_path / "err", "w+") as err:
+            done = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c",
+                                   program, "--root", str(oci.root), *words],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=err, timeout=60)
+            err.seek(0)
+            lines = err.read().splitlines()
+        assert done.returncode == 0, lines[-5:]
+        return {line.split("|")[-1].strip() for line in lines if line.startswith("import time:")}
+
+    for words in (["create", "--bundle", str(bundle), "lean"], ["start", "lean"],
+                  ["delete", "--force", "lean"]):
+        modules = loaded(*words)
+        assert "pycontain.jsonc" in modules, words  # the test sees what it claims to see
+        assert not modules & {"json", "re", "enum"}, (words, modules & {"json", "re", "enum"})

@@ -20,8 +20,9 @@ PACKAGE = Path(pycontain.__file__).parent
 
 #: lowest first; a module may import its own layer and the layers below it
 LAYERS = {
-    "the kernel boundary and the names": {"", "kernel_names", "errors", "syscalls", "kernfs",
-                                          "procfs", "settings", "helper", "tracing", "testing",
+    "the kernel boundary and the names": {"", "kernel_names", "jsonc", "errors", "syscalls",
+                                          "kernfs", "procfs", "settings", "helper", "tracing",
+                                          "testing",
                                           "workloads", "sizes", "undo", "terminal",
                                           "faults", "forkserver", "launcher"},
     "one concept per package": {"namespaces", "cgroups", "fs", "network", "security"},
