@@ -2,7 +2,11 @@
 failed with an internal error, and no test tried the combinations).
 
 Each of the 256 sets of namespaces runs `/bin/true`, without and with `--rootfs`, and a sample
-of them with limits and with the bridge network. Each run either exits 0 or is refused before
+of them with limits and with the bridge network. On cgroup v2 (the lab VM's system, and the
+guest of `make test-cgroup2`, where the 256 runs without a rootfs took six minutes of
+emulation) only the runs with a rootfs: that is where v2 differs, the read-only cgroup2 view
+mounted at /sys/fs/cgroup (lesson 20); without a rootfs nothing of pycontain's depends on the
+cgroup version, and the v1 host runs them all. Each run either exits 0 or is refused before
 anything is created, with one line naming the flag and a hint: never an internal error, never a
 traceback, never a leftover. The runs go four at a time: they are independent containers.
 """
@@ -17,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pycontain import lab
+from pycontain import cgroups, lab
 
 from .conftest import run_cli
 
@@ -38,10 +42,12 @@ EVERY = 9  # one set in EVERY gets each sampled option (a different set for each
 
 
 def runs(rootfs: str) -> list[tuple[str, list[str]]]:
+    without_rootfs = cgroups.detect().mode != "v2"  # module docstring
     found = []
     for index, names in enumerate(SETS):
         base = ["run", "--namespaces", ",".join(names)]
-        found.append((f"{','.join(names) or '(none)'}", [*base, "--", "true"]))
+        if without_rootfs:
+            found.append((f"{','.join(names) or '(none)'}", [*base, "--", "true"]))
         found.append((f"{','.join(names) or '(none)'} +rootfs",
                       [*base, "--rootfs", rootfs, "--", "/bin/true"]))
         for offset, (option, args) in enumerate(SAMPLED.items()):
