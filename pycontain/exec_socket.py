@@ -105,10 +105,7 @@ def request(sock: _socket.socket, reference: str, what: dict[str, Any],
     for sig in FORWARDED:
         signal.signal(sig, forward)
     send(sock, {**what, "reference": reference}, stdio)
-    answer, _ = receive(sock)
-    if answer is None:
-        raise ProcessError(f"the supervisor of {reference!r} ended before it answered",
-                           hint="the container ended meanwhile? `pycontain ps -a` shows it")
+    answer = _answer(sock, reference, "it answered")
     if "error" in answer:
         raise from_wire(answer["error"])
     return int(answer["pid"])
@@ -117,13 +114,18 @@ def request(sock: _socket.socket, reference: str, what: dict[str, Any],
 def wait(sock: _socket.socket, reference: str) -> int:
     """Wait until the supervisor says the exec'd process ended (forwarding signals: `request`);
     its exit status as the shell shows it (128 + N when killed by signal N)."""
-    while True:
-        answer, _ = receive(sock)
-        if answer is None:
-            raise ProcessError(f"the supervisor of {reference!r} ended before the command did",
-                               hint="it was killed? `pycontain ps -a` shows the container")
-        if "exit" in answer:
-            return int(answer["exit"])
+    while "exit" not in (answer := _answer(sock, reference, "the command did")):
+        pass
+    return int(answer["exit"])
+
+
+def _answer(sock: _socket.socket, reference: str, before: str) -> dict[str, Any]:
+    answer, _ = receive(sock)
+    if answer is None:
+        raise ProcessError(f"the supervisor of {reference!r} ended before {before}",
+                           hint="the container ended meanwhile, or its supervisor was killed: "
+                                "`pycontain ps -a` shows it")
+    return answer
 
 
 # --- the supervisor's side -------------------------------------------------------------------
