@@ -27,7 +27,7 @@ help:
 	@echo "make release    dist/: a learner archive (no solutions) and an instructor archive"
 	@echo "make lint       ruff and mypy"
 	@echo "make cleanup    remove every pycontain- leftover"
-	@echo "make bench      start-up time against runc, crun, bwrap, unshare; monitor overhead; cpu accuracy"
+	@echo "make bench      start-up, exec and OCI times against runc's and others'; limits' accuracy; overheads"
 
 # Installs print one line each; what pip and apt say goes to a log, shown when they fail, so
 # that a learner sees a few lines of progress and then the URL.
@@ -161,3 +161,4 @@ bench: $(VENV)/.dev debs
 	$(PY) bench/io_accuracy.py
 	$(PY) bench/net_accuracy.py
 	$(PY) bench/stats_overhead.py
+	$(PY) bench/lifecycle.py
